@@ -1,0 +1,124 @@
+"""Where things are, per profile. Ports come from the mesh; profiles decide addresses.
+
+Local: every service instance gets its own loopback address (as a pod gets its own
+IP), so an instance's app and sidecar use the same ports they use in a pod.
+Kubernetes: the app listens on the pod's loopback, the sidecar on all interfaces,
+and a service's sidecars are found through its headless Service in DNS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from groundwork_envoy.model import Mesh
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A cluster of one service's sidecars, as the edge or another sidecar sees it."""
+
+    discovery: str  # STATIC or STRICT_DNS
+    endpoints: list[Endpoint]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    certificate: str
+    private_key: str
+
+
+class Profile(Protocol):
+    name: str
+
+    def edge_address(self) -> str: ...
+    def listen_address(self, service: str, instance: int) -> str: ...
+    def app_address(self, service: str, instance: int) -> str: ...
+    def upstream(self, mesh: Mesh, service: str) -> Upstream: ...
+    def authorities(self, service: str) -> list[str]: ...
+    def edge_tls(self) -> TlsFiles: ...
+    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
+
+
+@dataclass(frozen=True)
+class LocalProfile:
+    """Loopback addresses: edge on 127.<net>.0.1, instance i of the n-th service
+    on 127.<net>.<10+n>.<i+1>. `net` lets a test mesh run beside a developer's."""
+
+    mesh: Mesh
+    state_dir: Path
+    net: int = 0
+    name: str = "local"
+
+    def edge_address(self) -> str:
+        return f"127.{self.net}.0.1"
+
+    def listen_address(self, service: str, instance: int) -> str:
+        return f"127.{self.net}.{10 + list(self.mesh.services).index(service)}.{instance + 1}"
+
+    def app_address(self, service: str, instance: int) -> str:
+        return self.listen_address(service, instance)
+
+    def upstream(self, mesh: Mesh, service: str) -> Upstream:
+        return Upstream(
+            "STATIC",
+            [
+                Endpoint(self.listen_address(service, i), mesh.ports.inbound)
+                for i in range(mesh.services[service].instances)
+            ],
+        )
+
+    def authorities(self, service: str) -> list[str]:
+        return [service, f"{service}:*"]
+
+    def edge_tls(self) -> TlsFiles:
+        pki = self.state_dir / "pki"
+        return TlsFiles(str(pki / "edge.crt"), str(pki / "edge.key"))
+
+    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
+        """(file name, service, instance): one sidecar config per local instance."""
+        return [
+            (f"sidecar-{name}-{i}.yaml", name, i)
+            for name, svc in mesh.services.items()
+            for i in range(svc.instances)
+        ]
+
+
+@dataclass(frozen=True)
+class KubernetesProfile:
+    namespace: str = "groundwork"
+    cluster_domain: str = "cluster.local"
+    tls_dir: str = "/etc/groundwork/tls"
+    name: str = "kubernetes"
+
+    def edge_address(self) -> str:
+        return "0.0.0.0"
+
+    def listen_address(self, service: str, instance: int) -> str:
+        return "0.0.0.0"
+
+    def app_address(self, service: str, instance: int) -> str:
+        return "127.0.0.1"
+
+    def _fqdn(self, service: str) -> str:
+        return f"{service}-mesh.{self.namespace}.svc.{self.cluster_domain}"
+
+    def upstream(self, mesh: Mesh, service: str) -> Upstream:
+        # Headless Service: DNS returns every ready pod, so Envoy balances per pod.
+        return Upstream("STRICT_DNS", [Endpoint(self._fqdn(service), mesh.ports.inbound)])
+
+    def authorities(self, service: str) -> list[str]:
+        return [service, f"{service}:*", self._fqdn(service), f"{self._fqdn(service)}:*"]
+
+    def edge_tls(self) -> TlsFiles:
+        return TlsFiles(f"{self.tls_dir}/tls.crt", f"{self.tls_dir}/tls.key")
+
+    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
+        """Every replica of a service has the same sidecar config: one file per service."""
+        return [(f"sidecar-{name}.yaml", name, 0) for name in mesh.services]

@@ -1,0 +1,41 @@
+"""Run one catalog instance: python -m groundwork_catalog"""
+
+from __future__ import annotations
+
+import asyncio
+
+from groundwork.catalog.v1 import catalog_pb2_grpc
+
+from groundwork_catalog import SERVICE_NAME
+from groundwork_catalog.repository import CatalogRepository
+from groundwork_catalog.service import CatalogService
+from groundwork_shared import logs
+from groundwork_shared.database import create_pool
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import ServiceSettings, load
+
+
+async def main() -> None:
+    settings = load(ServiceSettings)
+    logs.configure("catalog", settings.instance_id, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    service = CatalogService(CatalogRepository(pool))
+
+    async def database_reachable() -> None:
+        await pool.fetchval("SELECT 1")
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+                service, server
+            ),
+            probes=[database_reachable],
+            on_close=[pool.close],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

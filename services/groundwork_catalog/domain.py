@@ -1,0 +1,112 @@
+"""Catalog rules with no I/O: request validation and pagination cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+from groundwork_shared.errors import InvalidArgument, Violations
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_CITY_LENGTH = 100
+# Bounds of Postgres' timestamptz that also survive protobuf Timestamp round trips.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SeatStatus(Enum):
+    AVAILABLE = "available"
+    HELD = "held"
+    SOLD = "sold"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    city: str | None
+    starts_after: datetime
+    starts_before: datetime | None
+
+    def fingerprint(self) -> str:
+        """Binds a cursor to the filters it was issued for."""
+        raw = f"{self.city}|{self.starts_after.isoformat()}|{self.starts_before}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after the last row of a page: keyset pagination on (starts_at, event_id)."""
+
+    starts_at: datetime
+    event_id: uuid.UUID
+
+    def encode(self, event_filter: EventFilter) -> str:
+        payload = {
+            "t": self.starts_at.isoformat(),
+            "id": str(self.event_id),
+            "f": event_filter.fingerprint(),
+        }
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, event_filter: EventFilter) -> Cursor:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            cursor = cls(datetime.fromisoformat(payload["t"]), uuid.UUID(payload["id"]))
+            fingerprint = payload["f"]
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+            raise InvalidArgument.one("page_token", "malformed page token") from error
+        if cursor.starts_at.tzinfo is None:
+            raise InvalidArgument.one("page_token", "malformed page token")
+        if fingerprint != event_filter.fingerprint():
+            raise InvalidArgument.one(
+                "page_token", "page token was issued for different filters; start from page one"
+            )
+        return cursor
+
+
+@dataclass(frozen=True)
+class ListEventsQuery:
+    event_filter: EventFilter
+    page_size: int
+    after: Cursor | None
+
+
+def list_events_query(
+    *,
+    city: str,
+    starts_after: datetime | None,
+    starts_before: datetime | None,
+    page_size: int,
+    page_token: str,
+    now: datetime,
+) -> ListEventsQuery:
+    """Validate a ListEvents request; every problem is reported at once."""
+    problems = Violations()
+    city = city.strip()
+    if len(city) > MAX_CITY_LENGTH:
+        problems.add("city", f"at most {MAX_CITY_LENGTH} characters")
+    if page_size < 0 or page_size > MAX_PAGE_SIZE:
+        problems.add("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 for default)")
+    lower = starts_after or now
+    if starts_before is not None and starts_before <= lower:
+        problems.add("starts_before", "must be later than starts_after")
+    problems.raise_if_any()
+    event_filter = EventFilter(city or None, max(lower, EARLIEST), starts_before)
+    after = Cursor.decode(page_token, event_filter) if page_token else None
+    return ListEventsQuery(event_filter, page_size or DEFAULT_PAGE_SIZE, after)
+
+
+def parse_event_id(value: str) -> uuid.UUID:
+    if not value:
+        raise InvalidArgument.one("event_id", "required")
+    try:
+        return uuid.UUID(value)
+    except ValueError as error:
+        raise InvalidArgument.one("event_id", "must be a UUID") from error

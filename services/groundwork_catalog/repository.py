@@ -1,0 +1,133 @@
+"""Catalog queries against Postgres (asyncpg). Each query has an index that
+serves it; see migrations/0001_catalog.sql and tests/integration."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from groundwork_catalog.domain import Cursor, ListEventsQuery, SeatStatus
+
+
+@dataclass(frozen=True)
+class VenueRow:
+    venue_id: uuid.UUID
+    name: str
+    city: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event_id: uuid.UUID
+    name: str
+    venue: VenueRow
+    starts_at: datetime
+    currency: str
+    min_price_cents: int
+    seats_available: int
+
+
+@dataclass(frozen=True)
+class SeatRow:
+    seat_id: str
+    section: str
+    row: str
+    number: int
+    price_cents: int
+    status: SeatStatus
+
+
+_EVENT_COLUMNS = """
+    e.event_id, e.name, e.starts_at, e.currency, e.min_price_cents, e.seats_available,
+    v.venue_id, v.name AS venue_name, v.city, v.capacity
+"""
+
+# Two shapes only (with and without a city), so each has one stable plan. The lower
+# bound is a row comparison on the index's columns: a keyset seek, never an OFFSET.
+LIST_EVENTS = f"""
+SELECT {_EVENT_COLUMNS}
+FROM events e JOIN venues v ON v.venue_id = e.venue_id
+WHERE (e.starts_at, e.event_id) > ($1, $2) AND e.starts_at < $3
+ORDER BY e.starts_at, e.event_id
+LIMIT $4
+"""
+
+LIST_EVENTS_IN_CITY = f"""
+SELECT {_EVENT_COLUMNS}
+FROM events e JOIN venues v ON v.venue_id = e.venue_id
+WHERE lower(e.city) = lower($5) AND (e.starts_at, e.event_id) > ($1, $2) AND e.starts_at < $3
+ORDER BY e.starts_at, e.event_id
+LIMIT $4
+"""
+
+GET_EVENT = f"""
+SELECT {_EVENT_COLUMNS}
+FROM events e JOIN venues v ON v.venue_id = e.venue_id
+WHERE e.event_id = $1
+"""
+
+GET_SEATS = """
+SELECT seat_id, section, row_label, number, price_cents, status
+FROM event_seats WHERE event_id = $1 ORDER BY seat_id
+"""
+
+_NIL = uuid.UUID(int=0)
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _event(row: asyncpg.Record) -> EventRow:
+    return EventRow(
+        event_id=row["event_id"],
+        name=row["name"],
+        venue=VenueRow(row["venue_id"], row["venue_name"], row["city"], row["capacity"]),
+        starts_at=row["starts_at"],
+        currency=row["currency"],
+        min_price_cents=row["min_price_cents"],
+        seats_available=row["seats_available"],
+    )
+
+
+def list_events_args(query: ListEventsQuery) -> tuple[str, list[object]]:
+    """The SQL and arguments for one page; fetches one extra row to know if more follow."""
+    flt = query.event_filter
+    lower: tuple[datetime, uuid.UUID] = (
+        (query.after.starts_at, query.after.event_id)
+        if query.after
+        # Strictly after (starts_after - epsilon, nil uuid) == at or after starts_after.
+        else (flt.starts_after, _NIL)
+    )
+    args: list[object] = [*lower, flt.starts_before or _END_OF_TIME, query.page_size + 1]
+    if flt.city:
+        return LIST_EVENTS_IN_CITY, [*args, flt.city]
+    return LIST_EVENTS, args
+
+
+class CatalogRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list_events(self, query: ListEventsQuery) -> tuple[list[EventRow], Cursor | None]:
+        sql, args = list_events_args(query)
+        rows = [_event(r) for r in await self._pool.fetch(sql, *args)]
+        if len(rows) <= query.page_size:
+            return rows, None
+        page = rows[: query.page_size]
+        last = page[-1]
+        return page, Cursor(last.starts_at, last.event_id)
+
+    async def get_event(self, event_id: uuid.UUID) -> EventRow | None:
+        row = await self._pool.fetchrow(GET_EVENT, event_id)
+        return _event(row) if row else None
+
+    async def get_seats(self, event_id: uuid.UUID) -> list[SeatRow]:
+        return [
+            SeatRow(
+                r["seat_id"], r["section"], r["row_label"], r["number"], r["price_cents"],
+                SeatStatus(r["status"]),
+            )
+            for r in await self._pool.fetch(GET_SEATS, event_id)
+        ]

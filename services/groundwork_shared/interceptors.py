@@ -1,0 +1,69 @@
+"""Cross-cutting behaviour for every unary RPC: domain errors become gRPC
+statuses with details, each call is logged with its code and duration, and
+responses name the instance that served them (x-groundwork-instance)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from groundwork_shared.errors import DomainError
+
+log = logging.getLogger("groundwork.rpc")
+
+INSTANCE_HEADER = "x-groundwork-instance"
+
+
+class UnaryInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, instance_id: str) -> None:
+        self._instance = instance_id
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = details.method  # type: ignore[attr-defined]
+        instance = self._instance
+
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await context.send_initial_metadata(((INSTANCE_HEADER, instance),))
+                return await inner(request, context)
+            except DomainError as error:
+                code = error.grpc_code
+                status = error.to_status()
+                await context.abort(status.code, status.details, status.trailing_metadata)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                if not method.startswith("/grpc.health."):
+                    log.info(
+                        "rpc",
+                        extra={
+                            "method": method,
+                            "code": code.name,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        },
+                    )
+
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,78 @@
+"""gRPC server bootstrap shared by every service: health, reflection, the
+common interceptor, and a SIGTERM that drains in-flight calls before exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from groundwork_shared.health import Health, Probe
+from groundwork_shared.interceptors import UnaryInterceptor
+from groundwork_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Register = Callable[[grpc.aio.Server], None]
+
+
+@dataclass
+class App:
+    """What a service hands to `serve`: its gRPC services and how to check and close it."""
+
+    service_names: Sequence[str]
+    register: Register
+    probes: Sequence[Probe] = ()
+    on_close: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set), then drain and close."""
+    server = grpc.aio.server(
+        interceptors=[UnaryInterceptor(settings.instance_id)],
+        options=[
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    health = Health(app.service_names, app.probes)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    app.register(server)
+    reflection.enable_server_reflection(
+        [*app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME],
+        server,
+    )
+    bound = server.add_insecure_port(settings.grpc_listen)
+    if bound == 0:
+        raise SystemExit(f"cannot listen on {settings.grpc_listen} (GROUNDWORK_GRPC_LISTEN)")
+    await server.start()
+    await health.check_once()
+    watcher = asyncio.create_task(health.watch())
+    log.info("serving", extra={"listen": settings.grpc_listen, "services": list(app.service_names)})
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    # Drain: report NOT_SERVING so health checks steer new calls away, stop accepting,
+    # let in-flight calls finish within the grace period, then release resources.
+    log.info("draining", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    await health.shutting_down()
+    await server.stop(settings.shutdown_grace_seconds)
+    for close in app.on_close:
+        await close()
+    log.info("stopped")

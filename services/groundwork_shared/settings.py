@@ -1,0 +1,58 @@
+"""Service settings from GROUNDWORK_* environment variables, validated at start.
+
+A bad value stops start-up with a message naming the variable (see `load`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service process shares. Services subclass to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="GROUNDWORK_", extra="ignore", frozen=True)
+
+    instance_id: str = Field(default="dev-0", min_length=1, max_length=63)
+    # In a pod the app listens on the pod's loopback and only its sidecar reaches it.
+    grpc_listen: HostPort = "127.0.0.1:50051"
+    database_url: str = Field(default="", description="postgresql:// URL of this service's own database")
+    redis_url: str = ""
+    db_pool_min: int = Field(default=1, ge=0, le=100)
+    db_pool_max: int = Field(default=10, ge=1, le=200)
+    # How long SIGTERM waits for in-flight calls before cancelling them.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def describe_errors(cls: type[BaseSettings], error: ValidationError) -> str:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    lines = []
+    for item in error.errors():
+        name = prefix + "_".join(str(p) for p in item["loc"]).upper()
+        lines.append(f"  {name}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid settings:\n" + "\n".join(lines)
+
+
+def load(cls: type[S]) -> S:
+    """Load settings or exit with a message that names each bad variable."""
+    try:
+        return cls()
+    except ValidationError as error:
+        sys.exit(describe_errors(cls, error))
