@@ -42,27 +42,40 @@ def _plugin(name: str) -> str:
     return f"--plugin={name}={path}"
 
 
+ERROR_DETAIL_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
+
+
+def _protoc(*args: str) -> None:
+    if protoc.main(["grpc_tools.protoc", *args]) != 0:
+        raise SystemExit("protoc failed")
+
+
 def generate(out: Path) -> None:
     python_out = out / "python"
     if out.exists():
         shutil.rmtree(out)
     (python_out / "groundwork").mkdir(parents=True)
     sources = [str(p.relative_to(PROTO_ROOT)) for p in proto_sources()]
-    args = [
-        "grpc_tools.protoc",
-        *(f"-I{p}" for p in _include_paths()),
+    includes = [f"-I{p}" for p in _include_paths()]
+    _protoc(
+        *includes,
         _plugin("protoc-gen-mypy"),
         _plugin("protoc-gen-mypy_grpc"),
         f"--python_out={python_out}",
         f"--grpc_python_out={python_out}",
         f"--mypy_out={python_out}",
         f"--mypy_grpc_out={python_out}",
+        *sources,
+    )
+    # The error details services attach (google.rpc.BadRequest, ...) go into the
+    # descriptor set too, or Envoy cannot print them in transcoded error bodies.
+    _protoc(
+        *includes,
         f"--descriptor_set_out={out / DESCRIPTOR_PATH}",
         "--include_imports",
         *sources,
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+        *ERROR_DETAIL_PROTOS,
+    )
     # Regular packages (not namespace packages) so setuptools, mypy and pytest agree.
     for directory in [python_out / "groundwork", *(python_out / "groundwork").rglob("*")]:
         if directory.is_dir():

@@ -1,0 +1,1 @@
+"""The `groundwork` command: the local mesh, migrations, seed data and a demo."""

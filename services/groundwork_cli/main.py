@@ -1,0 +1,165 @@
+"""groundwork: run the local mesh and operate the services.
+
+    groundwork up | down [--purge] | status | logs [NAME] | demo
+    groundwork migrate [SERVICE] | seed [--reset] | envoy-config PROFILE DIR
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from groundwork_cli.runtime import mesh, supervisor
+from groundwork_cli.runtime.plan import Plan, build
+from groundwork_cli.runtime.settings import RuntimeSettings
+from groundwork_shared.settings import describe_errors
+
+
+def _plan() -> Plan:
+    from pydantic import ValidationError
+
+    try:
+        return build(RuntimeSettings())
+    except ValidationError as error:
+        raise click.ClickException(describe_errors(RuntimeSettings, error)) from error
+
+
+def _say(message: str) -> None:
+    click.echo(message)
+
+
+@click.group()
+def cli() -> None:
+    """Groundwork: a flash-sale ticketing backend on a local Envoy mesh."""
+
+
+@cli.command()
+def up() -> None:
+    """Start Postgres, Redis, every service, sidecar and the edge; wait until healthy."""
+    plan = _plan()
+    started = time.monotonic()
+    try:
+        if not mesh.up(plan, RuntimeSettings().start_timeout, _say):
+            click.echo(f"the mesh is already up (state in {plan.layout.root}); "
+                       "`groundwork status` shows it, `groundwork down` stops it")
+            return
+    except (mesh.MeshError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"\nmesh up in {time.monotonic() - started:.1f}s\n")
+    _endpoints(plan)
+
+
+def _endpoints(plan: Plan) -> None:
+    pki = plan.layout.pki
+    rows = [
+        ("REST + gRPC (h1, h2c)", f"http://{plan.edge_http()}"),
+        ("REST + gRPC (TLS, h1/h2)", f"https://{plan.edge_https()}   CA: {pki / 'ca.crt'}"),
+        ("edge admin", f"http://{plan.edge_admin()}"),
+        ("Postgres", plan.postgres.host + ":5432" if plan.postgres else "external"),
+        ("Redis", plan.redis_url()),
+        ("state and logs", str(plan.layout.root)),
+    ]
+    for label, value in rows:
+        click.echo(f"  {label:<26} {value}")
+    click.echo(f"\n  try:  curl -s http://{plan.edge_http()}/v1/events?page_size=2")
+    click.echo("  stop: groundwork down")
+
+
+@cli.command()
+@click.option("--purge", is_flag=True, help="Also delete the state directory (data, certs, logs).")
+def down(purge: bool) -> None:
+    """Stop every process of the mesh; keep its data unless --purge."""
+    plan = _plan()
+    if not supervisor.running(plan.layout):
+        click.echo("the mesh is not running")
+    leftovers = mesh.down(plan, _say, purge=purge)
+    if leftovers:
+        click.echo("killed processes that outlived the supervisor: " + ", ".join(leftovers))
+    click.echo("mesh down" + ("" if purge else f"; data kept in {plan.layout.root}"))
+
+
+@cli.command()
+def status() -> None:
+    """Every process and the health of every Envoy cluster. Exit 1 unless all healthy."""
+    plan = _plan()
+    if not supervisor.running(plan.layout):
+        click.echo("the mesh is not running")
+        sys.exit(3)
+    healthy = True
+    click.echo(f"{'PROCESS':<22}{'STATE':<10}{'PID':>8}  UPTIME")
+    for p in mesh.process_status(plan):
+        healthy &= p.state == "RUNNING"
+        click.echo(f"{p.name:<22}{p.state:<10}{p.pid:>8}  {p.uptime}")
+    click.echo(f"\n{'ENVOY':<22}{'CLUSTER':<22}HEALTHY")
+    for envoy, clusters in asyncio.run(mesh.cluster_status(plan)).items():
+        if isinstance(clusters, str):
+            healthy = False
+            click.echo(f"{envoy:<22}{clusters}")
+            continue
+        for cluster in clusters:
+            healthy &= cluster.ok
+            mark = "ok" if cluster.ok else "DEGRADED"
+            click.echo(f"{envoy:<22}{cluster.name:<22}{cluster.healthy}/{cluster.total} {mark}")
+    click.echo("\nall healthy" if healthy else "\nNOT all healthy")
+    sys.exit(0 if healthy else 1)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--follow/--no-follow", "-f", default=True, show_default=True)
+@click.option("-n", "--lines", default=20, show_default=True, help="Lines of history to show.")
+def logs(name: str | None, follow: bool, lines: int) -> None:
+    """Follow the logs of one process (or all)."""
+    from groundwork_cli.logs import follow_logs
+
+    plan = _plan()
+    names = [p.name for p in plan.processes()] + ["supervisord"]
+    if name and name not in names:
+        raise click.ClickException(f"no process {name!r}; one of: {', '.join(names)}")
+    paths = {n: plan.layout.log(n) for n in ([name] if name else names)}
+    try:
+        follow_logs(paths, lines, follow, prefix=name is None)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command("migrate")
+def migrate_cmd() -> None:
+    """Create each service's database and apply its pending migrations."""
+    plan = _plan()
+    asyncio.run(mesh.migrate_and_seed(plan, _say, seed=False))
+
+
+@cli.command()
+@click.option("--reset", is_flag=True, help="Delete the catalog's data and load the sample again.")
+def seed(reset: bool) -> None:
+    """Load the sample catalog (a no-op when events exist, unless --reset)."""
+    plan = _plan()
+    asyncio.run(mesh.migrate_and_seed(plan, _say, seed=True, reset=reset))
+
+
+@cli.command()
+def demo() -> None:
+    """Make a few requests through the edge and print them."""
+    from groundwork_cli.demo import run_demo
+
+    plan = _plan()
+    sys.exit(run_demo(plan))
+
+
+@cli.command("envoy-config")
+@click.argument("profile", type=click.Choice(["local", "kubernetes"]))
+@click.argument("directory", type=click.Path(path_type=Path))
+def envoy_config(profile: str, directory: Path) -> None:
+    """Render the edge and sidecar Envoy configs of a profile into DIRECTORY."""
+    from groundwork_envoy.profiles import KubernetesProfile
+    from groundwork_envoy.render import render, write
+
+    plan = _plan()
+    target = plan.profile if profile == "local" else KubernetesProfile()
+    for path in write(render(plan.mesh, target), directory):
+        click.echo(path)

@@ -1,0 +1,1 @@
+"""Runs the local mesh as supervised processes on loopback."""

