@@ -28,13 +28,16 @@ class SeatStatus(Enum):
 
 @dataclass(frozen=True)
 class EventFilter:
+    """The filters as the client gave them (None: not given)."""
+
     city: str | None
-    starts_after: datetime
+    starts_after: datetime | None
     starts_before: datetime | None
 
     def fingerprint(self) -> str:
-        """Binds a cursor to the filters it was issued for."""
-        raw = f"{self.city}|{self.starts_after.isoformat()}|{self.starts_before}"
+        """Binds a cursor to the filters it was issued for. The default lower bound
+        ("now") is not part of it: it moves between pages, the filter does not."""
+        raw = f"{self.city}|{self.starts_after}|{self.starts_before}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -76,6 +79,8 @@ class ListEventsQuery:
     event_filter: EventFilter
     page_size: int
     after: Cursor | None
+    # Where the first page starts: starts_after, or now when not given.
+    lower_bound: datetime
 
 
 def list_events_query(
@@ -98,9 +103,10 @@ def list_events_query(
     if starts_before is not None and starts_before <= lower:
         problems.add("starts_before", "must be later than starts_after")
     problems.raise_if_any()
-    event_filter = EventFilter(city or None, max(lower, EARLIEST), starts_before)
+    event_filter = EventFilter(city or None, starts_after, starts_before)
     after = Cursor.decode(page_token, event_filter) if page_token else None
-    return ListEventsQuery(event_filter, page_size or DEFAULT_PAGE_SIZE, after)
+    return ListEventsQuery(event_filter, page_size or DEFAULT_PAGE_SIZE, after,
+                           max(lower, EARLIEST))
 
 
 def parse_event_id(value: str) -> uuid.UUID:

@@ -98,7 +98,7 @@ def list_events_args(query: ListEventsQuery) -> tuple[str, list[object]]:
         (query.after.starts_at, query.after.event_id)
         if query.after
         # Strictly after (starts_after - epsilon, nil uuid) == at or after starts_after.
-        else (flt.starts_after, _NIL)
+        else (query.lower_bound, _NIL)
     )
     args: list[object] = [*lower, flt.starts_before or _END_OF_TIME, query.page_size + 1]
     if flt.city:

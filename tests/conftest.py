@@ -1,0 +1,25 @@
+"""Shared test helpers. Each level has its own conftest with the real
+dependencies it needs: integration starts Postgres, e2e starts the whole mesh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 20, interval: float = 0.2) -> T:
+    """Retry `check` until it stops raising AssertionError (or returns truthy)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result is not False:
+                return result
+            raise AssertionError("check returned False")
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(interval)

@@ -1,0 +1,140 @@
+"""The catalog gRPC server against real Postgres: status codes with details,
+health, reflection, and a SIGTERM that drains in-flight calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+from groundwork.catalog.v1 import catalog_pb2 as pb
+from groundwork.catalog.v1 import catalog_pb2_grpc
+
+from groundwork_catalog.repository import CatalogRepository
+from groundwork_catalog.seed import seed
+from groundwork_catalog.service import CatalogService
+from groundwork_cli.runtime import probes
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import ServiceSettings
+
+SERVICE = "groundwork.catalog.v1.CatalogService"
+
+
+@pytest.fixture
+async def seeded_db(catalog_db: asyncpg.Pool) -> asyncpg.Pool:
+    async with catalog_db.acquire() as conn:
+        await seed(conn, now=datetime.now(UTC))
+    return catalog_db
+
+
+@pytest.fixture
+async def channel(seeded_db: asyncpg.Pool) -> AsyncIterator[grpc.aio.Channel]:
+    listen = "127.78.3.1:50051"
+    settings = ServiceSettings(instance_id="catalog-test", grpc_listen=listen,
+                               shutdown_grace_seconds=1)
+    service = CatalogService(CatalogRepository(seeded_db))
+    stop = asyncio.Event()
+    app = App([SERVICE], lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(service, s))
+    task = asyncio.create_task(serve(settings, app, stop))
+    await probes.wait_until(probes.grpc_health(listen, SERVICE), 10, "catalog")
+    async with grpc.aio.insecure_channel(listen) as ch:
+        yield ch
+    stop.set()
+    await task
+
+
+async def test_list_get_and_seat_map(channel: grpc.aio.Channel) -> None:
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    page = await stub.ListEvents(pb.ListEventsRequest(page_size=5))
+    assert len(page.events) == 5 and page.next_page_token
+    second = await stub.ListEvents(pb.ListEventsRequest(page_size=5,
+                                                        page_token=page.next_page_token))
+    assert {e.event_id for e in page.events}.isdisjoint(e.event_id for e in second.events)
+    event = await stub.GetEvent(pb.GetEventRequest(event_id=page.events[0].event_id))
+    assert event == page.events[0]
+    seats = await stub.GetSeatMap(pb.GetSeatMapRequest(event_id=event.event_id))
+    assert len(seats.seats) == event.venue.capacity == seats.available
+    assert all(s.status == pb.SEAT_STATUS_AVAILABLE for s in seats.seats)
+
+
+async def test_errors_carry_codes_and_field_details(channel: grpc.aio.Channel) -> None:
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetEvent(pb.GetEventRequest(event_id="00000000-0000-0000-0000-000000000000"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.ListEvents(pb.ListEventsRequest(page_size=1000, page_token="junk"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(info.value)  # type: ignore[arg-type]
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    status.details[0].Unpack(bad_request)
+    assert [v.field for v in bad_request.field_violations] == ["page_size"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetSeatMap(pb.GetSeatMapRequest(event_id=""))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", SERVICE):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    replies = reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
+    async for reply in replies:
+        names = {s.name for s in reply.list_services_response.service}
+        assert {SERVICE, "grpc.health.v1.Health"} <= names
+        break
+
+
+async def test_sigterm_drains_in_flight_calls(seeded_db: asyncpg.Pool, fresh_database: str) -> None:
+    # The fixture's database is `seeded_db`; find its URL through a connection.
+    async with seeded_db.acquire() as conn:
+        dbname = await conn.fetchval("SELECT current_database()")
+    url = fresh_database.rsplit("/", 1)[0] + "/" + dbname
+    listen = "127.78.3.2:50051"
+    env = {**os.environ, "GROUNDWORK_DATABASE_URL": url, "GROUNDWORK_GRPC_LISTEN": listen,
+           "GROUNDWORK_INSTANCE_ID": "catalog-drain", "GROUNDWORK_SHUTDOWN_GRACE_SECONDS": "10"}
+    server = subprocess.Popen([sys.executable, "-m", "groundwork_catalog"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        await probes.wait_until(probes.grpc_health(listen, SERVICE), 20, "catalog")
+        blocker = await asyncpg.connect(url)
+        tx = blocker.transaction()
+        await tx.start()
+        # Hold a lock so the next call is still running when SIGTERM arrives.
+        await blocker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        async with grpc.aio.insecure_channel(listen) as ch:
+            stub = catalog_pb2_grpc.CatalogServiceStub(ch)
+            in_flight = asyncio.ensure_future(stub.ListEvents(pb.ListEventsRequest(page_size=3)))
+            await asyncio.sleep(0.5)
+            assert not in_flight.done()
+            server.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            assert server.poll() is None, "exited with a call in flight"
+            await tx.rollback()
+            reply = await asyncio.wait_for(in_flight, 10)
+        assert len(reply.events) == 3
+        await blocker.close()
+        assert await asyncio.to_thread(server.wait, 15) == 0
+        out = server.stdout.read().decode() if server.stdout else ""
+        assert '"draining"' in out or "draining" in out
+    finally:
+        if server.poll() is None:
+            server.kill()

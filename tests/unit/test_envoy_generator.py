@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from groundwork_cli.registry import services
+from groundwork_envoy.model import Mesh, load_mesh
+from groundwork_envoy.profiles import KubernetesProfile, LocalProfile
+from groundwork_envoy.render import render
+
+MESH = load_mesh()
+
+
+def configs(profile: Any) -> dict[str, dict[str, Any]]:
+    return {name: yaml.safe_load(text) for name, text in render(MESH, profile).items()}
+
+
+def listener(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(x for x in config["static_resources"]["listeners"] if x["name"] == name)
+
+
+def cluster(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in config["static_resources"]["clusters"] if c["name"] == name)
+
+
+def endpoints(c: dict[str, Any]) -> list[tuple[str, int]]:
+    return [
+        (e["endpoint"]["address"]["socket_address"]["address"],
+         e["endpoint"]["address"]["socket_address"]["port_value"])
+        for group in c["load_assignment"]["endpoints"] for e in group["lb_endpoints"]
+    ]
+
+
+def bind(x: dict[str, Any]) -> tuple[str, int]:
+    return x["address"]["socket_address"]["address"], x["address"]["socket_address"]["port_value"]
+
+
+def test_every_python_service_is_in_the_mesh_and_back() -> None:
+    assert set(services()) == set(MESH.services)
+
+
+def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Path) -> None:
+    rendered = configs(LocalProfile(MESH, tmp_path, net=5))
+    assert set(rendered) == {"edge.yaml", "sidecar-catalog-0.yaml", "sidecar-catalog-1.yaml"}
+    edge = rendered["edge.yaml"]
+    assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
+    assert bind(listener(edge, "edge_https")) == ("127.5.0.1", 8443)
+    catalog = cluster(edge, "catalog")
+    assert catalog["type"] == "STATIC"
+    assert catalog["lb_policy"] == "LEAST_REQUEST"
+    assert endpoints(catalog) == [("127.5.10.1", 15006), ("127.5.10.2", 15006)]
+    assert catalog["health_checks"][0]["grpc_health_check"]["service_name"] == (
+        "groundwork.catalog.v1.CatalogService"
+    )
+    assert "outlier_detection" in catalog
+
+    sidecar = rendered["sidecar-catalog-1.yaml"]
+    assert bind(listener(sidecar, "inbound")) == ("127.5.10.2", 15006)
+    assert bind(listener(sidecar, "outbound")) == ("127.5.10.2", 15001)
+    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.10.2", 50051)]
+    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.10.2"
+
+
+def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
+    rendered = configs(KubernetesProfile(namespace="shop"))
+    assert set(rendered) == {"edge.yaml", "sidecar-catalog.yaml"}
+    edge = rendered["edge.yaml"]
+    assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
+    catalog = cluster(edge, "catalog")
+    assert catalog["type"] == "STRICT_DNS"
+    assert endpoints(catalog) == [("catalog-mesh.shop.svc.cluster.local", 15006)]
+    sidecar = rendered["sidecar-catalog.yaml"]
+    assert endpoints(cluster(sidecar, "local_app")) == [("127.0.0.1", 50051)]
+    assert bind(listener(sidecar, "inbound")) == ("0.0.0.0", 15006)
+    outbound = listener(sidecar, "outbound")
+    vhosts = outbound["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
+        "virtual_hosts"]
+    assert "catalog-mesh.shop.svc.cluster.local" in vhosts[0]["domains"]
+
+
+def _shape(node: Any) -> Any:
+    """The config with addresses, DNS settings and host lists blanked: what the templates decide."""
+    if isinstance(node, dict):
+        return {
+            k: _shape(v) for k, v in node.items()
+            if k not in {"address", "type", "dns_lookup_family", "dns_refresh_rate",
+                         "respect_dns_ttl", "domains", "filename", "lb_endpoints"}
+        }
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return node
+
+
+def test_both_profiles_come_from_the_same_templates(tmp_path: Path) -> None:
+    local = configs(LocalProfile(MESH, tmp_path))
+    kube = configs(KubernetesProfile())
+    assert _shape(local["edge.yaml"]) == _shape(kube["edge.yaml"])
+    assert _shape(local["sidecar-catalog-0.yaml"]) == _shape(kube["sidecar-catalog.yaml"])
+
+
+def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
+    edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
+    hcm = listener(edge, "edge_http")["filter_chains"][0]["filters"][0]["typed_config"]
+    transcoder = hcm["http_filters"][0]["typed_config"]
+    assert transcoder["services"] == ["groundwork.catalog.v1.CatalogService"]
+    assert transcoder["convert_grpc_status"] is True
+    assert hcm["local_reply_config"]["body_format"]["json_format"]
+    prefixes = [r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
+    assert prefixes == ["/groundwork.catalog.v1.CatalogService/"]
+
+
+def test_mesh_description_is_validated() -> None:
+    raw = yaml.safe_load(Path(__file__).parents[2].joinpath(
+        "envoy/groundwork_envoy/mesh.yaml").read_text())
+    raw["services"]["catalog"]["instances"] = 0
+    with pytest.raises(ValidationError):
+        Mesh.model_validate(raw)
+    raw["services"]["catalog"]["instances"] = 1
+    raw["services"]["catalog"]["replicas"] = 3
+    with pytest.raises(ValidationError, match="replicas"):
+        Mesh.model_validate(raw)
