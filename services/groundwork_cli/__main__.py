@@ -1,0 +1,3 @@
+from groundwork_cli.main import cli
+
+cli()

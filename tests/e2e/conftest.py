@@ -1,0 +1,74 @@
+"""End-to-end tests drive a real local mesh, started with the real CLI
+(`groundwork up`) on its own loopback addresses (127.77.x.y) and state directory,
+so it can run beside a developer's mesh on 127.0.x.y."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from groundwork_cli.runtime.plan import Plan, build
+from groundwork_cli.runtime.settings import RuntimeSettings
+
+GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
+
+
+@dataclass(frozen=True)
+class Mesh:
+    plan: Plan
+    env: dict[str, str]
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.plan.edge_http()}"
+
+    @property
+    def https(self) -> str:
+        return f"https://{self.plan.edge_https()}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.plan.layout.pki / "ca.crt")
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([*GROUNDWORK, *args], env=self.env, capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"groundwork {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+def mesh_env(state_dir: Path, net: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUNDWORK_")}
+    env.update(GROUNDWORK_STATE_DIR=str(state_dir), GROUNDWORK_LOOPBACK_NET=str(net),
+               GROUNDWORK_START_TIMEOUT="90")
+    return env
+
+
+def make_mesh(state_dir: Path, net: int) -> Mesh:
+    return Mesh(build(RuntimeSettings(state_dir=state_dir, loopback_net=net)),
+                mesh_env(state_dir, net))
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    running = make_mesh(tmp_path_factory.mktemp("mesh"), 77)
+    try:
+        running.cli("up")
+        yield running
+    finally:
+        # GROUNDWORK_TEST_KEEP_STATE=1 keeps logs and data for a post-mortem.
+        purge = [] if os.environ.get("GROUNDWORK_TEST_KEEP_STATE") else ["--purge"]
+        result = running.cli("down", *purge, check=False)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout + result.stderr)
