@@ -14,8 +14,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("profile", choices=["local", "kubernetes"])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--state-dir", type=Path, default=Path(".groundwork"),
-                        help="local profile: where the edge certificate lives")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".groundwork"),
+        help="local profile: where the edge certificate lives",
+    )
     parser.add_argument("--namespace", default="groundwork", help="kubernetes profile")
     args = parser.parse_args()
     mesh = load_mesh()

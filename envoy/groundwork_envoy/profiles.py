@@ -35,7 +35,8 @@ class TlsFiles:
 
 
 class Profile(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def edge_address(self) -> str: ...
     def listen_address(self, service: str, instance: int) -> str: ...

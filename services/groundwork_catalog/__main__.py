@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from groundwork.catalog.v1 import catalog_pb2_grpc
-
 from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService

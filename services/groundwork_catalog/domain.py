@@ -105,8 +105,9 @@ def list_events_query(
     problems.raise_if_any()
     event_filter = EventFilter(city or None, starts_after, starts_before)
     after = Cursor.decode(page_token, event_filter) if page_token else None
-    return ListEventsQuery(event_filter, page_size or DEFAULT_PAGE_SIZE, after,
-                           max(lower, EARLIEST))
+    return ListEventsQuery(
+        event_filter, page_size or DEFAULT_PAGE_SIZE, after, max(lower, EARLIEST)
+    )
 
 
 def parse_event_id(value: str) -> uuid.UUID:

@@ -126,7 +126,11 @@ class CatalogRepository:
     async def get_seats(self, event_id: uuid.UUID) -> list[SeatRow]:
         return [
             SeatRow(
-                r["seat_id"], r["section"], r["row_label"], r["number"], r["price_cents"],
+                r["seat_id"],
+                r["section"],
+                r["row_label"],
+                r["number"],
+                r["price_cents"],
                 SeatStatus(r["status"]),
             )
             for r in await self._pool.fetch(GET_SEATS, event_id)

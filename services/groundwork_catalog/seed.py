@@ -23,9 +23,18 @@ VENUES = [
 ]
 
 ACTS = [
-    "The Midnight Protocol", "Latency & The Spikes", "Nora Quic", "Backpressure",
-    "The Idempotent Keys", "Three-Way Handshake", "Head-of-Line", "Orchestra of Replicas",
-    "Consensus", "Eventually Consistent", "The Circuit Breakers", "Write-Ahead Log",
+    "The Midnight Protocol",
+    "Latency & The Spikes",
+    "Nora Quic",
+    "Backpressure",
+    "The Idempotent Keys",
+    "Three-Way Handshake",
+    "Head-of-Line",
+    "Orchestra of Replicas",
+    "Consensus",
+    "Eventually Consistent",
+    "The Circuit Breakers",
+    "Write-Ahead Log",
 ]
 KINDS = ["Live", "World Tour", "Acoustic Night", "Festival Special"]
 
@@ -54,13 +63,15 @@ def seat_layout(capacity: int) -> list[SeatSpec]:
         for n in range(count):
             row, number = divmod(n, SEATS_PER_ROW)
             label = f"R{row + 1:02d}"
-            seats.append(SeatSpec(f"{section}-{label}-{number + 1:03d}", section, label,
-                                  number + 1, price))
+            seats.append(
+                SeatSpec(f"{section}-{label}-{number + 1:03d}", section, label, number + 1, price)
+            )
     return seats
 
 
-async def seed(conn: asyncpg.Connection, *, now: datetime | None = None,
-               reset: bool = False) -> int:
+async def seed(
+    conn: asyncpg.Connection, *, now: datetime | None = None, reset: bool = False
+) -> int:
     """Load the sample unless events exist (or `reset`). Returns events created."""
     rng = random.Random(42)
     today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -83,13 +94,20 @@ async def seed(conn: asyncpg.Connection, *, now: datetime | None = None,
                 """INSERT INTO events (event_id, venue_id, city, name, starts_at, seats_total,
                                        seats_available, min_price_cents)
                    VALUES ($1, $2, $3, $4, $5, $6, $6, $7)""",
-                event_id, venue_id, city, name, starts_at, len(layout),
+                event_id,
+                venue_id,
+                city,
+                name,
+                starts_at,
+                len(layout),
                 min(s.price_cents for s in layout),
             )
             await conn.copy_records_to_table(
                 "event_seats",
-                records=[(event_id, s.seat_id, s.section, s.row_label, s.number, s.price_cents)
-                         for s in layout],
+                records=[
+                    (event_id, s.seat_id, s.section, s.row_label, s.number, s.price_cents)
+                    for s in layout
+                ],
                 columns=["event_id", "seat_id", "section", "row_label", "number", "price_cents"],
             )
         await conn.execute("ANALYZE venues; ANALYZE events; ANALYZE event_seats")

@@ -8,9 +8,9 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
-
 from groundwork_catalog import domain
 from groundwork_catalog.repository import CatalogRepository, EventRow
 from groundwork_shared.errors import InvalidArgument, NotFound

@@ -8,8 +8,8 @@ from typing import Any
 import click
 import grpc
 import httpx
-from groundwork.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from groundwork.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from groundwork_cli.runtime.plan import Plan
 
 
@@ -52,11 +52,16 @@ def run_demo(plan: Plan) -> int:
         response, call = stub.ListEvents.with_call(
             catalog_pb2.ListEventsRequest(page_size=5), timeout=10
         )
-        served = dict(call.initial_metadata()).get("x-groundwork-instance", "-")
-        click.secho(f"\n$ grpc {plan.edge_http()} groundwork.catalog.v1.CatalogService/ListEvents"
-                    "  [native gRPC through the same edge port]", bold=True)
+        served = str(dict(call.initial_metadata()).get("x-groundwork-instance", "-"))
+        click.secho(
+            f"\n$ grpc {plan.edge_http()} groundwork.catalog.v1.CatalogService/ListEvents"
+            "  [native gRPC through the same edge port]",
+            bold=True,
+        )
         click.echo(f"{len(response.events)} events, served by {served}:")
         for e in response.events:
             click.echo(f"  {e.starts_at.ToDatetime():%Y-%m-%d %H:%M}  {e.venue.city:<11} {e.name}")
-    click.echo("\nstop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)")
+    click.echo(
+        "\nstop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)"
+    )
     return 0

@@ -1,12 +1,13 @@
 """groundwork: run the local mesh and operate the services.
 
-    groundwork up | down [--purge] | status | logs [NAME] | demo
-    groundwork migrate [SERVICE] | seed [--reset] | envoy-config PROFILE DIR
+groundwork up | down [--purge] | status | logs [NAME] | demo
+groundwork migrate [SERVICE] | seed [--reset] | envoy-config PROFILE DIR
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -44,8 +45,10 @@ def up() -> None:
     started = time.monotonic()
     try:
         if not mesh.up(plan, RuntimeSettings().start_timeout, _say):
-            click.echo(f"the mesh is already up (state in {plan.layout.root}); "
-                       "`groundwork status` shows it, `groundwork down` stops it")
+            click.echo(
+                f"the mesh is already up (state in {plan.layout.root}); "
+                "`groundwork status` shows it, `groundwork down` stops it"
+            )
             return
     except (mesh.MeshError, RuntimeError) as error:
         raise click.ClickException(str(error)) from error
@@ -121,10 +124,8 @@ def logs(name: str | None, follow: bool, lines: int) -> None:
     if name and name not in names:
         raise click.ClickException(f"no process {name!r}; one of: {', '.join(names)}")
     paths = {n: plan.layout.log(n) for n in ([name] if name else names)}
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         follow_logs(paths, lines, follow, prefix=name is None)
-    except KeyboardInterrupt:
-        pass
 
 
 @cli.command("migrate")

@@ -24,7 +24,8 @@ class DomainError(Exception):
 
     def to_status(self) -> grpc.Status:
         proto = status_pb2.Status(code=self.code, message=self.message, details=self.details())
-        return rpc_status.to_status(proto)
+        status: grpc.Status = rpc_status.to_status(proto)
+        return status
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class InvalidArgument(DomainError):
     def details(self) -> list[any_pb2.Any]:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in self.violations
             ]
         )

@@ -47,8 +47,11 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     app.register(server)
     reflection.enable_server_reflection(
-        [*app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME],
+        [
+            *app.service_names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     bound = server.add_insecure_port(settings.grpc_listen)

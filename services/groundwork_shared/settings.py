@@ -29,7 +29,9 @@ class ServiceSettings(BaseSettings):
     instance_id: str = Field(default="dev-0", min_length=1, max_length=63)
     # In a pod the app listens on the pod's loopback and only its sidecar reaches it.
     grpc_listen: HostPort = "127.0.0.1:50051"
-    database_url: str = Field(default="", description="postgresql:// URL of this service's own database")
+    database_url: str = Field(
+        default="", description="postgresql:// URL of this service's own database"
+    )
     redis_url: str = ""
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)

@@ -40,24 +40,33 @@ class Mesh:
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*GROUNDWORK, *args], env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*GROUNDWORK, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"groundwork {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"groundwork {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
 
 def mesh_env(state_dir: Path, net: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GROUNDWORK_")}
-    env.update(GROUNDWORK_STATE_DIR=str(state_dir), GROUNDWORK_LOOPBACK_NET=str(net),
-               GROUNDWORK_START_TIMEOUT="90")
+    env.update(
+        GROUNDWORK_STATE_DIR=str(state_dir),
+        GROUNDWORK_LOOPBACK_NET=str(net),
+        GROUNDWORK_START_TIMEOUT="90",
+    )
     return env
 
 
 def make_mesh(state_dir: Path, net: int) -> Mesh:
-    return Mesh(build(RuntimeSettings(state_dir=state_dir, loopback_net=net)),
-                mesh_env(state_dir, net))
+    return Mesh(
+        build(RuntimeSettings(state_dir=state_dir, loopback_net=net)), mesh_env(state_dir, net)
+    )
 
 
 @pytest.fixture(scope="session")

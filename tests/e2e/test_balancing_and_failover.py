@@ -66,6 +66,7 @@ def test_a_stopped_instance_gets_no_traffic_and_nothing_fails(mesh: Mesh) -> Non
     rpc.stopProcess("catalog-1", True)
     try:
         asyncio.run(_burst(mesh, 60, concurrency=4))
+
         # Once health checks have noticed, the edge reports the host unhealthy.
         def degraded() -> bool:
             clusters = asyncio.run(probes.envoy_clusters(mesh.plan.edge_admin()))

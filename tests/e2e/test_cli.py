@@ -7,8 +7,15 @@ from tests.e2e.conftest import Mesh
 
 def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
     result = mesh.cli("status")
-    for name in ("postgres", "redis", "catalog-0", "catalog-1", "sidecar-catalog-0",
-                 "sidecar-catalog-1", "edge"):
+    for name in (
+        "postgres",
+        "redis",
+        "catalog-0",
+        "catalog-1",
+        "sidecar-catalog-0",
+        "sidecar-catalog-1",
+        "edge",
+    ):
         assert name in result.stdout
     assert "all healthy" in result.stdout
     assert "DEGRADED" not in result.stdout

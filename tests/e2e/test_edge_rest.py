@@ -52,8 +52,9 @@ def test_tls_below_1_2_is_refused(mesh: Mesh) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         context.minimum_version = ssl.TLSVersion.TLSv1
         context.maximum_version = ssl.TLSVersion.TLSv1_1
-    with httpx.Client(base_url=mesh.https, verify=context) as client, pytest.raises(
-        httpx.ConnectError, match="(?i)protocol version|alert"
+    with (
+        httpx.Client(base_url=mesh.https, verify=context) as client,
+        pytest.raises(httpx.ConnectError, match=r"(?i)protocol version|alert"),
     ):
         client.get("/v1/events")
 
@@ -109,8 +110,10 @@ def test_unknown_event_is_a_404_json_error(mesh: Mesh) -> None:
     assert "not found" in reply.json()["message"]
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/v2/events"),
-                                             ("POST", "/v1/events"), ("GET", "/admin")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/"), ("GET", "/v2/events"), ("POST", "/v1/events"), ("GET", "/admin")],
+)
 def test_unknown_routes_are_404_json(mesh: Mesh, method: str, path: str) -> None:
     reply = httpx.request(method, mesh.http + path)
     assert reply.status_code == 404

@@ -29,8 +29,11 @@ def test_taken_port_is_named_then_up_and_down_leave_nothing(tmp_path: Path) -> N
     pids.append(supervisor.daemon_pid(plan.layout))
     assert all(pids) and len(pids) == len(plan.processes()) + 1
     mesh.cli("down")
-    alive = [pid for pid in pids if pid and psutil.pid_exists(pid)
-             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        pid
+        for pid in pids
+        if pid and psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert alive == []
     held = [(h, p) for proc in plan.processes() for h, p in proc.binds if ports.in_use(h, p)]
     assert held == []

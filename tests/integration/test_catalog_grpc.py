@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,9 +17,9 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
-
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
@@ -41,11 +40,14 @@ async def seeded_db(catalog_db: asyncpg.Pool) -> asyncpg.Pool:
 @pytest.fixture
 async def channel(seeded_db: asyncpg.Pool) -> AsyncIterator[grpc.aio.Channel]:
     listen = "127.78.3.1:50051"
-    settings = ServiceSettings(instance_id="catalog-test", grpc_listen=listen,
-                               shutdown_grace_seconds=1)
+    settings = ServiceSettings(
+        instance_id="catalog-test", grpc_listen=listen, shutdown_grace_seconds=1
+    )
     service = CatalogService(CatalogRepository(seeded_db))
     stop = asyncio.Event()
-    app = App([SERVICE], lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(service, s))
+    app = App(
+        [SERVICE], lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(service, s)
+    )
     task = asyncio.create_task(serve(settings, app, stop))
     await probes.wait_until(probes.grpc_health(listen, SERVICE), 10, "catalog")
     async with grpc.aio.insecure_channel(listen) as ch:
@@ -58,8 +60,9 @@ async def test_list_get_and_seat_map(channel: grpc.aio.Channel) -> None:
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
     page = await stub.ListEvents(pb.ListEventsRequest(page_size=5))
     assert len(page.events) == 5 and page.next_page_token
-    second = await stub.ListEvents(pb.ListEventsRequest(page_size=5,
-                                                        page_token=page.next_page_token))
+    second = await stub.ListEvents(
+        pb.ListEventsRequest(page_size=5, page_token=page.next_page_token)
+    )
     assert {e.event_id for e in page.events}.isdisjoint(e.event_id for e in second.events)
     event = await stub.GetEvent(pb.GetEventRequest(event_id=page.events[0].event_id))
     assert event == page.events[0]
@@ -77,7 +80,7 @@ async def test_errors_carry_codes_and_field_details(channel: grpc.aio.Channel) -
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.ListEvents(pb.ListEventsRequest(page_size=1000, page_token="junk"))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(info.value)  # type: ignore[arg-type]
+    status = rpc_status.from_call(info.value)
     assert status is not None
     bad_request = error_details_pb2.BadRequest()
     status.details[0].Unpack(bad_request)
@@ -104,18 +107,27 @@ async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
 
 
 async def test_sigterm_drains_in_flight_calls(seeded_db: asyncpg.Pool, fresh_database: str) -> None:
-    # The fixture's database is `seeded_db`; find its URL through a connection.
-    async with seeded_db.acquire() as conn:
-        dbname = await conn.fetchval("SELECT current_database()")
-    url = fresh_database.rsplit("/", 1)[0] + "/" + dbname
+    """A call still running when SIGTERM arrives completes; new calls are refused;
+    the process then exits 0. (`seeded_db` is the database at `fresh_database`.)"""
     listen = "127.78.3.2:50051"
-    env = {**os.environ, "GROUNDWORK_DATABASE_URL": url, "GROUNDWORK_GRPC_LISTEN": listen,
-           "GROUNDWORK_INSTANCE_ID": "catalog-drain", "GROUNDWORK_SHUTDOWN_GRACE_SECONDS": "10"}
-    server = subprocess.Popen([sys.executable, "-m", "groundwork_catalog"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "GROUNDWORK_DATABASE_URL": fresh_database,
+        "GROUNDWORK_GRPC_LISTEN": listen,
+        "GROUNDWORK_INSTANCE_ID": "catalog-drain",
+        "GROUNDWORK_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "groundwork_catalog",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    blocker = await asyncpg.connect(fresh_database)
     try:
         await probes.wait_until(probes.grpc_health(listen, SERVICE), 20, "catalog")
-        blocker = await asyncpg.connect(url)
         tx = blocker.transaction()
         await tx.start()
         # Hold a lock so the next call is still running when SIGTERM arrives.
@@ -127,14 +139,21 @@ async def test_sigterm_drains_in_flight_calls(seeded_db: asyncpg.Pool, fresh_dat
             assert not in_flight.done()
             server.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.5)
-            assert server.poll() is None, "exited with a call in flight"
+            assert server.returncode is None, "exited with a call in flight"
+            async with grpc.aio.insecure_channel(listen) as late:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await catalog_pb2_grpc.CatalogServiceStub(late).ListEvents(
+                        pb.ListEventsRequest(), timeout=2
+                    )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             await tx.rollback()
             reply = await asyncio.wait_for(in_flight, 10)
         assert len(reply.events) == 3
-        await blocker.close()
-        assert await asyncio.to_thread(server.wait, 15) == 0
-        out = server.stdout.read().decode() if server.stdout else ""
-        assert '"draining"' in out or "draining" in out
+        assert await asyncio.wait_for(server.wait(), 15) == 0
+        assert server.stdout is not None
+        assert b'"message": "draining"' in await server.stdout.read()
     finally:
-        if server.poll() is None:
+        await blocker.close()
+        if server.returncode is None:
             server.kill()
+            await server.wait()

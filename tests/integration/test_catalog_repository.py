@@ -18,8 +18,9 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def q(**kw: object):  # type: ignore[no-untyped-def]
-    args: dict[str, object] = dict(city="", starts_after=None, starts_before=None, page_size=0,
-                                   page_token="", now=NOW)
+    args: dict[str, object] = dict(
+        city="", starts_after=None, starts_before=None, page_size=0, page_token="", now=NOW
+    )
     args.update(kw)
     return list_events_query(**args)  # type: ignore[arg-type]
 

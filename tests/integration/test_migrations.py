@@ -15,8 +15,10 @@ async def test_catalog_migrates_up_from_empty_and_is_idempotent(fresh_database: 
     assert await migrate(fresh_database, Path(MIGRATIONS)) == []
     conn = await asyncpg.connect(fresh_database)
     try:
-        tables = {r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
     finally:
         await conn.close()
     assert {"venues", "events", "event_seats", "schema_migrations"} <= tables

@@ -29,9 +29,12 @@ def cluster(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 def endpoints(c: dict[str, Any]) -> list[tuple[str, int]]:
     return [
-        (e["endpoint"]["address"]["socket_address"]["address"],
-         e["endpoint"]["address"]["socket_address"]["port_value"])
-        for group in c["load_assignment"]["endpoints"] for e in group["lb_endpoints"]
+        (
+            e["endpoint"]["address"]["socket_address"]["address"],
+            e["endpoint"]["address"]["socket_address"]["port_value"],
+        )
+        for group in c["load_assignment"]["endpoints"]
+        for e in group["lb_endpoints"]
     ]
 
 
@@ -78,7 +81,8 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     assert bind(listener(sidecar, "inbound")) == ("0.0.0.0", 15006)
     outbound = listener(sidecar, "outbound")
     vhosts = outbound["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
-        "virtual_hosts"]
+        "virtual_hosts"
+    ]
     assert "catalog-mesh.shop.svc.cluster.local" in vhosts[0]["domains"]
 
 
@@ -86,9 +90,19 @@ def _shape(node: Any) -> Any:
     """The config with addresses, DNS settings and host lists blanked: what the templates decide."""
     if isinstance(node, dict):
         return {
-            k: _shape(v) for k, v in node.items()
-            if k not in {"address", "type", "dns_lookup_family", "dns_refresh_rate",
-                         "respect_dns_ttl", "domains", "filename", "lb_endpoints"}
+            k: _shape(v)
+            for k, v in node.items()
+            if k
+            not in {
+                "address",
+                "type",
+                "dns_lookup_family",
+                "dns_refresh_rate",
+                "respect_dns_ttl",
+                "domains",
+                "filename",
+                "lb_endpoints",
+            }
         }
     if isinstance(node, list):
         return [_shape(v) for v in node]
@@ -114,8 +128,9 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
 
 
 def test_mesh_description_is_validated() -> None:
-    raw = yaml.safe_load(Path(__file__).parents[2].joinpath(
-        "envoy/groundwork_envoy/mesh.yaml").read_text())
+    raw = yaml.safe_load(
+        Path(__file__).parents[2].joinpath("envoy/groundwork_envoy/mesh.yaml").read_text()
+    )
     raw["services"]["catalog"]["instances"] = 0
     with pytest.raises(ValidationError):
         Mesh.model_validate(raw)

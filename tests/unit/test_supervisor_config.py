@@ -15,15 +15,23 @@ async def _ok() -> None:
 
 def test_program_section_quotes_commands_and_environment(tmp_path: Path) -> None:
     process = Process(
-        "postgres", ["/bin/postgres", "-c", "unix_socket_directories=", "-c", "x=a b"],
-        gate=_ok, binds=[], user="embedded_postgres", stop_signal="INT",
+        "postgres",
+        ["/bin/postgres", "-c", "unix_socket_directories=", "-c", "x=a b"],
+        gate=_ok,
+        binds=[],
+        user="embedded_postgres",
+        stop_signal="INT",
     )
     text = program_section(Layout(tmp_path), process, 10, {"URL": 'postgresql://u:p%"w@h/db'})
     parser = configparser.RawConfigParser()
     parser.read_string(text)
     section = parser["program:postgres"]
     assert shlex.split(section["command"]) == [
-        "/bin/postgres", "-c", "unix_socket_directories=", "-c", "x=a b"
+        "/bin/postgres",
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "x=a b",
     ]
     assert section["stopasgroup"] == section["killasgroup"] == "true"
     assert section["stopsignal"] == "INT"

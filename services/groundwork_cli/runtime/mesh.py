@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -39,7 +40,9 @@ def prepare(plan: Plan) -> None:
     layout.create()
     pki = Pki(layout.pki)
     ensure_ca(pki)
-    ensure_server_cert(pki, "edge", ["localhost"], sorted({plan.profile.edge_address(), "127.0.0.1"}))
+    ensure_server_cert(
+        pki, "edge", ["localhost"], sorted({plan.profile.edge_address(), "127.0.0.1"})
+    )
     write(render(plan.mesh, plan.profile), layout.envoy)
     if plan.postgres:
         plan.postgres.init()
@@ -150,10 +153,8 @@ def down(plan: Plan, say: Say, purge: bool = False) -> list[str]:
         with supervisor.quiet_faults():
             rpc.shutdown()
         if pid:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).wait(timeout=30)
-            except psutil.NoSuchProcess:
-                pass
     leftovers = _kill_leftovers(plan)
     layout.supervisor_socket.unlink(missing_ok=True)
     if purge and layout.root.exists():
@@ -194,8 +195,9 @@ def process_status(plan: Plan) -> list[ProcessStatus]:
         uptime = ""
         if p.get("statename") == "RUNNING":
             uptime = str(p.get("description", "")).replace("pid ", "").split("uptime ")[-1]
-        result.append(ProcessStatus(process.name, p.get("statename", "UNKNOWN"),
-                                    p.get("pid", 0), uptime))
+        result.append(
+            ProcessStatus(process.name, p.get("statename", "UNKNOWN"), p.get("pid", 0), uptime)
+        )
     return result
 
 

@@ -22,7 +22,7 @@ def envoy_bin() -> Path:
     candidate = Path(sys.executable).parent / "envoy"
     if candidate.exists():
         return candidate
-    from envoy import _bin  # type: ignore[import-untyped]
+    from envoy import _bin  # type: ignore[attr-defined]
 
     return Path(_bin.__file__).parent / "envoy"
 
@@ -91,12 +91,28 @@ class Plan:
         return result
 
 
-def _envoy(name: str, config: Path, admin: str, clusters: list[str], binds: list[tuple[str, int]],
-           kind: str) -> Process:
+def _envoy(
+    name: str,
+    config: Path,
+    admin: str,
+    clusters: list[str],
+    binds: list[tuple[str, int]],
+    kind: str,
+) -> Process:
     return Process(
         name=name,
-        command=[str(envoy_bin()), "-c", str(config), "--disable-hot-restart",
-                 "--log-level", "warn", "--service-node", name, "--drain-time-s", "5"],
+        command=[
+            str(envoy_bin()),
+            "-c",
+            str(config),
+            "--disable-hot-restart",
+            "--log-level",
+            "warn",
+            "--service-node",
+            name,
+            "--drain-time-s",
+            "5",
+        ],
         gate=probes.envoy_ready(admin, clusters),
         binds=binds,
         kind=kind,
@@ -112,19 +128,30 @@ def build(settings: RuntimeSettings) -> Plan:
 
     postgres = None if settings.database_url else EmbeddedPostgres(layout.postgres, f"{infra_ip}.1")
     if postgres:
-        infra.append(Process(
-            "postgres", postgres.command(),
-            gate=lambda: probes.postgres(postgres.url())(),
-            binds=[(postgres.host, postgres.port)], user=postgres.system_user,
-            # SIGINT is Postgres' "fast" shutdown: roll back sessions, checkpoint, exit.
-            stop_signal="INT", stop_wait=30, kind="infra",
-        ))
+        infra.append(
+            Process(
+                "postgres",
+                postgres.command(),
+                gate=lambda: probes.postgres(postgres.url())(),
+                binds=[(postgres.host, postgres.port)],
+                user=postgres.system_user,
+                # SIGINT is Postgres' "fast" shutdown: roll back sessions, checkpoint, exit.
+                stop_signal="INT",
+                stop_wait=30,
+                kind="infra",
+            )
+        )
     redis = None if settings.redis_url else EmbeddedRedis(layout.redis, f"{infra_ip}.2")
     if redis:
-        infra.append(Process(
-            "redis", redis.command(), gate=probes.redis(redis.url()),
-            binds=[(redis.host, redis.port)], kind="infra",
-        ))
+        infra.append(
+            Process(
+                "redis",
+                redis.command(),
+                gate=probes.redis(redis.url()),
+                binds=[(redis.host, redis.port)],
+                kind="infra",
+            )
+        )
 
     redis_url = settings.redis_url or (redis.url() if redis else "")
     registry = services()
@@ -134,32 +161,55 @@ def build(settings: RuntimeSettings) -> Plan:
         for i in range(svc.instances):
             address = profile.listen_address(name, i)
             app = f"{profile.app_address(name, i)}:{mesh.ports.app}"
-            service_procs.append(Process(
-                f"{name}-{i}", [sys.executable, "-m", entry.module],
-                gate=probes.grpc_health(app, svc.grpc_services[0]),
-                binds=[(address, mesh.ports.app)],
-                env={
-                    "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
-                    "GROUNDWORK_GRPC_LISTEN": app,
-                    "GROUNDWORK_REDIS_URL": redis_url,
-                },
-                database=name,
-            ))
-            sidecars.append(_envoy(
-                f"sidecar-{name}-{i}", layout.envoy / f"sidecar-{name}-{i}.yaml",
-                f"{address}:{mesh.ports.admin}", ["local_app"],
-                [(address, p) for p in (mesh.ports.inbound, mesh.ports.outbound,
-                                        mesh.ports.admin)],
-                kind="sidecar",
-            ))
+            service_procs.append(
+                Process(
+                    f"{name}-{i}",
+                    [sys.executable, "-m", entry.module],
+                    gate=probes.grpc_health(app, svc.grpc_services[0]),
+                    binds=[(address, mesh.ports.app)],
+                    env={
+                        "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
+                        "GROUNDWORK_GRPC_LISTEN": app,
+                        "GROUNDWORK_REDIS_URL": redis_url,
+                    },
+                    database=name,
+                )
+            )
+            sidecars.append(
+                _envoy(
+                    f"sidecar-{name}-{i}",
+                    layout.envoy / f"sidecar-{name}-{i}.yaml",
+                    f"{address}:{mesh.ports.admin}",
+                    ["local_app"],
+                    [
+                        (address, p)
+                        for p in (mesh.ports.inbound, mesh.ports.outbound, mesh.ports.admin)
+                    ],
+                    kind="sidecar",
+                )
+            )
     edge_ip = profile.edge_address()
     edge = _envoy(
-        "edge", layout.envoy / "edge.yaml", f"{edge_ip}:{mesh.edge.admin}",
+        "edge",
+        layout.envoy / "edge.yaml",
+        f"{edge_ip}:{mesh.edge.admin}",
         list(mesh.public_services()),
-        [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)], kind="edge",
+        [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)],
+        kind="edge",
     )
-    return Plan(layout, mesh, profile, postgres, redis, settings.database_url or None,
-                settings.redis_url or None, infra, service_procs, sidecars, edge)
+    return Plan(
+        layout,
+        mesh,
+        profile,
+        postgres,
+        redis,
+        settings.database_url or None,
+        settings.redis_url or None,
+        infra,
+        service_procs,
+        sidecars,
+        edge,
+    )
 
 
 def service_database_url(plan: Plan, service: str) -> str:

@@ -12,9 +12,10 @@ def holder(host: str, port: int) -> str:
     """Best effort: which process listens there (needs privileges on some systems)."""
     try:
         for conn in psutil.net_connections(kind="inet"):
-            if conn.laddr and conn.laddr.port == port and conn.laddr.ip in (host, "0.0.0.0", "::"):
-                if conn.pid:
-                    return f" by pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+            local_ip, local_port = getattr(conn.laddr, "ip", None), getattr(conn.laddr, "port", 0)
+            listening = local_port == port and local_ip in (host, "0.0.0.0", "::")
+            if listening and conn.pid:
+                return f" by pid {conn.pid} ({psutil.Process(conn.pid).name()})"
     except (psutil.Error, OSError):
         pass
     return ""
@@ -30,7 +31,9 @@ def check_free(binds: list[tuple[str, int, str]]) -> list[str]:
                 sock.bind((host, port))
             except OSError as error:
                 if error.errno == errno.EADDRINUSE:
-                    problems.append(f"{host}:{port} ({owner}) is already in use{holder(host, port)}")
+                    problems.append(
+                        f"{host}:{port} ({owner}) is already in use{holder(host, port)}"
+                    )
                 elif error.errno == errno.EADDRNOTAVAIL:
                     problems.append(
                         f"{host}:{port} ({owner}): address not available; on macOS add it with "

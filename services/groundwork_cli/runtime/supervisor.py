@@ -114,7 +114,8 @@ def start_daemon(layout: Layout, timeout: float = 15) -> None:
     layout.supervisor_socket.unlink(missing_ok=True)
     subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(layout.supervisor_conf)],
-        check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

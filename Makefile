@@ -1,0 +1,50 @@
+# Groundwork. The two commands a newcomer needs:
+#   make demo   install everything, start the local mesh, make a few requests
+#   make test   lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo up down status test lint typecheck pytest proto clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: install
+	$(BIN)/groundwork up
+	$(BIN)/groundwork demo
+
+up: install
+	$(BIN)/groundwork up
+
+down:
+	$(BIN)/groundwork down
+
+status:
+	$(BIN)/groundwork status
+
+test: lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy services envoy tests proto/generate.py
+
+pytest: install
+	$(BIN)/pytest
+
+# Regenerate proto/gen from proto/ (messages, gRPC stubs, .pyi stubs, descriptor set).
+proto: install
+	$(BIN)/python proto/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
