@@ -40,6 +40,7 @@ class Profile(Protocol):
 
     def edge_address(self) -> str: ...
     def listen_address(self, service: str, instance: int) -> str: ...
+    def admin_address(self, address: str) -> str: ...
     def app_address(self, service: str, instance: int) -> str: ...
     def upstream(self, mesh: Mesh, service: str) -> Upstream: ...
     def authorities(self, service: str) -> list[str]: ...
@@ -65,6 +66,9 @@ class LocalProfile:
 
     def app_address(self, service: str, instance: int) -> str:
         return self.listen_address(service, instance)
+
+    def admin_address(self, address: str) -> str:
+        return address  # each local Envoy's admin sits on its own instance address
 
     def upstream(self, mesh: Mesh, service: str) -> Upstream:
         return Upstream(
@@ -105,6 +109,10 @@ class KubernetesProfile:
         return "0.0.0.0"
 
     def app_address(self, service: str, instance: int) -> str:
+        return "127.0.0.1"
+
+    def admin_address(self, address: str) -> str:
+        # The admin API can drain and stop Envoy: never on the pod IP.
         return "127.0.0.1"
 
     def _fqdn(self, service: str) -> str:

@@ -79,6 +79,8 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     sidecar = rendered["sidecar-catalog.yaml"]
     assert endpoints(cluster(sidecar, "local_app")) == [("127.0.0.1", 50051)]
     assert bind(listener(sidecar, "inbound")) == ("0.0.0.0", 15006)
+    for config in rendered.values():  # admin can stop Envoy: pod loopback only
+        assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     outbound = listener(sidecar, "outbound")
     vhosts = outbound["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
         "virtual_hosts"
