@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -26,19 +26,42 @@ class EdgePorts(_Strict):
     admin: int = Field(ge=1, le=65535)
 
 
+class Auth(_Strict):
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_cache_seconds: int = Field(ge=10, le=86400)
+
+
 class Service(_Strict):
     instances: int = Field(ge=1, le=50)
     grpc_services: list[str] = Field(min_length=1)
     public: bool = False
+    # Mesh identities allowed to call this service ("edge" or service names);
+    # its sidecar refuses every other certificate.
+    callers: list[str] = Field(default_factory=list)
 
 
 class Mesh(_Strict):
     ports: Ports
     edge: EdgePorts
+    auth: Auth
     services: dict[str, Service]
 
     def public_services(self) -> dict[str, Service]:
         return {name: svc for name, svc in self.services.items() if svc.public}
+
+    def callees(self, caller: str) -> list[str]:
+        """The services `caller` may call (whose callers name it)."""
+        return [name for name, svc in self.services.items() if caller in svc.callers]
+
+    @model_validator(mode="after")
+    def _callers_exist(self) -> Mesh:
+        known = {"edge", *self.services}
+        for name, svc in self.services.items():
+            unknown = set(svc.callers) - known
+            if unknown:
+                raise ValueError(f"services.{name}.callers: unknown {sorted(unknown)}")
+        return self
 
 
 def load_mesh(path: Path | None = None) -> Mesh:

@@ -32,6 +32,15 @@ class Upstream:
 class TlsFiles:
     certificate: str
     private_key: str
+    ca: str = ""
+
+
+TRUST_DOMAIN = "groundwork.local"
+
+
+def spiffe_id(namespace: str, service: str) -> str:
+    """A workload's identity in the mesh, carried as the URI SAN of its certificate."""
+    return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service}"
 
 
 class Profile(Protocol):
@@ -45,6 +54,8 @@ class Profile(Protocol):
     def upstream(self, mesh: Mesh, service: str) -> Upstream: ...
     def authorities(self, service: str) -> list[str]: ...
     def edge_tls(self) -> TlsFiles: ...
+    def mesh_tls(self, service: str) -> TlsFiles: ...
+    def spiffe_id(self, service: str) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
 
 
@@ -86,6 +97,17 @@ class LocalProfile:
         pki = self.state_dir / "pki"
         return TlsFiles(str(pki / "edge.crt"), str(pki / "edge.key"))
 
+    def mesh_tls(self, service: str) -> TlsFiles:
+        pki = self.state_dir / "pki"
+        return TlsFiles(
+            str(pki / "mesh" / f"{service}.crt"),
+            str(pki / "mesh" / f"{service}.key"),
+            str(pki / "ca.crt"),
+        )
+
+    def spiffe_id(self, service: str) -> str:
+        return spiffe_id("local", service)
+
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """(file name, service, instance): one sidecar config per local instance."""
         return [
@@ -100,6 +122,7 @@ class KubernetesProfile:
     namespace: str = "groundwork"
     cluster_domain: str = "cluster.local"
     tls_dir: str = "/etc/groundwork/tls"
+    mesh_tls_dir: str = "/etc/groundwork/mesh"
     name: str = "kubernetes"
 
     def edge_address(self) -> str:
@@ -127,6 +150,14 @@ class KubernetesProfile:
 
     def edge_tls(self) -> TlsFiles:
         return TlsFiles(f"{self.tls_dir}/tls.crt", f"{self.tls_dir}/tls.key")
+
+    def mesh_tls(self, service: str) -> TlsFiles:
+        # Each pod mounts its own service's certificate; the service is implied.
+        d = self.mesh_tls_dir
+        return TlsFiles(f"{d}/tls.crt", f"{d}/tls.key", f"{d}/ca.crt")
+
+    def spiffe_id(self, service: str) -> str:
+        return spiffe_id(self.namespace, service)
 
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """Every replica of a service has the same sidecar config: one file per service."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from groundwork_envoy.access import methods
 from groundwork_envoy.model import Mesh
 from groundwork_envoy.profiles import Profile
 
@@ -33,7 +34,7 @@ def render(mesh: Mesh, profile: Profile) -> dict[str, str]:
     descriptor_b64 = base64.b64encode(descriptor_set()).decode()
     configs = {
         "edge.yaml": env.get_template("edge.yaml.j2").render(
-            mesh=mesh, profile=profile, descriptor_b64=descriptor_b64
+            mesh=mesh, profile=profile, descriptor_b64=descriptor_b64, methods=methods
         )
     }
     sidecar = env.get_template("sidecar.yaml.j2")

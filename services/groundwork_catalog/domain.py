@@ -117,3 +117,73 @@ def parse_event_id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as error:
         raise InvalidArgument.one("event_id", "must be a UUID") from error
+
+
+MAX_NAME = 200
+UPDATABLE = ("name", "starts_at")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    venue_id: uuid.UUID
+    name: str
+    starts_at: datetime
+    currency: str
+    section_prices: dict[str, int]
+
+
+def new_event(
+    *,
+    venue_id: str,
+    name: str,
+    starts_at: datetime | None,
+    currency: str,
+    section_prices: dict[str, int],
+    now: datetime,
+) -> NewEvent:
+    problems = Violations()
+    try:
+        venue = uuid.UUID(venue_id)
+    except ValueError:
+        problems.add("venue_id", "must be a UUID")
+        venue = uuid.UUID(int=0)
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        problems.add("name", f"1 to {MAX_NAME} characters")
+    if starts_at is None:
+        problems.add("starts_at", "required")
+    elif starts_at <= now:
+        problems.add("starts_at", "must be in the future")
+    currency = currency or "EUR"
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        problems.add("currency", "an ISO 4217 code such as EUR")
+    if not section_prices:
+        problems.add("section_prices", "a price for every section of the venue")
+    elif any(price < 0 for price in section_prices.values()):
+        problems.add("section_prices", "prices cannot be negative")
+    problems.raise_if_any()
+    assert starts_at is not None
+    return NewEvent(venue, name, starts_at, currency, dict(section_prices))
+
+
+def event_changes(
+    *, paths: list[str], name: str, starts_at: datetime | None, now: datetime
+) -> dict[str, object]:
+    """The columns an UpdateEvent sets, validated."""
+    problems = Violations()
+    unknown = sorted(set(paths) - set(UPDATABLE))
+    if not paths:
+        problems.add("update_mask", f"name the fields to change: {', '.join(UPDATABLE)}")
+    if unknown:
+        problems.add("update_mask", f"cannot update {', '.join(unknown)}")
+    changes: dict[str, object] = {}
+    if "name" in paths:
+        if not 1 <= len(name.strip()) <= MAX_NAME:
+            problems.add("name", f"1 to {MAX_NAME} characters")
+        changes["name"] = name.strip()
+    if "starts_at" in paths:
+        if starts_at is None or starts_at <= now:
+            problems.add("starts_at", "must be in the future")
+        changes["starts_at"] = starts_at
+    problems.raise_if_any()
+    return changes

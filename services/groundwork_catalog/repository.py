@@ -3,13 +3,15 @@ serves it; see migrations/0001_catalog.sql and tests/integration."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
-from groundwork_catalog.domain import Cursor, ListEventsQuery, SeatStatus
+from groundwork_catalog.domain import UPDATABLE, Cursor, ListEventsQuery, NewEvent, SeatStatus
+from groundwork_shared.errors import NotFound, Violations
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,14 @@ class CatalogRepository:
         last = page[-1]
         return page, Cursor(last.starts_at, last.event_id)
 
-    async def get_event(self, event_id: uuid.UUID) -> EventRow | None:
-        row = await self._pool.fetchrow(GET_EVENT, event_id)
+    async def get_event(
+        self, event_id: uuid.UUID, conn: asyncpg.Connection | None = None
+    ) -> EventRow | None:
+        row = await (conn or self._pool).fetchrow(GET_EVENT, event_id)
         return _event(row) if row else None
+
+    def connection(self) -> asyncpg.pool.PoolAcquireContext:
+        return self._pool.acquire()
 
     async def get_seats(self, event_id: uuid.UUID) -> list[SeatRow]:
         return [
@@ -135,3 +142,59 @@ class CatalogRepository:
             )
             for r in await self._pool.fetch(GET_SEATS, event_id)
         ]
+
+
+async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
+    """Insert the event and one priced seat per seat of its venue (in the caller's
+    transaction). Every section needs a price, and only the venue's sections may have one."""
+    venue = await conn.fetchrow("SELECT city FROM venues WHERE venue_id = $1", new.venue_id)
+    if venue is None:
+        raise NotFound(f"venue {new.venue_id} not found")
+    sections = {
+        r["section"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT section FROM venue_seats WHERE venue_id = $1", new.venue_id
+        )
+    }
+    problems = Violations()
+    if missing := sections - set(new.section_prices):
+        problems.add("section_prices", f"missing sections: {', '.join(sorted(missing))}")
+    if unknown := set(new.section_prices) - sections:
+        problems.add("section_prices", f"not sections of this venue: {', '.join(sorted(unknown))}")
+    problems.raise_if_any()
+    event_id: uuid.UUID = await conn.fetchval(
+        """INSERT INTO events (venue_id, city, name, starts_at, currency)
+           VALUES ($1, $2, $3, $4, $5) RETURNING event_id""",
+        new.venue_id,
+        venue["city"],
+        new.name,
+        new.starts_at,
+        new.currency,
+    )
+    await conn.execute(
+        """INSERT INTO event_seats (event_id, seat_id, section, row_label, number, price_cents)
+           SELECT $1, seat_id, section, row_label, number, ($3::jsonb ->> section)::bigint
+           FROM venue_seats WHERE venue_id = $2""",
+        event_id,
+        new.venue_id,
+        json.dumps(new.section_prices),
+    )
+    await conn.execute(
+        """UPDATE events SET seats_total = s.n, seats_available = s.n, min_price_cents = s.low
+           FROM (SELECT count(*) AS n, min(price_cents) AS low FROM event_seats
+                 WHERE event_id = $1) s
+           WHERE event_id = $1""",
+        event_id,
+    )
+    return event_id
+
+
+async def update_event(
+    conn: asyncpg.Connection, event_id: uuid.UUID, changes: dict[str, object]
+) -> bool:
+    assert set(changes) <= set(UPDATABLE)  # column names are never user input
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    result: str = await conn.execute(
+        f"UPDATE events SET {assignments} WHERE event_id = $1", event_id, *changes.values()
+    )
+    return result == "UPDATE 1"

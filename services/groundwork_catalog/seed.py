@@ -77,13 +77,22 @@ async def seed(
     today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     async with conn.transaction():
         if reset:
-            await conn.execute("TRUNCATE event_seats, events, venues")
+            await conn.execute("TRUNCATE event_seats, events, venue_seats, venues")
         elif await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
             return 0
         venues = [(uuid.UUID(int=rng.getrandbits(128), version=4), *v) for v in VENUES]
         await conn.copy_records_to_table(
             "venues", records=venues, columns=["venue_id", "city", "name", "capacity"]
         )
+        for venue_id, _, _, capacity in venues:
+            await conn.copy_records_to_table(
+                "venue_seats",
+                records=[
+                    (venue_id, s.seat_id, s.section, s.row_label, s.number)
+                    for s in seat_layout(capacity)
+                ],
+                columns=["venue_id", "seat_id", "section", "row_label", "number"],
+            )
         for n in range(EVENT_COUNT):
             venue_id, city, _, capacity = venues[n % len(venues)]
             event_id = uuid.UUID(int=rng.getrandbits(128), version=4)

@@ -12,7 +12,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import domain
-from groundwork_catalog.repository import CatalogRepository, EventRow
+from groundwork_catalog.repository import CatalogRepository, EventRow, create_event, update_event
+from groundwork_shared import idempotency
+from groundwork_shared.caller import require_role
 from groundwork_shared.errors import InvalidArgument, NotFound
 
 _SEAT_STATUS = {
@@ -109,3 +111,46 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             held=counts[domain.SeatStatus.HELD],
             sold=counts[domain.SeatStatus.SOLD],
         )
+
+    async def CreateEvent(self, request: pb.CreateEventRequest, context: Context) -> pb.Event:
+        admin = require_role(context, "admin")
+        new = domain.new_event(
+            venue_id=request.venue_id,
+            name=request.name,
+            starts_at=_datetime(request, "starts_at"),
+            currency=request.currency,
+            section_prices=dict(request.section_prices),
+            now=datetime.now(UTC),
+        )
+
+        async def write(conn: Any) -> pb.Event:
+            event_id = await create_event(conn, new)
+            row = await self._repository.get_event(event_id, conn)
+            assert row is not None
+            return event_message(row)
+
+        async with self._repository.connection() as conn:
+            return await idempotency.once(
+                conn,
+                f"{admin.user_id}:CreateEvent",
+                request.idempotency_key,
+                request,
+                pb.Event,
+                write,
+            )
+
+    async def UpdateEvent(self, request: pb.UpdateEventRequest, context: Context) -> pb.Event:
+        require_role(context, "admin")
+        event_id = domain.parse_event_id(request.event_id)
+        changes = domain.event_changes(
+            paths=list(request.update_mask.paths),
+            name=request.name,
+            starts_at=_datetime(request, "starts_at"),
+            now=datetime.now(UTC),
+        )
+        async with self._repository.connection() as conn, conn.transaction():
+            if not await update_event(conn, event_id, changes):
+                raise NotFound(f"event {request.event_id} not found")
+            row = await self._repository.get_event(event_id, conn)
+        assert row is not None
+        return event_message(row)

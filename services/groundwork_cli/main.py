@@ -39,12 +39,18 @@ def cli() -> None:
 
 
 @cli.command()
-def up() -> None:
+@click.option(
+    "--keep-on-failure",
+    is_flag=True,
+    help="Leave everything running when a step fails, to look at it.",
+)
+def up(keep_on_failure: bool) -> None:
     """Start Postgres, Redis, every service, sidecar and the edge; wait until healthy."""
     plan = _plan()
     started = time.monotonic()
     try:
-        if not mesh.up(plan, RuntimeSettings().start_timeout, _say):
+        timeout = RuntimeSettings().start_timeout
+        if not mesh.up(plan, timeout, _say, cleanup=not keep_on_failure):
             click.echo(
                 f"the mesh is already up (state in {plan.layout.root}); "
                 "`groundwork status` shows it, `groundwork down` stops it"

@@ -4,12 +4,30 @@ Names match mesh.yaml; a test fails if the two disagree."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
-Seeder = Callable[[asyncpg.Connection, bool], Awaitable[int]]
+from groundwork_cli.runtime.secrets import ADMIN_EMAIL, Secrets
+from groundwork_envoy.model import Mesh
+
+
+@dataclass(frozen=True)
+class SeedContext:
+    reset: bool
+    secrets: Secrets
+    mesh: Mesh
+
+
+# (database URL, context) -> what was done, or None when there was nothing to do.
+Seeder = Callable[[str, SeedContext], Awaitable[str | None]]
+EnvFor = Callable[[Secrets, Mesh], dict[str, str]]
+
+
+def _no_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -17,19 +35,68 @@ class ServiceEntry:
     module: str  # run with `python -m MODULE`
     migrations: Path
     seed: Seeder | None = None
+    env: EnvFor = field(default=_no_env)
 
 
-def _catalog_seed(conn: asyncpg.Connection, reset: bool) -> Awaitable[int]:
+async def _seed_catalog(url: str, ctx: SeedContext) -> str | None:
     from groundwork_catalog.seed import seed
 
-    return seed(conn, reset=reset)
+    conn = await asyncpg.connect(url)
+    try:
+        created = await seed(conn, reset=ctx.reset)
+    finally:
+        await conn.close()
+    return f"seeded {created} events" if created else None
+
+
+def _identity_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+    return {
+        "GROUNDWORK_KEY_ENCRYPTION_KEY": secrets.identity_kek(),
+        "GROUNDWORK_JWT_ISSUER": mesh.auth.issuer,
+        "GROUNDWORK_JWT_AUDIENCE": mesh.auth.audience,
+    }
+
+
+async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
+    """A signing key before the edge first fetches the JWKS, and a demo admin."""
+    from groundwork_identity.passwords import hash_password
+    from groundwork_identity.repository import IdentityRepository
+    from groundwork_identity.settings import IdentitySettings
+
+    settings = IdentitySettings(key_encryption_key=ctx.secrets.identity_kek())
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        repository = IdentityRepository(pool)
+        key = await repository.ensure_keys(
+            settings.key_encryption_key,
+            datetime.now(UTC),
+            timedelta(seconds=settings.key_rotation_seconds),
+            timedelta(seconds=settings.key_prepublish_seconds),
+        )
+        password_hash = await hash_password(ctx.secrets.admin_password())
+        admin = await repository.create_account(ADMIN_EMAIL, password_hash, ["user", "admin"])
+    finally:
+        await pool.close()
+    done = ([f"signing key {key.kid}"] if key else []) + (
+        [f"account {ADMIN_EMAIL}"] if admin else []
+    )
+    return "created " + ", ".join(done) if done else None
 
 
 def services() -> dict[str, ServiceEntry]:
+    import groundwork_identity
+
     import groundwork_catalog
 
     return {
+        "identity": ServiceEntry(
+            "groundwork_identity",
+            Path(groundwork_identity.MIGRATIONS),
+            _seed_identity,
+            _identity_env,
+        ),
         "catalog": ServiceEntry(
-            "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _catalog_seed
+            "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _seed_catalog
         ),
     }

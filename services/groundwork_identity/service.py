@@ -16,6 +16,7 @@ from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_identity import keys, passwords, tokens
 from groundwork_identity.repository import IdentityRepository, Rotation
 from groundwork_identity.settings import IdentitySettings
+from groundwork_shared.caller import caller
 from groundwork_shared.errors import InvalidArgument, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,10 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
             raise InvalidArgument.one("refresh_token", "required")
         await self._repository.revoke_family_of(tokens.refresh_token_hash(request.refresh_token))
         return pb.LogoutResponse()
+
+    async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.Me:
+        who = caller(context)
+        return pb.Me(user_id=who.user_id, roles=sorted(who.roles))
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> httpbody_pb2.HttpBody:
         body = json.dumps(self._ring.jwks(), separators=(",", ":")).encode()

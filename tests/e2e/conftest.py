@@ -8,16 +8,21 @@ import os
 import ssl
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from groundwork_cli.runtime.plan import Plan, build
+from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 from groundwork_cli.runtime.settings import RuntimeSettings
 
 GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
+PASSWORD = "correct horse battery staple"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,27 @@ class Mesh:
     @property
     def ca(self) -> str:
         return str(self.plan.layout.pki / "ca.crt")
+
+    def admin_password(self) -> str:
+        return self.plan.secrets.admin_password()
+
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        reply = httpx.post(
+            f"{self.http}/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    def admin_token(self) -> str:
+        return str(self.login(ADMIN_EMAIL, self.admin_password())["access_token"])
+
+    def user_token(self) -> str:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        reply = httpx.post(
+            f"{self.http}/v1/auth/signup", json={"email": email, "password": PASSWORD}
+        )
+        assert reply.status_code == 200, reply.text
+        return str(self.login(email, PASSWORD)["access_token"])
 
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)

@@ -10,6 +10,8 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
     for name in (
         "postgres",
         "redis",
+        "identity-0",
+        "sidecar-identity-0",
         "catalog-0",
         "catalog-1",
         "sidecar-catalog-0",

@@ -39,16 +39,59 @@ def test_grpc_errors_keep_their_codes(mesh: Mesh) -> None:
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_sidecar_outbound_routes_by_authority(mesh: Mesh) -> None:
+def _sidecar_channel(mesh: Mesh, service: str, identity: str | None) -> grpc.Channel:
+    """A direct mTLS connection to instance 0 of `service`'s sidecar, presenting
+    `identity`'s mesh certificate (or none)."""
+    pki = mesh.plan.layout.pki
+    key = cert = None
+    if identity:
+        key = (pki / "mesh" / f"{identity}.key").read_bytes()
+        cert = (pki / "mesh" / f"{identity}.crt").read_bytes()
+    credentials = grpc.ssl_channel_credentials((pki / "ca.crt").read_bytes(), key, cert)
+    address = mesh.plan.profile.listen_address(service, 0)
+    return grpc.secure_channel(
+        f"{address}:{mesh.plan.mesh.ports.inbound}",
+        credentials,
+        options=[("grpc.ssl_target_name_override", service)],
+    )
+
+
+def test_sidecars_accept_only_mutual_tls_from_allowed_callers(mesh: Mesh) -> None:
+    request = pb.ListEventsRequest(page_size=1)
+    with _sidecar_channel(mesh, "catalog", "edge") as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        assert len(stub.ListEvents(request, timeout=10).events) == 1
+    # A valid mesh certificate of a service that may not call catalog, and none at all.
+    for identity in ("identity", None):
+        with _sidecar_channel(mesh, "catalog", identity) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.ListEvents(request, timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE, identity
+    # Cleartext to the mTLS port gets nowhere either.
+    address = mesh.plan.profile.listen_address("catalog", 0)
+    with (
+        grpc.insecure_channel(f"{address}:{mesh.plan.mesh.ports.inbound}") as channel,
+        pytest.raises(grpc.RpcError),
+    ):
+        catalog_pb2_grpc.CatalogServiceStub(channel).ListEvents(request, timeout=5)
+
+
+def test_services_check_roles_themselves(mesh: Mesh) -> None:
+    """Past the edge (as the edge, over mTLS) with no verified caller, an admin
+    write is still refused by the catalog service itself."""
+    with _sidecar_channel(mesh, "catalog", "edge") as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.CreateEvent(pb.CreateEventRequest(idempotency_key="k" * 10), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_sidecar_outbound_refuses_services_it_may_not_call(mesh: Mesh) -> None:
     address = mesh.plan.profile.listen_address("catalog", 0)
     outbound = f"{address}:{mesh.plan.mesh.ports.outbound}"
-    with grpc.insecure_channel(outbound, options=[("grpc.default_authority", "catalog")]) as ch:
-        reply = catalog_pb2_grpc.CatalogServiceStub(ch).ListEvents(
-            pb.ListEventsRequest(page_size=1), timeout=10
-        )
-    assert len(reply.events) == 1
     with (
-        grpc.insecure_channel(outbound, options=[("grpc.default_authority", "nowhere")]) as ch,
+        grpc.insecure_channel(outbound, options=[("grpc.default_authority", "identity")]) as ch,
         pytest.raises(grpc.RpcError) as info,
     ):
         catalog_pb2_grpc.CatalogServiceStub(ch).ListEvents(pb.ListEventsRequest(), timeout=10)

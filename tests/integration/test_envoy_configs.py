@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from groundwork_cli.runtime.pki import Pki, ensure_server_cert
+from groundwork_cli.runtime.pki import Pki, ensure_mesh_certs, ensure_server_cert
 from groundwork_cli.runtime.plan import envoy_bin
 from groundwork_envoy.model import load_mesh
-from groundwork_envoy.profiles import KubernetesProfile, LocalProfile, Profile
+from groundwork_envoy.profiles import KubernetesProfile, LocalProfile, Profile, spiffe_id
 from groundwork_envoy.render import render, write
 
 
@@ -44,10 +44,17 @@ def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str)
     profile: Profile
     if profile_name == "local":
         profile = LocalProfile(mesh, tmp_path)
+        ensure_mesh_certs(pki, {n: profile.spiffe_id(n) for n in ["edge", *mesh.services]})
     else:
-        shutil.copy(pki.cert("edge"), tmp_path / "tls.crt")
-        shutil.copy(pki.key("edge"), tmp_path / "tls.key")
-        profile = KubernetesProfile(tls_dir=str(tmp_path))
+        ensure_mesh_certs(pki, {"edge": spiffe_id("groundwork", "edge")})
+        for name in ("tls.crt", "tls.key"):  # the edge's public cert, and a mesh cert
+            shutil.copy(pki.directory / f"edge.{name[4:]}", tmp_path / name)
+        mesh_dir = tmp_path / "mesh"
+        mesh_dir.mkdir()
+        shutil.copy(pki.cert("mesh/edge"), mesh_dir / "tls.crt")
+        shutil.copy(pki.key("mesh/edge"), mesh_dir / "tls.key")
+        shutil.copy(pki.ca_cert, mesh_dir / "ca.crt")
+        profile = KubernetesProfile(tls_dir=str(tmp_path), mesh_tls_dir=str(mesh_dir))
     paths = write(render(mesh, profile), tmp_path / "envoy")
     assert len(paths) >= 2
     with ThreadPoolExecutor(max_workers=4) as pool:

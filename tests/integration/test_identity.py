@@ -29,7 +29,9 @@ PASSWORD = "a perfectly long password"
 
 
 @pytest.fixture
-async def identity(fresh_database: str) -> AsyncIterator[identity_pb2_grpc.IdentityServiceAsyncStub]:
+async def identity(
+    fresh_database: str,
+) -> AsyncIterator[identity_pb2_grpc.IdentityServiceAsyncStub]:
     await migrate(fresh_database, Path(MIGRATIONS))
     pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=5)
     assert pool is not None

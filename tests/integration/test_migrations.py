@@ -6,12 +6,12 @@ import asyncpg
 import pytest
 
 from groundwork_catalog import MIGRATIONS
-from groundwork_shared.migrations import MigrationError, migrate
+from groundwork_shared.migrations import MigrationError, discover, migrate
 
 
 async def test_catalog_migrates_up_from_empty_and_is_idempotent(fresh_database: str) -> None:
     applied = await migrate(fresh_database, Path(MIGRATIONS))
-    assert [m.version for m in applied] == [1]
+    assert [m.version for m in applied] == [m.version for m in discover(Path(MIGRATIONS))]
     assert await migrate(fresh_database, Path(MIGRATIONS)) == []
     conn = await asyncpg.connect(fresh_database)
     try:
@@ -21,7 +21,14 @@ async def test_catalog_migrates_up_from_empty_and_is_idempotent(fresh_database: 
         }
     finally:
         await conn.close()
-    assert {"venues", "events", "event_seats", "schema_migrations"} <= tables
+    assert {
+        "venues",
+        "venue_seats",
+        "events",
+        "event_seats",
+        "idempotency_keys",
+        "schema_migrations",
+    } <= tables
 
 
 async def test_an_edited_migration_is_refused(fresh_database: str, tmp_path: Path) -> None:

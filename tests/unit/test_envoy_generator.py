@@ -48,29 +48,34 @@ def test_every_python_service_is_in_the_mesh_and_back() -> None:
 
 def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Path) -> None:
     rendered = configs(LocalProfile(MESH, tmp_path, net=5))
-    assert set(rendered) == {"edge.yaml", "sidecar-catalog-0.yaml", "sidecar-catalog-1.yaml"}
+    assert set(rendered) == {
+        "edge.yaml",
+        "sidecar-identity-0.yaml",
+        "sidecar-catalog-0.yaml",
+        "sidecar-catalog-1.yaml",
+    }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
     assert bind(listener(edge, "edge_https")) == ("127.5.0.1", 8443)
     catalog = cluster(edge, "catalog")
     assert catalog["type"] == "STATIC"
     assert catalog["lb_policy"] == "LEAST_REQUEST"
-    assert endpoints(catalog) == [("127.5.10.1", 15006), ("127.5.10.2", 15006)]
+    assert endpoints(catalog) == [("127.5.11.1", 15006), ("127.5.11.2", 15006)]
     assert catalog["health_checks"][0]["grpc_health_check"]["service_name"] == (
         "groundwork.catalog.v1.CatalogService"
     )
     assert "outlier_detection" in catalog
 
     sidecar = rendered["sidecar-catalog-1.yaml"]
-    assert bind(listener(sidecar, "inbound")) == ("127.5.10.2", 15006)
-    assert bind(listener(sidecar, "outbound")) == ("127.5.10.2", 15001)
-    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.10.2", 50051)]
-    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.10.2"
+    assert bind(listener(sidecar, "inbound")) == ("127.5.11.2", 15006)
+    assert bind(listener(sidecar, "outbound")) == ("127.5.11.2", 15001)
+    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.11.2", 50051)]
+    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.11.2"
 
 
 def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     rendered = configs(KubernetesProfile(namespace="shop"))
-    assert set(rendered) == {"edge.yaml", "sidecar-catalog.yaml"}
+    assert set(rendered) == {"edge.yaml", "sidecar-identity.yaml", "sidecar-catalog.yaml"}
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
     catalog = cluster(edge, "catalog")
@@ -81,11 +86,15 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     assert bind(listener(sidecar, "inbound")) == ("0.0.0.0", 15006)
     for config in rendered.values():  # admin can stop Envoy: pod loopback only
         assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
-    outbound = listener(sidecar, "outbound")
-    vhosts = outbound["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
-        "virtual_hosts"
+    rbac = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
+    principals = rbac["rules"]["policies"]["callers"]["principals"]
+    assert principals == [
+        {
+            "authenticated": {
+                "principal_name": {"exact": "spiffe://groundwork.local/ns/shop/sa/edge"}
+            }
+        }
     ]
-    assert "catalog-mesh.shop.svc.cluster.local" in vhosts[0]["domains"]
 
 
 def _shape(node: Any) -> Any:
@@ -108,6 +117,8 @@ def _shape(node: Any) -> Any:
         }
     if isinstance(node, list):
         return [_shape(v) for v in node]
+    if isinstance(node, str) and node.startswith("spiffe://"):
+        return "spiffe://..."  # identities name the namespace
     return node
 
 
@@ -118,15 +129,67 @@ def test_both_profiles_come_from_the_same_templates(tmp_path: Path) -> None:
     assert _shape(local["sidecar-catalog-0.yaml"]) == _shape(kube["sidecar-catalog.yaml"])
 
 
-def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
+def _edge_hcm(tmp_path: Path, name: str = "edge_http") -> dict[str, Any]:
     edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
-    hcm = listener(edge, "edge_http")["filter_chains"][0]["filters"][0]["typed_config"]
+    return dict(listener(edge, name)["filter_chains"][0]["filters"][0]["typed_config"])
+
+
+def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
+    hcm = _edge_hcm(tmp_path)
     transcoder = hcm["http_filters"][0]["typed_config"]
-    assert transcoder["services"] == ["groundwork.catalog.v1.CatalogService"]
+    assert transcoder["services"] == [
+        "groundwork.identity.v1.IdentityService",
+        "groundwork.catalog.v1.CatalogService",
+    ]
     assert transcoder["convert_grpc_status"] is True
     assert hcm["local_reply_config"]["body_format"]["json_format"]
-    prefixes = [r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
-    assert prefixes == ["/groundwork.catalog.v1.CatalogService/"]
+
+
+def test_edge_routes_carry_each_methods_access_policy(tmp_path: Path) -> None:
+    routes = {
+        r["match"]["path"]: r
+        for r in _edge_hcm(tmp_path)["route_config"]["virtual_hosts"][0]["routes"]
+    }
+    public = routes["/groundwork.catalog.v1.CatalogService/ListEvents"]
+    admin = routes["/groundwork.catalog.v1.CatalogService/CreateEvent"]
+    login = routes["/groundwork.identity.v1.IdentityService/Login"]
+    jwt = "envoy.filters.http.jwt_authn"
+    assert public["typed_per_filter_config"][jwt]["disabled"] is True
+    assert login["typed_per_filter_config"][jwt]["disabled"] is True
+    assert admin["typed_per_filter_config"][jwt]["requirement_name"] == "authenticated"
+    rbac = admin["typed_per_filter_config"]["envoy.filters.http.rbac"]["rbac"]["rules"]
+    assert "admin" in str(rbac["policies"]["admin"]["principals"])
+    assert "envoy.filters.http.rbac" not in public["typed_per_filter_config"]
+    # Reads retry on failures after a host was picked; writes only before it was.
+    assert "unavailable" in public["route"]["retry_policy"]["retry_on"]
+    assert admin["route"]["retry_policy"]["retry_on"] == "connect-failure,refused-stream"
+
+
+def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Path) -> None:
+    filters = [f["name"] for f in _edge_hcm(tmp_path)["http_filters"]]
+    strip = filters.index("envoy.filters.http.header_mutation")
+    assert (
+        strip
+        < filters.index("envoy.filters.http.jwt_authn")
+        < filters.index("envoy.filters.http.rbac")
+        < filters.index("envoy.filters.http.router")
+    )
+    removed = _edge_hcm(tmp_path)["http_filters"][strip]["typed_config"]["mutations"]
+    assert {m["remove"] for m in removed["request_mutations"]} == {
+        "x-groundwork-user-id",
+        "x-groundwork-claims",
+    }
+
+
+def test_every_listener_of_the_edge_is_hardened(tmp_path: Path) -> None:
+    for name in ("edge_http", "edge_https", "edge_http3"):
+        hcm = _edge_hcm(tmp_path, name)
+        assert hcm["use_remote_address"] is True
+        assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == (
+            "REJECT_REQUEST"
+        )
+        assert hcm["normalize_path"] and hcm["merge_slashes"]
+        assert hcm["http2_protocol_options"]["max_concurrent_streams"] == 100
 
 
 def test_mesh_description_is_validated() -> None:

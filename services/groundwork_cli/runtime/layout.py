@@ -19,6 +19,10 @@ class Layout:
         return self.root / "envoy"
 
     @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from groundwork_cli.registry import services
+from groundwork_cli.registry import SeedContext, services
 from groundwork_cli.runtime import ports, probes, supervisor
-from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_server_cert
+from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_mesh_certs, ensure_server_cert
 from groundwork_cli.runtime.plan import Plan, Process, service_database_url
 from groundwork_envoy.render import render, write
 from groundwork_shared.database import ensure_database
@@ -43,6 +43,8 @@ def prepare(plan: Plan) -> None:
     ensure_server_cert(
         pki, "edge", ["localhost"], sorted({plan.profile.edge_address(), "127.0.0.1"})
     )
+    identities = ["edge", *plan.mesh.services]
+    ensure_mesh_certs(pki, {name: plan.profile.spiffe_id(name) for name in identities})
     write(render(plan.mesh, plan.profile), layout.envoy)
     if plan.postgres:
         plan.postgres.init()
@@ -51,8 +53,7 @@ def prepare(plan: Plan) -> None:
 
 async def migrate_and_seed(plan: Plan, say: Say, seed: bool = True, reset: bool = False) -> None:
     """What Helm hook Jobs do on Kubernetes: databases, migrations, sample data."""
-    import asyncpg
-
+    context = SeedContext(reset, plan.secrets, plan.mesh)
     for name, entry in services().items():
         if name not in plan.mesh.services:
             continue
@@ -63,13 +64,9 @@ async def migrate_and_seed(plan: Plan, say: Say, seed: bool = True, reset: bool 
         for m in applied:
             say(f"  {name}: applied migration {m.version:04d}_{m.name}")
         if seed and entry.seed:
-            conn = await asyncpg.connect(url)
-            try:
-                created = await entry.seed(conn, reset)
-            finally:
-                await conn.close()
-            if created:
-                say(f"  {name}: seeded {created} events")
+            done = await entry.seed(url, context)
+            if done:
+                say(f"  {name}: {done}")
 
 
 async def _start(plan: Plan, process: Process, timeout: float, say: Say) -> None:
@@ -104,7 +101,7 @@ def _record_pids(plan: Plan) -> None:
     plan.layout.pids.write_text(json.dumps(record))
 
 
-def up(plan: Plan, timeout: float, say: Say) -> bool:
+def up(plan: Plan, timeout: float, say: Say, cleanup: bool = True) -> bool:
     """Start everything in dependency order, each step gated on health.
     Returns False (and changes nothing) when this mesh is already up."""
     if supervisor.running(plan.layout):
@@ -118,7 +115,8 @@ def up(plan: Plan, timeout: float, say: Say) -> bool:
     try:
         asyncio.run(_up(plan, timeout, say))
     except BaseException:
-        down(plan, say=lambda _: None)
+        if cleanup:
+            down(plan, say=lambda _: None)
         raise
     _record_pids(plan)
     return True

@@ -34,6 +34,12 @@ class Pki:
         return self.directory / f"{name}.key"
 
 
+def ensure_mesh_certs(pki: Pki, identities: dict[str, str]) -> None:
+    """One certificate per mesh identity (name -> SPIFFE ID), under pki/mesh/."""
+    for name, spiffe in identities.items():
+        ensure_server_cert(pki, f"mesh/{name}", [name], [], [spiffe])
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
@@ -85,13 +91,19 @@ def ensure_ca(pki: Pki) -> None:
     pki.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def ensure_server_cert(pki: Pki, name: str, dns: list[str], ips: list[str]) -> None:
-    """Issue `name`.crt for the given names unless a valid one exists."""
+def ensure_server_cert(
+    pki: Pki, name: str, dns: list[str], ips: list[str], uris: list[str] | None = None
+) -> None:
+    """Issue `name`.crt for the given names unless a valid one exists. A cert with
+    a URI SAN is a mesh identity: usable as server and as client (mTLS)."""
+    uris = uris or []
     if pki.cert(name).exists() and pki.key(name).exists():
         existing = x509.load_pem_x509_certificate(pki.cert(name).read_bytes())
         sans = existing.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         have = {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
-        if set(ips) <= have and existing.not_valid_after_utc > _now() + dt.timedelta(days=1):
+        have |= set(sans.get_values_for_type(x509.UniformResourceIdentifier))
+        fresh = existing.not_valid_after_utc > _now() + dt.timedelta(days=1)
+        if set(ips) | set(uris) <= have and fresh:
             return
     ensure_ca(pki)
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
@@ -100,6 +112,8 @@ def ensure_server_cert(pki: Pki, name: str, dns: list[str], ips: list[str]) -> N
     key = ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    alt_names += [x509.UniformResourceIdentifier(uri) for uri in uris]
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if uris else [])
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
@@ -110,12 +124,13 @@ def ensure_server_cert(pki: Pki, name: str, dns: list[str], ips: list[str]) -> N
         .not_valid_after(_now() + dt.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )
+    pki.cert(name).parent.mkdir(parents=True, exist_ok=True)
     _write_key(pki.key(name), key)
     pki.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -11,6 +11,7 @@ from groundwork_cli.registry import services
 from groundwork_cli.runtime import probes
 from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_cli.runtime.layout import Layout
+from groundwork_cli.runtime.secrets import Secrets
 from groundwork_cli.runtime.settings import RuntimeSettings
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.profiles import LocalProfile
@@ -49,6 +50,7 @@ class Plan:
     redis: EmbeddedRedis | None
     server_url: str | None  # external Postgres server, when configured
     redis_url_external: str | None
+    secrets: Secrets
     infra: list[Process]
     services: list[Process]
     sidecars: list[Process]
@@ -152,6 +154,7 @@ def build(settings: RuntimeSettings) -> Plan:
 
     redis_url = settings.redis_url or (redis.url() if redis else "")
     registry = services()
+    secrets = Secrets(layout.secrets)
     service_procs, sidecars = [], []
     for name, svc in mesh.services.items():
         entry = registry[name]
@@ -168,6 +171,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
                         "GROUNDWORK_GRPC_LISTEN": app,
                         "GROUNDWORK_REDIS_URL": redis_url,
+                        **entry.env(secrets, mesh),
                     },
                     database=name,
                 )
@@ -202,6 +206,7 @@ def build(settings: RuntimeSettings) -> Plan:
         redis,
         settings.database_url or None,
         settings.redis_url or None,
+        secrets,
         infra,
         service_procs,
         sidecars,

@@ -24,44 +24,72 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from groundwork.api.v1 import access_pb2 as groundwork_dot_api_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#groundwork/catalog/v1/catalog.proto\x12\x15groundwork.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\x05Venue\x12\x10\n\x08venue_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\"\xc7\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x05venue\x18\x03 \x01(\x0b\x32\x1c.groundwork.catalog.v1.Venue\x12-\n\tstarts_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fmin_price_cents\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x17\n\x0fseats_available\x18\x07 \x01(\x05\"\xad\x01\n\x11ListEventsRequest\x12\x0c\n\x04\x63ity\x18\x01 \x01(\t\x12\x30\n\x0cstarts_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rstarts_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x12ListEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.groundwork.catalog.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x0fGetEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x11GetSeatMapRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x8d\x01\n\x04Seat\x12\x0f\n\x07seat_id\x18\x01 \x01(\t\x12\x0f\n\x07section\x18\x02 \x01(\t\x12\x0b\n\x03row\x18\x03 \x01(\t\x12\x0e\n\x06number\x18\x04 \x01(\x05\x12\x13\n\x0bprice_cents\x18\x05 \x01(\x03\x12\x31\n\x06status\x18\x06 \x01(\x0e\x32!.groundwork.catalog.v1.SeatStatus\"v\n\x07SeatMap\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x05seats\x18\x02 \x03(\x0b\x32\x1b.groundwork.catalog.v1.Seat\x12\x11\n\tavailable\x18\x03 \x01(\x05\x12\x0c\n\x04held\x18\x04 \x01(\x05\x12\x0c\n\x04sold\x18\x05 \x01(\x05*p\n\nSeatStatus\x12\x1b\n\x17SEAT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15SEAT_STATUS_AVAILABLE\x10\x01\x12\x14\n\x10SEAT_STATUS_HELD\x10\x02\x12\x14\n\x10SEAT_STATUS_SOLD\x10\x03\x32\xf5\x02\n\x0e\x43\x61talogService\x12u\n\nListEvents\x12(.groundwork.catalog.v1.ListEventsRequest\x1a).groundwork.catalog.v1.ListEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events\x12o\n\x08GetEvent\x12&.groundwork.catalog.v1.GetEventRequest\x1a\x1c.groundwork.catalog.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12{\n\nGetSeatMap\x12(.groundwork.catalog.v1.GetSeatMapRequest\x1a\x1e.groundwork.catalog.v1.SeatMap\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/events/{event_id}/seatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#groundwork/catalog/v1/catalog.proto\x12\x15groundwork.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"\xb8\x02\n\x12\x43reateEventRequest\x12\x16\n\x08venue_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\tstarts_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12Z\n\x0esection_prices\x18\x05 \x03(\x0b\x32<.groundwork.catalog.v1.CreateEventRequest.SectionPricesEntryB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x1a\x34\n\x12SectionPricesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xa0\x01\n\x12UpdateEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\tstarts_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"G\n\x05Venue\x12\x10\n\x08venue_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\"\xc7\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x05venue\x18\x03 \x01(\x0b\x32\x1c.groundwork.catalog.v1.Venue\x12-\n\tstarts_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fmin_price_cents\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x17\n\x0fseats_available\x18\x07 \x01(\x05\"\xad\x01\n\x11ListEventsRequest\x12\x0c\n\x04\x63ity\x18\x01 \x01(\t\x12\x30\n\x0cstarts_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rstarts_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x12ListEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.groundwork.catalog.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x0fGetEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x11GetSeatMapRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x8d\x01\n\x04Seat\x12\x0f\n\x07seat_id\x18\x01 \x01(\t\x12\x0f\n\x07section\x18\x02 \x01(\t\x12\x0b\n\x03row\x18\x03 \x01(\t\x12\x0e\n\x06number\x18\x04 \x01(\x05\x12\x13\n\x0bprice_cents\x18\x05 \x01(\x03\x12\x31\n\x06status\x18\x06 \x01(\x0e\x32!.groundwork.catalog.v1.SeatStatus\"v\n\x07SeatMap\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x05seats\x18\x02 \x03(\x0b\x32\x1b.groundwork.catalog.v1.Seat\x12\x11\n\tavailable\x18\x03 \x01(\x05\x12\x0c\n\x04held\x18\x04 \x01(\x05\x12\x0c\n\x04sold\x18\x05 \x01(\x05*p\n\nSeatStatus\x12\x1b\n\x17SEAT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15SEAT_STATUS_AVAILABLE\x10\x01\x12\x14\n\x10SEAT_STATUS_HELD\x10\x02\x12\x14\n\x10SEAT_STATUS_SOLD\x10\x03\x32\xf2\x04\n\x0e\x43\x61talogService\x12y\n\nListEvents\x12(.groundwork.catalog.v1.ListEventsRequest\x1a).groundwork.catalog.v1.ListEventsResponse\"\x16\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events\x12s\n\x08GetEvent\x12&.groundwork.catalog.v1.GetEventRequest\x1a\x1c.groundwork.catalog.v1.Event\"!\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12\x7f\n\nGetSeatMap\x12(.groundwork.catalog.v1.GetSeatMapRequest\x1a\x1e.groundwork.catalog.v1.SeatMap\"\'\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/events/{event_id}/seats\x12q\n\x0b\x43reateEvent\x12).groundwork.catalog.v1.CreateEventRequest\x1a\x1c.groundwork.catalog.v1.Event\"\x19\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x0f\"\n/v1/events:\x01*\x12|\n\x0bUpdateEvent\x12).groundwork.catalog.v1.UpdateEventRequest\x1a\x1c.groundwork.catalog.v1.Event\"$\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x1a\x32\x15/v1/events/{event_id}:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'groundwork.catalog.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATEEVENTREQUEST_SECTIONPRICESENTRY']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST_SECTIONPRICESENTRY']._serialized_options = b'8\001'
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['venue_id']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['venue_id']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['starts_at']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['starts_at']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['section_prices']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['section_prices']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
+  _globals['_CREATEEVENTREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEEVENTREQUEST'].fields_by_name['event_id']._loaded_options = None
+  _globals['_UPDATEEVENTREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEEVENTREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEEVENTREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
   _globals['_GETEVENTREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_GETEVENTREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_GETSEATMAPREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_GETSEATMAPREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_CATALOGSERVICE'].methods_by_name['ListEvents']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/events'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\210\265\030\001\202\323\344\223\002\014\022\n/v1/events'
   _globals['_CATALOGSERVICE'].methods_by_name['GetEvent']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['GetEvent']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/events/{event_id}'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetEvent']._serialized_options = b'\210\265\030\001\202\323\344\223\002\027\022\025/v1/events/{event_id}'
   _globals['_CATALOGSERVICE'].methods_by_name['GetSeatMap']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['GetSeatMap']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/events/{event_id}/seats'
-  _globals['_SEATSTATUS']._serialized_start=1054
-  _globals['_SEATSTATUS']._serialized_end=1166
-  _globals['_VENUE']._serialized_start=158
-  _globals['_VENUE']._serialized_end=229
-  _globals['_EVENT']._serialized_start=232
-  _globals['_EVENT']._serialized_end=431
-  _globals['_LISTEVENTSREQUEST']._serialized_start=434
-  _globals['_LISTEVENTSREQUEST']._serialized_end=607
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=609
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=700
-  _globals['_GETEVENTREQUEST']._serialized_start=702
-  _globals['_GETEVENTREQUEST']._serialized_end=743
-  _globals['_GETSEATMAPREQUEST']._serialized_start=745
-  _globals['_GETSEATMAPREQUEST']._serialized_end=788
-  _globals['_SEAT']._serialized_start=791
-  _globals['_SEAT']._serialized_end=932
-  _globals['_SEATMAP']._serialized_start=934
-  _globals['_SEATMAP']._serialized_end=1052
-  _globals['_CATALOGSERVICE']._serialized_start=1169
-  _globals['_CATALOGSERVICE']._serialized_end=1542
+  _globals['_CATALOGSERVICE'].methods_by_name['GetSeatMap']._serialized_options = b'\210\265\030\001\202\323\344\223\002\035\022\033/v1/events/{event_id}/seats'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateEvent']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateEvent']._serialized_options = b'\210\265\030\003\202\323\344\223\002\017\"\n/v1/events:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateEvent']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateEvent']._serialized_options = b'\210\265\030\003\202\323\344\223\002\0322\025/v1/events/{event_id}:\001*'
+  _globals['_SEATSTATUS']._serialized_start=1598
+  _globals['_SEATSTATUS']._serialized_end=1710
+  _globals['_CREATEEVENTREQUEST']._serialized_start=225
+  _globals['_CREATEEVENTREQUEST']._serialized_end=537
+  _globals['_CREATEEVENTREQUEST_SECTIONPRICESENTRY']._serialized_start=485
+  _globals['_CREATEEVENTREQUEST_SECTIONPRICESENTRY']._serialized_end=537
+  _globals['_UPDATEEVENTREQUEST']._serialized_start=540
+  _globals['_UPDATEEVENTREQUEST']._serialized_end=700
+  _globals['_VENUE']._serialized_start=702
+  _globals['_VENUE']._serialized_end=773
+  _globals['_EVENT']._serialized_start=776
+  _globals['_EVENT']._serialized_end=975
+  _globals['_LISTEVENTSREQUEST']._serialized_start=978
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1151
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1153
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1244
+  _globals['_GETEVENTREQUEST']._serialized_start=1246
+  _globals['_GETEVENTREQUEST']._serialized_end=1287
+  _globals['_GETSEATMAPREQUEST']._serialized_start=1289
+  _globals['_GETSEATMAPREQUEST']._serialized_end=1332
+  _globals['_SEAT']._serialized_start=1335
+  _globals['_SEAT']._serialized_end=1476
+  _globals['_SEATMAP']._serialized_start=1478
+  _globals['_SEATMAP']._serialized_end=1596
+  _globals['_CATALOGSERVICE']._serialized_start=1713
+  _globals['_CATALOGSERVICE']._serialized_end=2339
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,16 @@ class CatalogServiceStub:
                 request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.SerializeToString,
                 response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.FromString,
                 _registered_method=True)
+        self.CreateEvent = channel.unary_unary(
+                '/groundwork.catalog.v1.CatalogService/CreateEvent',
+                request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.CreateEventRequest.SerializeToString,
+                response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.FromString,
+                _registered_method=True)
+        self.UpdateEvent = channel.unary_unary(
+                '/groundwork.catalog.v1.CatalogService/UpdateEvent',
+                request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.UpdateEventRequest.SerializeToString,
+                response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -75,6 +85,21 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEvent(self, request, context):
+        """A new event at a venue, with the venue's seats priced by section. Retrying
+        with the same idempotency key returns the first result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateEvent(self, request, context):
+        """Rename or reschedule an event; update_mask names the fields to change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +117,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetSeatMap,
                     request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.FromString,
                     response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.SerializeToString,
+            ),
+            'CreateEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEvent,
+                    request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.CreateEventRequest.FromString,
+                    response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.SerializeToString,
+            ),
+            'UpdateEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateEvent,
+                    request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.UpdateEventRequest.FromString,
+                    response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +210,60 @@ class CatalogService:
             '/groundwork.catalog.v1.CatalogService/GetSeatMap',
             groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.SerializeToString,
             groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.catalog.v1.CatalogService/CreateEvent',
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.CreateEventRequest.SerializeToString,
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.catalog.v1.CatalogService/UpdateEvent',
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.UpdateEventRequest.SerializeToString,
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

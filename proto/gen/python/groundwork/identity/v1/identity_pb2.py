@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from groundwork.api.v1 import access_pb2 as groundwork_dot_api_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%groundwork/identity/v1/identity.proto\x12\x16groundwork.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"<\n\rSignUpRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"!\n\x0eSignUpResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x10\n\x0eLogoutResponse\"\x10\n\x0eGetJwksRequest\"|\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\x32\xc4\x04\n\x0fIdentityService\x12s\n\x06SignUp\x12%.groundwork.identity.v1.SignUpRequest\x1a&.groundwork.identity.v1.SignUpResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/signup:\x01*\x12k\n\x05Login\x12$.groundwork.identity.v1.LoginRequest\x1a!.groundwork.identity.v1.TokenPair\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12q\n\x07Refresh\x12&.groundwork.identity.v1.RefreshRequest\x1a!.groundwork.identity.v1.TokenPair\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12s\n\x06Logout\x12%.groundwork.identity.v1.LogoutRequest\x1a&.groundwork.identity.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*\x12g\n\x07GetJwks\x12&.groundwork.identity.v1.GetJwksRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.jsonb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%groundwork/identity/v1/identity.proto\x12\x16groundwork.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1egroundwork/api/v1/access.proto\"<\n\rSignUpRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"!\n\x0eSignUpResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x10\n\x0eLogoutResponse\"\x10\n\x0eGetJwksRequest\"\x0e\n\x0cGetMeRequest\"$\n\x02Me\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\"|\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\x32\xb7\x05\n\x0fIdentityService\x12w\n\x06SignUp\x12%.groundwork.identity.v1.SignUpRequest\x1a&.groundwork.identity.v1.SignUpResponse\"\x1e\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/signup:\x01*\x12o\n\x05Login\x12$.groundwork.identity.v1.LoginRequest\x1a!.groundwork.identity.v1.TokenPair\"\x1d\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12u\n\x07Refresh\x12&.groundwork.identity.v1.RefreshRequest\x1a!.groundwork.identity.v1.TokenPair\"\x1f\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12w\n\x06Logout\x12%.groundwork.identity.v1.LogoutRequest\x1a&.groundwork.identity.v1.LogoutResponse\"\x1e\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*\x12]\n\x05GetMe\x12$.groundwork.identity.v1.GetMeRequest\x1a\x1a.groundwork.identity.v1.Me\"\x12\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x08\x12\x06/v1/me\x12k\n\x07GetJwks\x12&.groundwork.identity.v1.GetJwksRequest\x1a\x14.google.api.HttpBody\"\"\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.jsonb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,31 +48,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._loaded_options = None
   _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
   _globals['_IDENTITYSERVICE'].methods_by_name['SignUp']._loaded_options = None
-  _globals['_IDENTITYSERVICE'].methods_by_name['SignUp']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/auth/signup:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['SignUp']._serialized_options = b'\210\265\030\001\202\323\344\223\002\024\"\017/v1/auth/signup:\001*'
   _globals['_IDENTITYSERVICE'].methods_by_name['Login']._loaded_options = None
-  _globals['_IDENTITYSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\023\"\016/v1/auth/login:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['Login']._serialized_options = b'\210\265\030\001\202\323\344\223\002\023\"\016/v1/auth/login:\001*'
   _globals['_IDENTITYSERVICE'].methods_by_name['Refresh']._loaded_options = None
-  _globals['_IDENTITYSERVICE'].methods_by_name['Refresh']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/auth/refresh:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['Refresh']._serialized_options = b'\210\265\030\001\202\323\344\223\002\025\"\020/v1/auth/refresh:\001*'
   _globals['_IDENTITYSERVICE'].methods_by_name['Logout']._loaded_options = None
-  _globals['_IDENTITYSERVICE'].methods_by_name['Logout']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/auth/logout:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['Logout']._serialized_options = b'\210\265\030\001\202\323\344\223\002\024\"\017/v1/auth/logout:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['GetMe']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['GetMe']._serialized_options = b'\210\265\030\002\202\323\344\223\002\010\022\006/v1/me'
   _globals['_IDENTITYSERVICE'].methods_by_name['GetJwks']._loaded_options = None
-  _globals['_IDENTITYSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\202\323\344\223\002\030\022\026/.well-known/jwks.json'
-  _globals['_SIGNUPREQUEST']._serialized_start=155
-  _globals['_SIGNUPREQUEST']._serialized_end=215
-  _globals['_SIGNUPRESPONSE']._serialized_start=217
-  _globals['_SIGNUPRESPONSE']._serialized_end=250
-  _globals['_LOGINREQUEST']._serialized_start=252
-  _globals['_LOGINREQUEST']._serialized_end=311
-  _globals['_REFRESHREQUEST']._serialized_start=313
-  _globals['_REFRESHREQUEST']._serialized_end=358
-  _globals['_LOGOUTREQUEST']._serialized_start=360
-  _globals['_LOGOUTREQUEST']._serialized_end=404
-  _globals['_LOGOUTRESPONSE']._serialized_start=406
-  _globals['_LOGOUTRESPONSE']._serialized_end=422
-  _globals['_GETJWKSREQUEST']._serialized_start=424
-  _globals['_GETJWKSREQUEST']._serialized_end=440
-  _globals['_TOKENPAIR']._serialized_start=442
-  _globals['_TOKENPAIR']._serialized_end=566
-  _globals['_IDENTITYSERVICE']._serialized_start=569
-  _globals['_IDENTITYSERVICE']._serialized_end=1149
+  _globals['_IDENTITYSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\210\265\030\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_SIGNUPREQUEST']._serialized_start=187
+  _globals['_SIGNUPREQUEST']._serialized_end=247
+  _globals['_SIGNUPRESPONSE']._serialized_start=249
+  _globals['_SIGNUPRESPONSE']._serialized_end=282
+  _globals['_LOGINREQUEST']._serialized_start=284
+  _globals['_LOGINREQUEST']._serialized_end=343
+  _globals['_REFRESHREQUEST']._serialized_start=345
+  _globals['_REFRESHREQUEST']._serialized_end=390
+  _globals['_LOGOUTREQUEST']._serialized_start=392
+  _globals['_LOGOUTREQUEST']._serialized_end=436
+  _globals['_LOGOUTRESPONSE']._serialized_start=438
+  _globals['_LOGOUTRESPONSE']._serialized_end=454
+  _globals['_GETJWKSREQUEST']._serialized_start=456
+  _globals['_GETJWKSREQUEST']._serialized_end=472
+  _globals['_GETMEREQUEST']._serialized_start=474
+  _globals['_GETMEREQUEST']._serialized_end=488
+  _globals['_ME']._serialized_start=490
+  _globals['_ME']._serialized_end=526
+  _globals['_TOKENPAIR']._serialized_start=528
+  _globals['_TOKENPAIR']._serialized_end=652
+  _globals['_IDENTITYSERVICE']._serialized_start=655
+  _globals['_IDENTITYSERVICE']._serialized_end=1350
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,11 @@ class IdentityServiceStub:
                 request_serializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.SerializeToString,
                 response_deserializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.FromString,
                 _registered_method=True)
+        self.GetMe = channel.unary_unary(
+                '/groundwork.identity.v1.IdentityService/GetMe',
+                request_serializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.SerializeToString,
+                response_deserializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.Me.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/groundwork.identity.v1.IdentityService/GetJwks',
                 request_serializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
@@ -95,6 +100,13 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMe(self, request, context):
+        """The caller as services see it: the claims the edge verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
         """The public keys that verify access tokens (RFC 7517), including the next
         key before it signs and the previous one until its tokens have expired.
@@ -125,6 +137,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.Logout,
                     request_deserializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.FromString,
                     response_serializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.SerializeToString,
+            ),
+            'GetMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMe,
+                    request_deserializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.FromString,
+                    response_serializer=groundwork_dot_identity_dot_v1_dot_identity__pb2.Me.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -240,6 +257,33 @@ class IdentityService:
             '/groundwork.identity.v1.IdentityService/Logout',
             groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutRequest.SerializeToString,
             groundwork_dot_identity_dot_v1_dot_identity__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.identity.v1.IdentityService/GetMe',
+            groundwork_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.SerializeToString,
+            groundwork_dot_identity_dot_v1_dot_identity__pb2.Me.FromString,
             options,
             channel_credentials,
             insecure,

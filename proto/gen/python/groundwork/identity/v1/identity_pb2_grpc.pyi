@@ -46,6 +46,8 @@ class IdentityServiceStub:
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]
     """Revokes the refresh token and every token descended from the same login."""
+    GetMe: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.Me]
+    """The caller as services see it: the claims the edge verified."""
     GetJwks: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetJwksRequest, _httpbody_pb2.HttpBody]
     """The public keys that verify access tokens (RFC 7517), including the next
     key before it signs and the previous one until its tokens have expired.
@@ -66,6 +68,8 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     Logout: _aio.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]  # type: ignore[assignment]
     """Revokes the refresh token and every token descended from the same login."""
+    GetMe: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.Me]  # type: ignore[assignment]
+    """The caller as services see it: the claims the edge verified."""
     GetJwks: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetJwksRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """The public keys that verify access tokens (RFC 7517), including the next
     key before it signs and the previous one until its tokens have expired.
@@ -107,6 +111,14 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.LogoutResponse, _abc.Awaitable[_identity_pb2.LogoutResponse]]:
         """Revokes the refresh token and every token descended from the same login."""
+
+    @_abc_1.abstractmethod
+    def GetMe(
+        self,
+        request: _identity_pb2.GetMeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.Me, _abc.Awaitable[_identity_pb2.Me]]:
+        """The caller as services see it: the claims the edge verified."""
 
     @_abc_1.abstractmethod
     def GetJwks(

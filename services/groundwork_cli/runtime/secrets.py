@@ -1,0 +1,36 @@
+"""Secrets of the local mesh, generated on first use and kept in the state
+directory (0600): the identity key-encryption key and the demo admin's password.
+On Kubernetes the chart generates them once into Secrets."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ADMIN_EMAIL = "admin@groundwork.local"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    directory: Path
+
+    def _get(self, name: str, make: str) -> str:
+        path = self.directory / name
+        if not path.exists():
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.write_text(make)
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def identity_kek(self) -> str:
+        return self._get("identity-kek", Fernet.generate_key().decode())
+
+    def admin_password(self) -> str:
+        return self._get("admin-password", secrets.token_urlsafe(18))
+
+    def admin_password_file(self) -> Path:
+        self.admin_password()
+        return self.directory / "admin-password"
