@@ -37,7 +37,9 @@ def _handshake(mesh: Mesh, ciphers: str, version: ssl.TLSVersion) -> str:
         socket.create_connection((host, int(port)), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
-        return str(tls.cipher()[0])
+        cipher = tls.cipher()
+        assert cipher is not None
+        return cipher[0]
 
 
 def test_tls_12_only_with_forward_secret_aead_ciphers(mesh: Mesh) -> None:
