@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,10 +21,20 @@ class Ports(_Strict):
     admin: int = Field(ge=1, le=65535)
 
 
+class ClientRateLimit(_Strict):
+    requests_per_second: int = Field(ge=1)
+    burst: int = Field(ge=1)
+
+
 class EdgePorts(_Strict):
     http: int = Field(ge=1, le=65535)
     https: int = Field(ge=1, le=65535)
     admin: int = Field(ge=1, le=65535)
+    client_rate_limit: ClientRateLimit
+
+
+class RateLimitPolicy(_Strict):
+    failure_mode: Literal["open", "closed"]
 
 
 class Auth(_Strict):
@@ -45,6 +56,7 @@ class Mesh(_Strict):
     ports: Ports
     edge: EdgePorts
     auth: Auth
+    ratelimit: RateLimitPolicy
     services: dict[str, Service]
 
     def public_services(self) -> dict[str, Service]:

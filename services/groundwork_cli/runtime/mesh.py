@@ -55,7 +55,7 @@ async def migrate_and_seed(plan: Plan, say: Say, seed: bool = True, reset: bool 
     """What Helm hook Jobs do on Kubernetes: databases, migrations, sample data."""
     context = SeedContext(reset, plan.secrets, plan.mesh)
     for name, entry in services().items():
-        if name not in plan.mesh.services:
+        if name not in plan.mesh.services or entry.migrations is None:
             continue
         if await ensure_database(plan.postgres_server_url(), name):
             say(f"  created database {name}")

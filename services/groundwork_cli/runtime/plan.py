@@ -118,9 +118,24 @@ def _envoy(
     )
 
 
+def _with_overrides(mesh: Mesh, settings: RuntimeSettings) -> Mesh:
+    bucket = mesh.edge.client_rate_limit.model_copy(
+        update={
+            k: v
+            for k, v in (
+                ("requests_per_second", settings.edge_client_rps),
+                ("burst", settings.edge_client_burst),
+            )
+            if v is not None
+        }
+    )
+    edge = mesh.edge.model_copy(update={"client_rate_limit": bucket})
+    return mesh.model_copy(update={"edge": edge})
+
+
 def build(settings: RuntimeSettings) -> Plan:
     layout = Layout(settings.state_dir.resolve())
-    mesh = load_mesh()
+    mesh = _with_overrides(load_mesh(), settings)
     profile = LocalProfile(mesh, layout.root, settings.loopback_net)
     infra_ip = f"127.{settings.loopback_net}.2"
     infra: list[Process] = []
@@ -173,7 +188,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_REDIS_URL": redis_url,
                         **entry.env(secrets, mesh),
                     },
-                    database=name,
+                    database=name if entry.migrations else None,
                 )
             )
             sidecars.append(
@@ -194,7 +209,7 @@ def build(settings: RuntimeSettings) -> Plan:
         "edge",
         layout.envoy / "edge.yaml",
         f"{edge_ip}:{mesh.edge.admin}",
-        list(mesh.public_services()),
+        mesh.callees("edge"),
         [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)],
         kind="edge",
     )

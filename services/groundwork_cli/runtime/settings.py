@@ -29,5 +29,9 @@ class RuntimeSettings(BaseSettings):
     # Second octet of every loopback address of this mesh (127.<net>.x.y), so a
     # second mesh (the tests') can run beside a developer's.
     loopback_net: int = Field(default=0, ge=0, le=255)
+    # Override mesh.yaml's per-client token bucket at the edge (load tests from one
+    # address want it higher; the rate-limit tests want it low).
+    edge_client_rps: int | None = Field(default=None, ge=1)
+    edge_client_burst: int | None = Field(default=None, ge=1)
     # Seconds each start-up step may take before `up` gives up and names it.
     start_timeout: float = Field(default=60.0, gt=0, le=600)

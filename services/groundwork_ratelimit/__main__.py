@@ -1,0 +1,41 @@
+"""Run one rate limit instance: python -m groundwork_ratelimit"""
+
+from __future__ import annotations
+
+import asyncio
+
+from envoy.service.ratelimit.v3 import rls_pb2_grpc
+
+from groundwork_ratelimit import SERVICE_NAME
+from groundwork_ratelimit.counter import Counter
+from groundwork_ratelimit.limits import RateLimitSettings, limits_from
+from groundwork_ratelimit.service import RateLimitService
+from groundwork_shared import logs
+from groundwork_shared.redis import connect
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import load
+
+
+async def main() -> None:
+    settings = load(RateLimitSettings)
+    logs.configure("ratelimit", settings.instance_id, settings.log_level)
+    redis = connect(settings.redis_url)
+    service = RateLimitService(Counter(redis), limits_from(settings))
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: rls_pb2_grpc.add_RateLimitServiceServicer_to_server(
+                service, server
+            ),
+            # Not a readiness probe: with Redis down the edge's failure mode decides,
+            # and it can only do that if this service still answers.
+            probes=[],
+            on_close=[redis.aclose],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,74 @@
+"""The rate limit service against real Redis: exact under concurrency, Envoy's
+response shape when over the limit, and an error (not an answer) when Redis is
+gone, so the edge's failure mode decides."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
+from envoy.service.ratelimit.v3 import rls_pb2
+from redis.asyncio import Redis
+
+from groundwork_ratelimit.counter import Counter
+from groundwork_ratelimit.limits import Limit
+from groundwork_ratelimit.service import RateLimitService
+
+Code = rls_pb2.RateLimitResponse.Code
+
+
+class _Context:
+    """ShouldRateLimit reads nothing from its context."""
+
+
+def _request(user: str) -> rls_pb2.RateLimitRequest:
+    entry = ratelimit_pb2.RateLimitDescriptor.Entry(key="user", value=user)
+    return rls_pb2.RateLimitRequest(
+        domain="edge", descriptors=[ratelimit_pb2.RateLimitDescriptor(entries=[entry])]
+    )
+
+
+@pytest.fixture
+async def service(redis_server: str) -> RateLimitService:
+    redis = Redis.from_url(redis_server)
+    return RateLimitService(Counter(redis), {"user": Limit("per_user", 20, "MINUTE")})
+
+
+async def test_exactly_the_limit_passes_under_concurrency(service: RateLimitService) -> None:
+    user = str(uuid.uuid4())
+    replies = await asyncio.gather(
+        *(service.ShouldRateLimit(_request(user), _Context()) for _ in range(60))  # type: ignore[arg-type]
+    )
+    codes = [r.overall_code for r in replies]
+    assert codes.count(Code.OK) == 20
+    assert codes.count(Code.OVER_LIMIT) == 40
+    over = next(r for r in replies if r.overall_code == Code.OVER_LIMIT)
+    assert over.response_headers_to_add[0].key == "retry-after"
+    assert 0 < int(over.response_headers_to_add[0].value) <= 60
+    assert over.statuses[0].current_limit.requests_per_unit == 20
+    assert over.statuses[0].limit_remaining == 0
+    # Another user has a budget of their own.
+    other = await service.ShouldRateLimit(_request("someone-else"), _Context())  # type: ignore[arg-type]
+    assert other.overall_code == Code.OK
+
+
+async def test_unknown_descriptors_are_not_limited(service: RateLimitService) -> None:
+    entry = ratelimit_pb2.RateLimitDescriptor.Entry(key="path", value="/x")
+    request = rls_pb2.RateLimitRequest(
+        domain="edge", descriptors=[ratelimit_pb2.RateLimitDescriptor(entries=[entry])]
+    )
+    reply = await service.ShouldRateLimit(request, _Context())  # type: ignore[arg-type]
+    assert reply.overall_code == Code.OK
+
+
+async def test_redis_down_is_an_error_for_the_edge_to_judge() -> None:
+    dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.5)
+    service = RateLimitService(Counter(dead), {"user": Limit("per_user", 20, "MINUTE")})
+    from groundwork_shared.errors import Unavailable
+
+    with pytest.raises(Unavailable):
+        await service.ShouldRateLimit(_request("u"), _Context())  # type: ignore[arg-type]
+    assert Unavailable.grpc_code == grpc.StatusCode.UNAVAILABLE
