@@ -50,7 +50,7 @@ class Profile(Protocol):
     def edge_address(self) -> str: ...
     def listen_address(self, service: str, instance: int) -> str: ...
     def admin_address(self, address: str) -> str: ...
-    def app_address(self, service: str, instance: int) -> str: ...
+    def app_target(self, mesh: Mesh, service: str, instance: int) -> str: ...
     def upstream(self, mesh: Mesh, service: str) -> Upstream: ...
     def authorities(self, service: str) -> list[str]: ...
     def edge_tls(self) -> TlsFiles: ...
@@ -75,8 +75,10 @@ class LocalProfile:
     def listen_address(self, service: str, instance: int) -> str:
         return f"127.{self.net}.{10 + list(self.mesh.services).index(service)}.{instance + 1}"
 
-    def app_address(self, service: str, instance: int) -> str:
-        return self.listen_address(service, instance)
+    def app_target(self, mesh: Mesh, service: str, instance: int) -> str:
+        """A Unix socket in a directory only this user can enter: on a shared host
+        loopback TCP would let any local process skip the sidecar."""
+        return f"unix:{self.state_dir / 'run' / 'apps' / f'{service}-{instance}.sock'}"
 
     def admin_address(self, address: str) -> str:
         return address  # each local Envoy's admin sits on its own instance address
@@ -131,8 +133,9 @@ class KubernetesProfile:
     def listen_address(self, service: str, instance: int) -> str:
         return "0.0.0.0"
 
-    def app_address(self, service: str, instance: int) -> str:
-        return "127.0.0.1"
+    def app_target(self, mesh: Mesh, service: str, instance: int) -> str:
+        # The pod's loopback: only containers of the same pod (its sidecar) reach it.
+        return f"127.0.0.1:{mesh.ports.app}"
 
     def admin_address(self, address: str) -> str:
         # The admin API can drain and stop Envoy: never on the pod IP.

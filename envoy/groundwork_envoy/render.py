@@ -44,7 +44,7 @@ def render(mesh: Mesh, profile: Profile) -> dict[str, str]:
             profile=profile,
             service=service,
             address=profile.listen_address(service, instance),
-            app_address=profile.app_address(service, instance),
+            app_target=profile.app_target(mesh, service, instance),
         )
     for name, text in configs.items():
         try:

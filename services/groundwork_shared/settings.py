@@ -12,9 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _host_port(value: str) -> str:
+    if value.startswith("unix:") and len(value) > len("unix:/"):
+        return value  # a Unix domain socket path
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
+        raise ValueError(f"expected HOST:PORT or unix:/PATH, got {value!r}")
     return value
 
 

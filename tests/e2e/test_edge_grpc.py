@@ -3,6 +3,8 @@ outbound listener, routed by :authority."""
 
 from __future__ import annotations
 
+import socket
+import stat
 from pathlib import Path
 
 import grpc
@@ -96,3 +98,17 @@ def test_sidecar_outbound_refuses_services_it_may_not_call(mesh: Mesh) -> None:
     ):
         catalog_pb2_grpc.CatalogServiceStub(ch).ListEvents(pb.ListEventsRequest(), timeout=10)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_services_are_reachable_only_through_their_sidecars(mesh: Mesh) -> None:
+    """Apps listen on Unix sockets in a directory only the mesh's user may enter;
+    nothing listens on the app port of an instance's address."""
+    apps = mesh.plan.layout.run / "apps"
+    assert stat.S_IMODE(apps.stat().st_mode) == 0o700
+    for process in mesh.plan.services:
+        assert process.env["GROUNDWORK_GRPC_LISTEN"].startswith(f"unix:{apps}/")
+        service, instance = process.name.rsplit("-", 1)
+        address = mesh.plan.profile.listen_address(service, int(instance))
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            assert sock.connect_ex((address, mesh.plan.mesh.ports.app)) != 0

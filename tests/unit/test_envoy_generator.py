@@ -70,7 +70,10 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
     sidecar = rendered["sidecar-catalog-1.yaml"]
     assert bind(listener(sidecar, "inbound")) == ("127.5.12.2", 15006)
     assert bind(listener(sidecar, "outbound")) == ("127.5.12.2", 15001)
-    assert endpoints(cluster(sidecar, "local_app")) == [("127.5.12.2", 50051)]
+    app = cluster(sidecar, "local_app")["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert app["endpoint"]["address"]["pipe"]["path"] == str(
+        tmp_path / "run" / "apps" / "catalog-1.sock"
+    )
     assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.12.2"
 
 
@@ -112,6 +115,7 @@ def _shape(node: Any) -> Any:
             if k
             not in {
                 "address",
+                "pipe",
                 "type",
                 "dns_lookup_family",
                 "dns_refresh_rate",

@@ -46,6 +46,16 @@ def prepare(plan: Plan) -> None:
     identities = ["edge", *plan.mesh.services]
     ensure_mesh_certs(pki, {name: plan.profile.spiffe_id(name) for name in identities})
     write(render(plan.mesh, plan.profile), layout.envoy)
+    # Apps listen on Unix sockets here; only this user may enter the directory.
+    apps = layout.run / "apps"
+    apps.mkdir(mode=0o700, exist_ok=True)
+    apps.chmod(0o700)
+    for process in plan.services:
+        target = process.env["GROUNDWORK_GRPC_LISTEN"]
+        if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
+            raise MeshError(
+                f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
+            )
     if plan.postgres:
         plan.postgres.init()
     layout.supervisor_conf.write_text(supervisor.render_config(plan))

@@ -175,13 +175,13 @@ def build(settings: RuntimeSettings) -> Plan:
         entry = registry[name]
         for i in range(svc.instances):
             address = profile.listen_address(name, i)
-            app = f"{profile.app_address(name, i)}:{mesh.ports.app}"
+            app = profile.app_target(mesh, name, i)
             service_procs.append(
                 Process(
                     f"{name}-{i}",
                     [sys.executable, "-m", entry.module],
                     gate=probes.grpc_health(app, svc.grpc_services[0]),
-                    binds=[(address, mesh.ports.app)],
+                    binds=[],  # a Unix socket, not a port
                     env={
                         "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
                         "GROUNDWORK_GRPC_LISTEN": app,
