@@ -4,6 +4,7 @@ so it can run beside a developer's mesh on 127.0.x.y."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import subprocess
@@ -11,15 +12,18 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from groundwork_cli.runtime.plan import Plan, build
+from groundwork_cli.runtime.plan import Plan, build, service_database_url
 from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 from groundwork_cli.runtime.settings import RuntimeSettings
+from groundwork_identity.keys import SigningKey
 
 GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
 PASSWORD = "correct horse battery staple"
@@ -63,6 +67,24 @@ class Mesh:
         assert reply.status_code == 200, reply.text
         return str(self.login(email, PASSWORD)["access_token"])
 
+    def signing_key(self) -> tuple[str, bytes]:
+        """(kid, private PEM) of identity's current key, read as identity reads it, so
+        tests can mint tokens with a valid signature and bad claims."""
+        from groundwork_identity.keys import current, decrypt
+
+        async def load() -> tuple[str, bytes]:
+            conn = await asyncpg.connect(service_database_url(self.plan, "identity"))
+            try:
+                rows = await conn.fetch("SELECT kid, private_key, active_from FROM signing_keys")
+            finally:
+                await conn.close()
+            keys = [SigningKey(r["kid"], r["private_key"], {}, r["active_from"]) for r in rows]
+            key = current(keys, datetime.now(UTC))
+            assert key is not None
+            return key.kid, decrypt(self.plan.secrets.identity_kek(), key.private_pem)
+
+        return asyncio.run(load())
+
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)
 
@@ -98,6 +120,8 @@ def make_mesh(state_dir: Path, net: int) -> Mesh:
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     running = make_mesh(tmp_path_factory.mktemp("mesh"), 77)
+    # The suite logs in far more often than a person; test_rate_limits checks limits.
+    running.env["GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE"] = "100000"
     try:
         running.cli("up")
         yield running

@@ -45,22 +45,44 @@ def test_me_requires_a_valid_token(mesh: Mesh) -> None:
 
 
 def test_tokens_the_edge_must_refuse(mesh: Mesh) -> None:
-    real = jwt.decode(mesh.user_token(), options={"verify_signature": False})
-    forger = Ed25519PrivateKey.generate()
-    kid = jwt.get_unverified_header(mesh.user_token())["kid"]
-    now = datetime.now(UTC)
-    forged = jwt.encode(
-        {**real, "roles": ["admin"]}, forger, algorithm="EdDSA", headers={"kid": kid}
+    token = mesh.user_token()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    kid, private_pem = mesh.signing_key()  # the real key: only the claims are wrong
+    now = int(datetime.now(UTC).timestamp())
+    public_x = next(
+        k for k in httpx.get(f"{mesh.http}/.well-known/jwks.json").json()["keys"] if k["kid"] == kid
+    )["x"]
+
+    def signed(changes: dict[str, object], key_id: str = kid) -> str:
+        return jwt.encode(
+            {**claims, **changes}, private_pem, algorithm="EdDSA", headers={"kid": key_id}
+        )
+
+    header, _, signature = token.split(".")
+    tampered_payload = (
+        base64.urlsafe_b64encode(json.dumps({**claims, "roles": ["admin"]}).encode())
+        .rstrip(b"=")
+        .decode()
     )
-    expired = jwt.encode(
-        {**real, "exp": int((now - timedelta(hours=1)).timestamp())},
-        forger,
-        algorithm="EdDSA",
-        headers={"kid": kid},
-    )
-    unsigned = jwt.encode(real, None, algorithm="none")  # type: ignore[arg-type]
-    for token in (forged, expired, unsigned):
-        assert httpx.get(f"{mesh.http}/v1/me", headers=_bearer(token)).status_code == 401
+    forged = {
+        "alg none": jwt.encode(claims, None, algorithm="none"),  # type: ignore[arg-type]
+        "HS256 keyed with the public key": jwt.encode(
+            claims, public_x, algorithm="HS256", headers={"kid": kid}
+        ),
+        "another key": jwt.encode(
+            claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid}
+        ),
+        "expired": signed({"exp": now - 3600, "iat": now - 4000, "nbf": now - 4000}),
+        "not yet valid": signed({"nbf": now + 3600, "exp": now + 7200}),
+        "wrong audience": signed({"aud": "someone-else"}),
+        "wrong issuer": signed({"iss": "https://evil.example"}),
+        "tampered payload": f"{header}.{tampered_payload}.{signature}",
+        "unknown kid": signed({}, key_id="no-such-key"),
+    }
+    assert httpx.get(f"{mesh.http}/v1/me", headers=_bearer(signed({}))).status_code == 200
+    for name, bad in forged.items():
+        reply = httpx.get(f"{mesh.http}/v1/me", headers=_bearer(bad))
+        assert reply.status_code == 401, name
 
 
 def test_client_cannot_forge_identity_headers(mesh: Mesh) -> None:
@@ -140,6 +162,40 @@ def test_refresh_rotation_and_logout_through_the_edge(mesh: Mesh) -> None:
         f"{mesh.http}/v1/auth/refresh", json={"refresh_token": new.json()["refresh_token"]}
     )
     assert dead.status_code == 401
+
+
+def test_signup_login_logout_and_bad_input_through_the_edge(mesh: Mesh) -> None:
+    email = f"flow-{uuid.uuid4().hex[:8]}@example.com"
+    first = httpx.post(f"{mesh.http}/v1/auth/signup", json={"email": email, "password": PASSWORD})
+    duplicate = httpx.post(
+        f"{mesh.http}/v1/auth/signup", json={"email": email, "password": "another long password"}
+    )
+    assert first.status_code == duplicate.status_code == 200
+    assert first.json() == duplicate.json()
+    wrong = httpx.post(f"{mesh.http}/v1/auth/login", json={"email": email, "password": "nope" * 4})
+    assert wrong.status_code == 401
+    pair = mesh.login(email, PASSWORD)
+    out = httpx.post(f"{mesh.http}/v1/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    assert out.status_code == 200
+    again = httpx.post(
+        f"{mesh.http}/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert again.status_code == 401
+    for body, field in [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "ok@example.com", "password": "short"}, "password"),
+        ({"email": 42, "password": PASSWORD}, "email"),
+    ]:
+        reply = httpx.post(f"{mesh.http}/v1/auth/signup", json=body)
+        assert reply.status_code == 400, reply.text
+        assert reply.headers["content-type"] == "application/json"
+        assert field in reply.json()["message"]
+    garbage = httpx.post(
+        f"{mesh.http}/v1/auth/signup",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert garbage.status_code == 400 and garbage.headers["content-type"] == "application/json"
 
 
 def test_login_errors_do_not_enumerate_users(mesh: Mesh) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
+from groundwork_cli.runtime.pki import Pki, ensure_server_cert
 from tests.e2e.conftest import Mesh
 
 
@@ -58,18 +59,45 @@ def _sidecar_channel(mesh: Mesh, service: str, identity: str | None) -> grpc.Cha
     )
 
 
+def _foreign_ca_channel(mesh: Mesh, service: str) -> grpc.Channel:
+    """A client certificate that claims the edge's identity, issued by another CA."""
+    other = Pki(mesh.plan.layout.root / "foreign-pki")
+    ensure_server_cert(other, "edge", ["edge"], [], [mesh.plan.profile.spiffe_id("edge")])
+    credentials = grpc.ssl_channel_credentials(
+        (mesh.plan.layout.pki / "ca.crt").read_bytes(),
+        other.key("edge").read_bytes(),
+        other.cert("edge").read_bytes(),
+    )
+    address = mesh.plan.profile.listen_address(service, 0)
+    return grpc.secure_channel(
+        f"{address}:{mesh.plan.mesh.ports.inbound}",
+        credentials,
+        options=[("grpc.ssl_target_name_override", service)],
+    )
+
+
 def test_sidecars_accept_only_mutual_tls_from_allowed_callers(mesh: Mesh) -> None:
     request = pb.ListEventsRequest(page_size=1)
     with _sidecar_channel(mesh, "catalog", "edge") as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         assert len(stub.ListEvents(request, timeout=10).events) == 1
-    # A valid mesh certificate of a service that may not call catalog, and none at all.
-    for identity in ("identity", None):
-        with _sidecar_channel(mesh, "catalog", identity) as channel:
-            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as info:
-                stub.ListEvents(request, timeout=5)
-            assert info.value.code() == grpc.StatusCode.UNAVAILABLE, identity
+    # A valid mesh certificate of a service that may not call catalog: 403.
+    with _sidecar_channel(mesh, "catalog", "identity") as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListEvents(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # No client certificate, or one from another CA: the handshake fails.
+    with _sidecar_channel(mesh, "catalog", None) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListEvents(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    with _foreign_ca_channel(mesh, "catalog") as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListEvents(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     # Cleartext to the mTLS port gets nowhere either.
     address = mesh.plan.profile.listen_address("catalog", 0)
     with (

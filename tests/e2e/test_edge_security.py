@@ -21,6 +21,10 @@ def test_http3_over_quic_with_the_same_certificate(mesh: Mesh) -> None:
     )
     assert status == 200
     assert len(json.loads(body)["events"]) == 2
+    with httpx.Client(http2=True, verify=mesh.tls()) as client:
+        h2 = client.get(f"{mesh.https}/v1/events", params={"page_size": 2})
+    assert h2.http_version == "HTTP/2"
+    assert json.loads(body) == h2.json()  # the same answer over QUIC as over TCP
 
 
 def test_tcp_responses_advertise_http3(mesh: Mesh) -> None:
@@ -61,6 +65,12 @@ def test_header_names_with_underscores_are_rejected(mesh: Mesh) -> None:
 def test_oversized_headers_are_rejected(mesh: Mesh) -> None:
     reply = httpx.get(f"{mesh.http}/v1/events", headers={"x-big": "a" * 40_000})
     assert reply.status_code == 431
+
+
+def test_oversized_bodies_are_rejected(mesh: Mesh) -> None:
+    body = {"email": "big@example.com", "password": "x" * (2 * 1024 * 1024)}
+    reply = httpx.post(f"{mesh.http}/v1/auth/signup", json=body)
+    assert reply.status_code == 413
 
 
 def test_paths_are_normalized_before_routing(mesh: Mesh) -> None:

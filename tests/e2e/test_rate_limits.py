@@ -5,6 +5,7 @@ ratelimit service, and failing open when Redis is down."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -59,23 +60,32 @@ def test_per_client_token_bucket(limited: Mesh) -> None:
     assert limited_reply.headers["retry-after"] == "1"
     assert limited_reply.headers["content-type"] == "application/json"
     assert "x-ratelimit-limit" in limited_reply.headers
+    # The bucket refills: a second later the same client is served again.
+    time.sleep(1.2)
+    with _client(limited, "127.0.0.2") as same:
+        assert same.get("/v1/events", params={"page_size": 1}).status_code == 200
     # Another address is unaffected.
     with _client(limited, "127.0.0.9") as other:
         assert other.get("/v1/events", params={"page_size": 1}).status_code == 200
 
 
 def test_global_limit_per_user(limited: Mesh) -> None:
-    with _client(limited, "127.0.0.3") as client:
-        token = _token(limited, client, "limited-user@example.com")
+    """Counted across connections (and client addresses): the count lives in Redis."""
+    with _client(limited, "127.0.0.3") as one, _client(limited, "127.0.0.6") as two:
+        token = _token(limited, one, "limited-user@example.com")
         headers = {"authorization": f"Bearer {token}"}
-        codes = [client.get("/v1/me", headers=headers).status_code for _ in range(12)]
+        codes = [
+            (one if n % 2 else two).get("/v1/me", headers=headers).status_code for n in range(12)
+        ]
         assert codes == [200] * 10 + [429] * 2
-        over = client.get("/v1/me", headers=headers)
+        over = one.get("/v1/me", headers=headers)
         assert over.status_code == 429
+        assert over.headers["content-type"] == "application/json"
         assert 0 < int(over.headers["retry-after"]) <= 60
         assert 'name="per_user"' in over.headers["x-ratelimit-limit"]
+        assert over.headers["x-ratelimit-remaining"].startswith("0")  # then the local bucket
         # Public reads are not counted against the user.
-        assert client.get("/v1/events", params={"page_size": 1}).status_code == 200
+        assert one.get("/v1/events", params={"page_size": 1}).status_code == 200
 
 
 def test_global_limit_on_login_attempts_per_client(limited: Mesh) -> None:

@@ -95,7 +95,8 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     assert bind(listener(sidecar, "inbound")) == ("0.0.0.0", 15006)
     for config in rendered.values():  # admin can stop Envoy: pod loopback only
         assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
-    rbac = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
+    rbac = hcm["http_filters"][0]["typed_config"]
     principals = rbac["rules"]["policies"]["callers"]["principals"]
     assert principals == [
         {
@@ -146,7 +147,11 @@ def _edge_hcm(tmp_path: Path, name: str = "edge_http") -> dict[str, Any]:
 
 def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
     hcm = _edge_hcm(tmp_path)
-    transcoder = hcm["http_filters"][0]["typed_config"]
+    transcoder = next(
+        f["typed_config"]
+        for f in hcm["http_filters"]
+        if f["name"] == "envoy.filters.http.grpc_json_transcoder"
+    )
     assert transcoder["services"] == [
         "groundwork.identity.v1.IdentityService",
         "groundwork.catalog.v1.CatalogService",
