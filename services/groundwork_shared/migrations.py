@@ -34,13 +34,30 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
+SHARED_SQL = Path(__file__).parent / "sql"
+_INCLUDE = re.compile(r"^--! include (\w+\.sql)\s*$", re.MULTILINE)
+
+
+def _expand(text: str, source: str) -> str:
+    """`--! include outbox.sql` pulls in a schema the shared package owns (outbox,
+    inbox), so services share it without copies. The checksum covers the result."""
+
+    def include(match: re.Match[str]) -> str:
+        path = SHARED_SQL / match[1]
+        if not path.exists():
+            raise MigrationError(f"{source}: no shared schema {match[1]}")
+        return path.read_text()
+
+    return _INCLUDE.sub(include, text)
+
+
 def discover(folder: Path) -> list[Migration]:
     migrations = []
     for path in sorted(folder.glob("*.sql")):
         match = _NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
-        migrations.append(Migration(int(match[1]), match[2], path.read_text()))
+        migrations.append(Migration(int(match[1]), match[2], _expand(path.read_text(), path.name)))
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {folder}")

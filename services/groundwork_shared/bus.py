@@ -1,0 +1,182 @@
+"""The event bus on Redis Streams: one stream per producing service, one
+consumer group per consuming service, at-least-once delivery made exactly-once
+in effect by recording each event id in the same transaction as its effect.
+
+Messages stuck with a dead consumer are taken over with XAUTOCLAIM; a message
+that fails `max_deliveries` times, or cannot be decoded, goes to the stream's
+dead-letter stream (`<stream>.dlq`) with the reason, and is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from google.protobuf.message import DecodeError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from groundwork.events.v1.envelope_pb2 import Envelope
+
+log = logging.getLogger(__name__)
+
+FIELD = b"e"
+STREAM_MAXLEN = 1_000_000  # approximate trim: bounded memory, weeks of events
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+
+async def publish_raw(redis: Redis, stream: str, data: bytes, maxlen: int = STREAM_MAXLEN) -> str:
+    message_id = await redis.xadd(stream, {FIELD: data}, maxlen=maxlen, approximate=True)
+    return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
+
+
+async def publish(redis: Redis, stream: str, event: Envelope) -> str:
+    return await publish_raw(redis, stream, event.SerializeToString())
+
+
+def dead_letter_stream(stream: str) -> str:
+    return f"{stream}.dlq"
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    stream: str
+    group: str  # the consuming service
+    consumer: str  # this instance
+    max_deliveries: int = 5
+    claim_idle_ms: int = 30_000  # pending this long with a consumer = presumed dead
+    block_ms: int = 1_000
+    batch: int = 32
+    reclaim_every: float = 5.0
+
+
+class Consumer:
+    def __init__(
+        self, redis: Redis, pool: asyncpg.Pool, config: ConsumerConfig, handler: Handler
+    ) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._config = config
+        self._handler = handler
+        self.applied = 0
+        self.redelivered = 0
+        self.dead_lettered = 0
+
+    async def ensure_group(self) -> None:
+        """Create the group at the start of the stream: a new consumer sees history."""
+        try:
+            await self._redis.xgroup_create(
+                self._config.stream, self._config.group, id="0", mkstream=True
+            )
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the message in hand is finished first."""
+        await self.ensure_group()
+        last_reclaim = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() - last_reclaim >= self._config.reclaim_every:
+                    await self.reclaim()
+                    last_reclaim = time.monotonic()
+                await self.poll()
+            except (RedisError, OSError) as error:
+                log.warning("bus unavailable; retrying", extra={"error": repr(error)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
+
+    async def poll(self) -> int:
+        c = self._config
+        reply: Any = await self._redis.xreadgroup(
+            c.group, c.consumer, {c.stream: ">"}, count=c.batch, block=c.block_ms
+        )
+        handled = 0
+        for _, messages in reply or []:
+            for message_id, fields in messages:
+                await self._deliver(message_id, fields, deliveries=1)
+                handled += 1
+        return handled
+
+    async def reclaim(self) -> int:
+        """Take over messages idle past claim_idle_ms (their consumer died or failed)."""
+        c = self._config
+        reply = await self._redis.xautoclaim(
+            c.stream,
+            c.group,
+            c.consumer,
+            min_idle_time=c.claim_idle_ms,
+            start_id="0-0",
+            count=c.batch,
+        )
+        claimed = reply[1]
+        for message_id, fields in claimed:
+            pending = await self._redis.xpending_range(
+                c.stream, c.group, min=message_id, max=message_id, count=1
+            )
+            deliveries = int(pending[0]["times_delivered"]) if pending else c.max_deliveries + 1
+            self.redelivered += 1
+            await self._deliver(message_id, fields, deliveries)
+        return len(claimed)
+
+    async def _deliver(self, message_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
+        c = self._config
+        raw = fields.get(FIELD) or fields.get(FIELD.decode())
+        if fields is None or raw is None:
+            await self._dead_letter(message_id, b"", "message has no envelope")
+            return
+        try:
+            event = Envelope.FromString(raw)
+        except DecodeError:
+            await self._dead_letter(message_id, raw, "undecodable envelope")
+            return
+        if deliveries > c.max_deliveries:
+            await self._dead_letter(message_id, raw, f"failed {deliveries - 1} deliveries")
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                first = await conn.fetchval(
+                    """INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+                       ON CONFLICT DO NOTHING RETURNING true""",
+                    c.group,
+                    event.id,
+                )
+                if first:
+                    await self._handler(conn, event)
+        except Exception:
+            # Left pending: reclaimed after claim_idle_ms, up to max_deliveries times.
+            log.exception(
+                "event handler failed",
+                extra={"event_id": event.id, "type": event.type, "try": deliveries},
+            )
+            return
+        # Acknowledge only after the effect (and its record) committed.
+        await self._redis.xack(c.stream, c.group, message_id)
+        if first:
+            self.applied += 1
+
+    async def _dead_letter(self, message_id: Any, raw: bytes, reason: str) -> None:
+        c = self._config
+        await self._redis.xadd(
+            dead_letter_stream(c.stream),
+            {FIELD: raw, b"reason": reason, b"group": c.group, b"original_id": message_id},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
+        await self._redis.xack(c.stream, c.group, message_id)
+        self.dead_lettered += 1
+        log.error("event dead-lettered", extra={"reason": reason, "message_id": str(message_id)})
+
+    async def lag(self) -> int:
+        """Entries not yet delivered to this group plus those delivered but unacked."""
+        for group in await self._redis.xinfo_groups(self._config.stream):
+            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
+            if name == self._config.group:
+                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        return 0

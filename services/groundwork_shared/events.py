@@ -1,0 +1,34 @@
+"""Building and reading event envelopes (groundwork.events.v1.Envelope)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from groundwork.events.v1.envelope_pb2 import Envelope
+
+
+def envelope(
+    event_type: str,
+    aggregate_id: str,
+    payload: Message,
+    traceparent: str = "",
+    tracestate: str = "",
+) -> Envelope:
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    now = Timestamp()
+    now.FromDatetime(datetime.now(UTC))
+    return Envelope(
+        id=str(uuid.uuid4()),
+        type=event_type,
+        time=now,
+        traceparent=traceparent,
+        tracestate=tracestate,
+        aggregate_id=aggregate_id,
+        payload=packed,
+    )

@@ -1,0 +1,73 @@
+"""Transactional outbox and its relay.
+
+A service calls `enqueue` inside the transaction that changes its state, so the
+event exists exactly when the change does. The relay publishes unpublished rows
+to Redis Streams in `position` order and marks them; a crash between the two
+republishes a row (at least once), which consumers absorb by event id. One relay
+holds an advisory lock at a time, so events of one aggregate never overtake each
+other; it survives Redis and Postgres restarts by retrying with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_shared.bus import STREAM_MAXLEN, publish_raw
+
+log = logging.getLogger(__name__)
+_RELAY_LOCK = 0x6777_6F62  # "gwob"
+
+
+async def enqueue(conn: asyncpg.Connection, stream: str, event: Envelope) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (stream, envelope) VALUES ($1, $2)", stream, event.SerializeToString()
+    )
+
+
+class Relay:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis, batch: int = 200) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._batch = batch
+
+    async def run_once(self) -> int:
+        """Publish what is pending; returns how many events went out (0 if another
+        relay holds the lock)."""
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK):
+                return 0
+            try:
+                rows = await conn.fetch(
+                    """SELECT position, stream, envelope FROM outbox
+                       WHERE published_at IS NULL ORDER BY position LIMIT $1""",
+                    self._batch,
+                )
+                for row in rows:
+                    await publish_raw(self._redis, row["stream"], row["envelope"], STREAM_MAXLEN)
+                    await conn.execute(
+                        "UPDATE outbox SET published_at = now() WHERE position = $1",
+                        row["position"],
+                    )
+                return len(rows)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK)
+
+    async def run(self, stop: asyncio.Event, idle: float = 0.1, max_backoff: float = 5) -> None:
+        backoff = idle
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+                backoff = idle
+            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox relay failed; retrying", extra={"error": repr(error)})
+                sent = 0
+                backoff = min(max_backoff, backoff * 2)
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)

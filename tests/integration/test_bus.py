@@ -1,0 +1,187 @@
+"""The outbox relay and the Redis Streams consumer against real Postgres and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from subprocess import DEVNULL
+from typing import Any
+
+import asyncpg
+import pytest
+from google.protobuf.wrappers_pb2 import StringValue
+from redis.asyncio import Redis
+
+from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_cli.runtime import probes
+from groundwork_cli.runtime.embedded import EmbeddedRedis
+from groundwork_shared.bus import Consumer, ConsumerConfig, dead_letter_stream, publish
+from groundwork_shared.events import envelope
+from groundwork_shared.migrations import migrate
+from groundwork_shared.outbox import Relay, enqueue
+
+
+@pytest.fixture
+async def db(fresh_database: str, tmp_path: Path) -> AsyncIterator[asyncpg.Pool]:
+    (tmp_path / "0001_bus.sql").write_text(
+        "--! include outbox.sql\n--! include inbox.sql\n"
+        "CREATE TABLE effects (event_id text, value text);\n"
+    )
+    await migrate(fresh_database, tmp_path)
+    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=8)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(redis_server: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server)
+    yield client
+    await client.aclose()
+
+
+def _event(value: str, aggregate: str = "a-1") -> Envelope:
+    return envelope("test.happened", aggregate, StringValue(value=value))
+
+
+async def _record(conn: asyncpg.Connection, event: Envelope) -> None:
+    value = StringValue()
+    event.payload.Unpack(value)
+    await conn.execute("INSERT INTO effects VALUES ($1, $2)", event.id, value.value)
+
+
+def _stream() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+async def test_outbox_rows_exist_only_with_their_transaction(
+    db: asyncpg.Pool, redis: Redis
+) -> None:
+    stream = _stream()
+    async with db.acquire() as conn:
+        async with conn.transaction():
+            await enqueue(conn, stream, _event("kept"))
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await enqueue(conn, stream, _event("rolled back"))
+                raise RuntimeError("the state change failed")
+    assert await Relay(db, redis).run_once() == 1
+    entries: Any = await redis.xrange(stream)
+    assert len(entries) == 1
+    assert await Relay(db, redis).run_once() == 0  # nothing published twice
+
+
+async def test_relay_keeps_order_and_consumer_applies_each_event_once(
+    db: asyncpg.Pool, redis: Redis
+) -> None:
+    stream = _stream()
+    events = [_event(f"v{n}", aggregate="seat-1") for n in range(20)]
+    async with db.acquire() as conn:
+        for event in events:
+            await enqueue(conn, stream, event)
+    await Relay(db, redis, batch=7).run_once()
+    await Relay(db, redis, batch=7).run_once()
+    await Relay(db, redis, batch=7).run_once()
+    await publish(redis, stream, events[3])  # a duplicate, as after a relay crash
+    consumer = Consumer(redis, db, ConsumerConfig(stream, "catalog", "c-1", block_ms=100), _record)
+    await consumer.ensure_group()
+    while await consumer.poll():
+        pass
+    rows = await db.fetch("SELECT value FROM effects ORDER BY ctid")
+    assert [r["value"] for r in rows] == [f"v{n}" for n in range(20)]
+    assert consumer.applied == 20
+    assert await consumer.lag() == 0
+
+
+async def test_stuck_messages_are_reclaimed_and_poison_goes_to_dead_letters(
+    db: asyncpg.Pool, redis: Redis
+) -> None:
+    stream = _stream()
+    config = ConsumerConfig(
+        stream, "ticketing", "dies", claim_idle_ms=50, block_ms=50, max_deliveries=3
+    )
+    dead = Consumer(redis, db, config, _record)
+    await dead.ensure_group()
+    await publish(redis, stream, _event("orphaned"))
+    await redis.xreadgroup("ticketing", "dies", {stream: ">"}, count=10)  # read, never acked
+    assert await dead.lag() == 1
+
+    failures = 0
+
+    async def flaky(conn: asyncpg.Connection, event: Envelope) -> None:
+        nonlocal failures
+        value = StringValue()
+        event.payload.Unpack(value)
+        if value.value == "poison":
+            failures += 1
+            raise ValueError("cannot handle this one")
+        await _record(conn, event)
+
+    survivor = Consumer(
+        redis,
+        db,
+        ConsumerConfig(
+            stream, "ticketing", "lives", claim_idle_ms=50, block_ms=50, max_deliveries=3
+        ),
+        flaky,
+    )
+    await asyncio.sleep(0.1)
+    assert await survivor.reclaim() == 1  # taken over from the dead consumer
+    await publish(redis, stream, _event("poison"))
+    await redis.xadd(stream, {b"e": b"\xff not an envelope"})
+    await survivor.poll()
+    for _ in range(6):
+        await asyncio.sleep(0.1)
+        await survivor.reclaim()
+    values = [r["value"] for r in await db.fetch("SELECT value FROM effects")]
+    assert values == ["orphaned"]  # applied once, by the survivor
+    assert failures == 3  # then given up on
+    letters: Any = await redis.xrange(dead_letter_stream(stream))
+    reasons = sorted(fields[b"reason"].decode() for _, fields in letters)
+    assert reasons == ["failed 3 deliveries", "undecodable envelope"]
+    assert await survivor.lag() == 0
+
+
+async def test_relay_survives_a_redis_restart(db: asyncpg.Pool, tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", "127.78.2.3", 6379)
+    process = await asyncio.create_subprocess_exec(*server.command(), stdout=DEVNULL)
+    await probes.wait_until(probes.redis(server.url()), 20, "redis")
+    client = Redis.from_url(server.url(), socket_connect_timeout=0.5, socket_timeout=1)
+    relay = Relay(db, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, idle=0.05))
+    stream = _stream()
+    try:
+        async with db.acquire() as conn:
+            await enqueue(conn, stream, _event("before"))
+        await asyncio.sleep(0.5)
+        process.terminate()
+        await process.wait()
+        async with db.acquire() as conn:
+            await enqueue(conn, stream, _event("while down"))
+        await asyncio.sleep(0.5)
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
+        process = await asyncio.create_subprocess_exec(*server.command(), stdout=DEVNULL)
+        await probes.wait_until(probes.redis(server.url()), 20, "redis")
+
+        async def published() -> None:
+            left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            assert left == 0
+
+        await probes.wait_until(published, 15, "outbox drained")
+        entries: Any = await client.xrange(stream)
+        values = []
+        for _, fields in entries:
+            value = StringValue()
+            Envelope.FromString(fields[b"e"]).payload.Unpack(value)
+            values.append(value.value)
+        assert values == ["before", "while down"]  # nothing lost, order kept
+    finally:
+        stop.set()
+        await task
+        await client.aclose()
+        process.terminate()
+        await process.wait()
