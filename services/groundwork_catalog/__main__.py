@@ -9,7 +9,9 @@ from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService
 from groundwork_shared import logs
+from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool
+from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
 from groundwork_shared.settings import ServiceSettings, load
 
@@ -18,7 +20,8 @@ async def main() -> None:
     settings = load(ServiceSettings)
     logs.configure("catalog", settings.instance_id, settings.log_level)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    service = CatalogService(CatalogRepository(pool))
+    redis = connect(settings.redis_url)
+    service = CatalogService(CatalogRepository(pool), Cache(redis, "catalog"))
 
     async def database_reachable() -> None:
         await pool.fetchval("SELECT 1")
@@ -31,7 +34,7 @@ async def main() -> None:
                 service, server
             ),
             probes=[database_reachable],
-            on_close=[pool.close],
+            on_close=[pool.close, redis.aclose],
         ),
     )
 

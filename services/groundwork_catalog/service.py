@@ -3,10 +3,13 @@ Domain errors are translated to gRPC statuses by the shared interceptor."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
@@ -14,6 +17,7 @@ from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import domain
 from groundwork_catalog.repository import CatalogRepository, EventRow, create_event, update_event
 from groundwork_shared import idempotency
+from groundwork_shared.cache import Cache
 from groundwork_shared.caller import require_role
 from groundwork_shared.errors import InvalidArgument, NotFound
 
@@ -24,6 +28,7 @@ _SEAT_STATUS = {
 }
 
 Context = grpc.aio.ServicerContext[Any, Any]
+M = TypeVar("M", bound=Message)
 
 
 def _timestamp(value: datetime) -> Timestamp:
@@ -59,9 +64,23 @@ def event_message(row: EventRow) -> pb.Event:
     )
 
 
+# Events change rarely and are invalidated on every write; seat maps change with
+# every hold, so their TTL bounds staleness until seat events invalidate them.
+EVENT_TTL = 300
+SEAT_MAP_TTL = 5
+
+
 class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, repository: CatalogRepository) -> None:
+    def __init__(self, repository: CatalogRepository, cache: Cache | None = None) -> None:
         self._repository = repository
+        self._cache = cache
+
+    async def _cached(
+        self, key: str, message_type: type[M], ttl: int, load: Callable[[], Awaitable[M | None]]
+    ) -> M | None:
+        if self._cache is None:
+            return await load()
+        return await self._cache.get_or_load(key, message_type, ttl, load)
 
     async def ListEvents(
         self, request: pb.ListEventsRequest, context: Context
@@ -81,16 +100,30 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         )
 
     async def GetEvent(self, request: pb.GetEventRequest, context: Context) -> pb.Event:
-        row = await self._repository.get_event(domain.parse_event_id(request.event_id))
-        if row is None:
+        event_id = domain.parse_event_id(request.event_id)
+
+        async def load() -> pb.Event | None:
+            row = await self._repository.get_event(event_id)
+            return event_message(row) if row else None
+
+        event = await self._cached(f"event:{event_id}", pb.Event, EVENT_TTL, load)
+        if event is None:
             raise NotFound(f"event {request.event_id} not found")
-        return event_message(row)
+        return event
 
     async def GetSeatMap(self, request: pb.GetSeatMapRequest, context: Context) -> pb.SeatMap:
         event_id = domain.parse_event_id(request.event_id)
+        seat_map = await self._cached(
+            f"seatmap:{event_id}", pb.SeatMap, SEAT_MAP_TTL, lambda: self._load_seat_map(event_id)
+        )
+        if seat_map is None:
+            raise NotFound(f"event {request.event_id} not found")
+        return seat_map
+
+    async def _load_seat_map(self, event_id: uuid.UUID) -> pb.SeatMap | None:
         seats = await self._repository.get_seats(event_id)
         if not seats and await self._repository.get_event(event_id) is None:
-            raise NotFound(f"event {request.event_id} not found")
+            return None
         counts = {status: 0 for status in domain.SeatStatus}
         for seat in seats:
             counts[seat.status] += 1
@@ -153,4 +186,6 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
                 raise NotFound(f"event {request.event_id} not found")
             row = await self._repository.get_event(event_id, conn)
         assert row is not None
+        if self._cache:
+            await self._cache.invalidate(f"event:{event_id}")
         return event_message(row)

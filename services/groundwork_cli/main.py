@@ -113,8 +113,29 @@ def status() -> None:
             healthy &= cluster.ok
             mark = "ok" if cluster.ok else "DEGRADED"
             click.echo(f"{envoy:<22}{cluster.name:<22}{cluster.healthy}/{cluster.total} {mark}")
+    click.echo(f"\n{_cache_line(plan)}")
     click.echo("\nall healthy" if healthy else "\nNOT all healthy")
     sys.exit(0 if healthy else 1)
+
+
+def _cache_line(plan: Plan) -> str:
+    from groundwork_shared.cache import hit_ratio
+    from groundwork_shared.redis import connect
+
+    async def read() -> tuple[int, int]:
+        redis = connect(plan.redis_url())
+        try:
+            return await hit_ratio(redis, "catalog")
+        finally:
+            await redis.aclose()
+
+    try:
+        hits, misses = asyncio.run(read())
+    except Exception as error:
+        return f"catalog cache: unknown ({error!r})"
+    total = hits + misses
+    ratio = f"{hits / total:.0%}" if total else "n/a"
+    return f"catalog cache: {hits} hits, {misses} misses, hit ratio {ratio}"
 
 
 @cli.command()

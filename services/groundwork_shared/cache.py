@@ -1,0 +1,69 @@
+"""Cache-aside in Redis for protobuf reads, with a bounded TTL, explicit
+invalidation, and hit/miss counters kept in Redis so the hit ratio is one
+figure across every instance. Redis is an optimisation here: when it is down,
+reads go to the database and the failure is logged, never surfaced."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
+
+
+class Cache:
+    def __init__(self, redis: Redis, namespace: str) -> None:
+        self._redis = redis
+        self._namespace = namespace
+
+    def _key(self, key: str) -> str:
+        return f"cache:{self._namespace}:{key}"
+
+    async def get_or_load(
+        self,
+        key: str,
+        message_type: type[M],
+        ttl_seconds: int,
+        load: Callable[[], Awaitable[M | None]],
+    ) -> M | None:
+        """The cached message, or `load()`'s result (cached when not None)."""
+        try:
+            raw = await self._redis.get(self._key(key))
+            if isinstance(raw, bytes):
+                cached = message_type.FromString(raw)
+                await self._count("hits")
+                return cached
+            await self._count("misses")
+        except (RedisError, OSError, DecodeError) as error:
+            log.warning("cache read failed", extra={"error": repr(error)})
+        message: M | None = await load()
+        if message is not None:
+            try:
+                await self._redis.set(self._key(key), message.SerializeToString(), ex=ttl_seconds)
+            except (RedisError, OSError) as error:
+                log.warning("cache write failed", extra={"error": repr(error)})
+        return message
+
+    async def invalidate(self, *keys: str) -> None:
+        try:
+            await self._redis.delete(*(self._key(k) for k in keys))
+        except (RedisError, OSError) as error:
+            # The TTL bounds how long a stale entry can live.
+            log.warning("cache invalidation failed", extra={"error": repr(error)})
+
+    async def _count(self, outcome: str) -> None:
+        await self._redis.incr(f"cache:{self._namespace}:stats:{outcome}")
+
+
+async def hit_ratio(redis: Redis, namespace: str) -> tuple[int, int]:
+    """(hits, misses) counted since the counters were created."""
+    hits, misses = await redis.mget(
+        f"cache:{namespace}:stats:hits", f"cache:{namespace}:stats:misses"
+    )
+    return int(hits or 0), int(misses or 0)

@@ -1,0 +1,82 @@
+"""Cache-aside for catalog reads against real Redis: hits are counted, writes
+invalidate, and a Redis outage only costs speed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from redis.asyncio import Redis
+
+from groundwork.catalog.v1 import catalog_pb2 as pb
+from groundwork_catalog.repository import CatalogRepository
+from groundwork_catalog.seed import seed
+from groundwork_catalog.service import CatalogService
+from groundwork_shared.cache import Cache, hit_ratio
+
+
+class _Context:
+    """What the service reads from a call: the metadata the edge sets."""
+
+    def __init__(self, roles: list[str]) -> None:
+        claims = base64.urlsafe_b64encode(json.dumps({"roles": roles}).encode()).decode()
+        self._metadata = (("x-groundwork-user-id", "admin-1"), ("x-groundwork-claims", claims))
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+
+@pytest.fixture
+async def seeded(catalog_db: asyncpg.Pool) -> asyncpg.Pool:
+    async with catalog_db.acquire() as conn:
+        await seed(conn, now=datetime.now(UTC))
+    return catalog_db
+
+
+async def test_reads_hit_the_cache_and_writes_invalidate(
+    seeded: asyncpg.Pool, redis_server: str
+) -> None:
+    redis = Redis.from_url(redis_server)
+    namespace = f"catalog-{uuid.uuid4().hex[:6]}"
+    service = CatalogService(CatalogRepository(seeded), Cache(redis, namespace))
+    event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
+    request = pb.GetEventRequest(event_id=event_id)
+    ctx: Any = _Context(["admin"])
+
+    first = await service.GetEvent(request, ctx)
+    await seeded.execute(
+        "UPDATE events SET name = 'changed behind the cache' WHERE event_id = $1",
+        uuid.UUID(event_id),
+    )
+    second = await service.GetEvent(request, ctx)
+    assert second == first  # served from the cache
+    assert await hit_ratio(redis, namespace) == (1, 1)
+
+    await service.UpdateEvent(
+        pb.UpdateEventRequest(
+            event_id=event_id, name="Renamed", update_mask=FieldMask(paths=["name"])
+        ),
+        ctx,
+    )
+    third = await service.GetEvent(request, ctx)
+    assert third.name == "Renamed"  # the write invalidated the entry
+
+    seat_map = await service.GetSeatMap(pb.GetSeatMapRequest(event_id=event_id), ctx)
+    again = await service.GetSeatMap(pb.GetSeatMapRequest(event_id=event_id), ctx)
+    assert again == seat_map
+    assert await hit_ratio(redis, namespace) == (2, 3)
+    await redis.aclose()
+
+
+async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
+    dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.3)
+    service = CatalogService(CatalogRepository(seeded), Cache(dead, "catalog"))
+    event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
+    event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), _Context([]))  # type: ignore[arg-type]
+    assert event.event_id == event_id
