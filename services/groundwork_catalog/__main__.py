@@ -20,8 +20,10 @@ async def main() -> None:
     settings = load(ServiceSettings)
     logs.configure("catalog", settings.instance_id, settings.log_level)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    redis = connect(settings.redis_url)
-    service = CatalogService(CatalogRepository(pool), Cache(redis, "catalog"))
+    # The cache is optional: without GROUNDWORK_REDIS_URL every read goes to Postgres.
+    redis = connect(settings.redis_url) if settings.redis_url else None
+    cache = Cache(redis, "catalog") if redis else None
+    service = CatalogService(CatalogRepository(pool), cache)
 
     async def database_reachable() -> None:
         await pool.fetchval("SELECT 1")
@@ -34,7 +36,7 @@ async def main() -> None:
                 service, server
             ),
             probes=[database_reachable],
-            on_close=[pool.close, redis.aclose],
+            on_close=[pool.close, *([redis.aclose] if redis else [])],
         ),
     )
 
