@@ -1,0 +1,58 @@
+"""Run one booking instance: python -m groundwork_booking"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from groundwork.booking.v1 import booking_pb2_grpc
+from groundwork_booking import SERVICE_NAME
+from groundwork_booking.catalog_client import CatalogSeats
+from groundwork_booking.service import BookingService, sweep
+from groundwork_booking.settings import BookingSettings
+from groundwork_shared import logs
+from groundwork_shared.database import create_pool
+from groundwork_shared.outbox import Relay
+from groundwork_shared.redis import connect
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import load
+
+
+async def main() -> None:
+    settings = load(BookingSettings)
+    logs.configure("booking", settings.instance_id, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    redis = connect(settings.redis_url)
+    catalog = CatalogSeats(settings.mesh_outbound)
+    service = BookingService(pool, catalog, timedelta(seconds=settings.hold_ttl_seconds))
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(sweep(pool, stop, settings.sweep_interval_seconds)),
+        asyncio.create_task(Relay(pool, redis).run(stop)),
+    ]
+
+    async def database_reachable() -> None:
+        await pool.fetchval("SELECT 1")
+
+    async def close() -> None:
+        stop.set()
+        await asyncio.gather(*workers)
+        await catalog.close()
+        await redis.aclose()
+        await pool.close()
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: booking_pb2_grpc.add_BookingServiceServicer_to_server(
+                service, server
+            ),
+            probes=[database_reachable],
+            on_close=[close],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

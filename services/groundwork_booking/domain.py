@@ -1,0 +1,59 @@
+"""Booking rules with no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import code_pb2
+
+from groundwork_shared.errors import DomainError, InvalidArgument, Violations
+
+MAX_SEATS = 10
+
+
+class SeatsUnavailable(DomainError):
+    """Some requested seats are held or sold by someone else (or do not exist)."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class HoldNotActive(DomainError):
+    """The hold was released, expired or already turned into an order."""
+
+    code = code_pb2.FAILED_PRECONDITION
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    event_id: uuid.UUID
+    seat_ids: tuple[str, ...]
+
+
+def parse_uuid(field: str, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as error:
+        raise InvalidArgument.one(field, "must be a UUID") from error
+
+
+def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:
+    problems = Violations()
+    try:
+        event = uuid.UUID(event_id)
+    except ValueError:
+        problems.add("event_id", "must be a UUID")
+        event = uuid.UUID(int=0)
+    if not 1 <= len(seat_ids) <= MAX_SEATS:
+        problems.add("seat_ids", f"1 to {MAX_SEATS} seats")
+    elif len(set(seat_ids)) != len(seat_ids):
+        problems.add("seat_ids", "each seat once")
+    elif any(not s or len(s) > 64 for s in seat_ids):
+        problems.add("seat_ids", "seat ids are 1 to 64 characters")
+    problems.raise_if_any()
+    # Sorted: every transaction locks seat rows in the same order, so two holds
+    # over overlapping seats cannot deadlock.
+    return HoldRequest(event, tuple(sorted(seat_ids)))

@@ -1,0 +1,204 @@
+"""gRPC entrypoint of booking, plus the sweeper that expires holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from groundwork.booking.v1 import booking_pb2 as pb
+from groundwork.booking.v1 import booking_pb2_grpc
+from groundwork.booking.v1 import events_pb2 as events
+from groundwork_booking import STREAM, domain, repository
+from groundwork_booking.repository import HoldRow, OrderRow, SeatPrice
+from groundwork_shared import idempotency
+from groundwork_shared.caller import caller
+from groundwork_shared.errors import InvalidArgument, NotFound
+from groundwork_shared.events import envelope
+from groundwork_shared.outbox import enqueue
+
+log = logging.getLogger(__name__)
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_HOLD_STATUS = {
+    "active": pb.HOLD_STATUS_ACTIVE,
+    "released": pb.HOLD_STATUS_RELEASED,
+    "expired": pb.HOLD_STATUS_EXPIRED,
+    "converted": pb.HOLD_STATUS_CONVERTED,
+}
+_ORDER_STATUS = {
+    "pending_payment": pb.ORDER_STATUS_PENDING_PAYMENT,
+    "paid": pb.ORDER_STATUS_PAID,
+    "cancelled": pb.ORDER_STATUS_CANCELLED,
+}
+
+
+class SeatSource(Protocol):
+    async def seats(self, event_id: uuid.UUID) -> list[SeatPrice] | None: ...
+
+
+def _ts(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def hold_message(row: HoldRow) -> pb.Hold:
+    return pb.Hold(
+        hold_id=str(row.hold_id),
+        event_id=str(row.event_id),
+        seat_ids=row.seat_ids,
+        expires_at=_ts(row.expires_at),
+        status=_HOLD_STATUS[row.status],
+    )
+
+
+def order_message(row: OrderRow) -> pb.Order:
+    return pb.Order(
+        order_id=str(row.order_id),
+        hold_id=str(row.hold_id),
+        event_id=str(row.event_id),
+        seat_ids=row.seat_ids,
+        amount_cents=row.amount_cents,
+        currency=row.currency,
+        status=_ORDER_STATUS[row.status],
+        created_at=_ts(row.created_at),
+    )
+
+
+async def _released(conn: asyncpg.Connection, row: HoldRow, reason: str) -> None:
+    event = events.SeatsReleased(
+        event_id=str(row.event_id), hold_id=str(row.hold_id), seat_ids=row.seat_ids, reason=reason
+    )
+    await enqueue(conn, STREAM, envelope("booking.seats_released", str(row.event_id), event))
+
+
+class BookingService(booking_pb2_grpc.BookingServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, seats: SeatSource, hold_ttl: timedelta) -> None:
+        self._pool = pool
+        self._seats = seats
+        self._hold_ttl = hold_ttl
+
+    async def _ensure_inventory(self, event_id: uuid.UUID) -> None:
+        async with self._pool.acquire() as conn:
+            if await repository.has_inventory(conn, event_id):
+                return
+        seats = await self._seats.seats(event_id)
+        if seats is None:
+            raise NotFound(f"event {event_id} not found")
+        async with self._pool.acquire() as conn:
+            await repository.add_inventory(conn, event_id, seats)
+
+    async def HoldSeats(self, request: pb.HoldSeatsRequest, context: Context) -> pb.Hold:
+        who = caller(context)
+        hold = domain.hold_request(request.event_id, list(request.seat_ids))
+        await self._ensure_inventory(hold.event_id)
+
+        async def write(conn: asyncpg.Connection) -> pb.Hold:
+            row = await repository.hold_seats(conn, who.user_id, hold, self._hold_ttl)
+            held = events.SeatsHeld(
+                event_id=str(row.event_id), hold_id=str(row.hold_id), seat_ids=row.seat_ids
+            )
+            await enqueue(conn, STREAM, envelope("booking.seats_held", str(row.event_id), held))
+            return hold_message(row)
+
+        async with self._pool.acquire() as conn:
+            return await idempotency.once(
+                conn, f"{who.user_id}:HoldSeats", request.idempotency_key, request, pb.Hold, write
+            )
+
+    async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.Hold:
+        who = caller(context)
+        hold_id = domain.parse_uuid("hold_id", request.hold_id)
+
+        async def write(conn: asyncpg.Connection) -> pb.Hold:
+            row = await repository.release(conn, hold_id, who.user_id, "released")
+            if row is None:
+                existing = await repository.get_hold(conn, hold_id)
+                if existing is None or existing.user_id != who.user_id:
+                    raise NotFound(f"hold {hold_id} not found")
+                raise domain.HoldNotActive(f"hold is {existing.status}")
+            await _released(conn, row, "released")
+            return hold_message(row)
+
+        async with self._pool.acquire() as conn:
+            return await idempotency.once(
+                conn, f"{who.user_id}:ReleaseHold", request.idempotency_key, request, pb.Hold, write
+            )
+
+    async def CreateOrder(self, request: pb.CreateOrderRequest, context: Context) -> pb.Order:
+        who = caller(context)
+        hold_id = domain.parse_uuid("hold_id", request.hold_id)
+
+        async def write(conn: asyncpg.Connection) -> pb.Order:
+            row = await repository.create_order(conn, hold_id, who.user_id)
+            created = events.OrderCreated(
+                order_id=str(row.order_id),
+                event_id=str(row.event_id),
+                user_id=row.user_id,
+                seat_ids=row.seat_ids,
+                amount_cents=row.amount_cents,
+            )
+            await enqueue(
+                conn, STREAM, envelope("booking.order_created", str(row.order_id), created)
+            )
+            return order_message(row)
+
+        async with self._pool.acquire() as conn:
+            return await idempotency.once(
+                conn,
+                f"{who.user_id}:CreateOrder",
+                request.idempotency_key,
+                request,
+                pb.Order,
+                write,
+            )
+
+    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:
+        who = caller(context)
+        order_id = domain.parse_uuid("order_id", request.order_id)
+        async with self._pool.acquire() as conn:
+            row = await repository.get_order(conn, order_id)
+        # Someone else's order does not exist, as far as this caller can tell.
+        if row is None or row.user_id != who.user_id:
+            raise NotFound(f"order {order_id} not found")
+        return order_message(row)
+
+    async def ListMyOrders(
+        self, request: pb.ListMyOrdersRequest, context: Context
+    ) -> pb.ListMyOrdersResponse:
+        who = caller(context)
+        if not 0 <= request.page_size <= 50:
+            raise InvalidArgument.one("page_size", "0 to 50")
+        async with self._pool.acquire() as conn:
+            rows = await repository.list_orders(conn, who.user_id, request.page_size or 20)
+        return pb.ListMyOrdersResponse(orders=[order_message(r) for r in rows])
+
+
+async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
+    """Expire holds past their time: free their seats and announce it."""
+    async with pool.acquire() as conn, conn.transaction():
+        expired = 0
+        for hold_id in await repository.expired_holds(conn, batch):
+            row = await repository.release(conn, hold_id, None, "expired")
+            if row:
+                await _released(conn, row, "expired")
+                expired += 1
+        return expired
+
+
+async def sweep(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            await sweep_once(pool)
+        except (asyncpg.PostgresError, OSError) as error:
+            log.warning("hold sweep failed", extra={"error": repr(error)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

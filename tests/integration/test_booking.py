@@ -1,0 +1,180 @@
+"""Booking against real Postgres: no seat is ever held twice under concurrency,
+holds expire, orders come from active holds only, every write is idempotent and
+announced through the outbox in the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from groundwork.booking.v1 import booking_pb2 as pb
+from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_booking import MIGRATIONS
+from groundwork_booking.domain import HoldNotActive, SeatsUnavailable
+from groundwork_booking.repository import SeatPrice
+from groundwork_booking.service import BookingService, sweep_once
+from groundwork_shared.errors import InvalidArgument, NotFound
+from groundwork_shared.migrations import migrate
+
+EVENT = uuid.uuid4()
+SEATS = [SeatPrice(f"FLOOR-R01-{n:03d}", 5000 + n, "EUR") for n in range(1, 41)]
+
+
+class _Seats:
+    """The catalog's answer for one event (the real client is exercised end to end)."""
+
+    async def seats(self, event_id: uuid.UUID) -> list[SeatPrice] | None:
+        return SEATS if event_id == EVENT else None
+
+
+class _Caller:
+    def __init__(self, user: str) -> None:
+        claims = base64.urlsafe_b64encode(json.dumps({"roles": ["user"]}).encode()).decode()
+        self._md = (("x-groundwork-user-id", user), ("x-groundwork-claims", claims))
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._md
+
+
+def who(user: str) -> Any:
+    return _Caller(user)
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    await migrate(fresh_database, Path(MIGRATIONS))
+    created = await asyncpg.create_pool(fresh_database, min_size=2, max_size=20)
+    assert created is not None
+    yield created
+    await created.close()
+
+
+def service(pool: asyncpg.Pool, ttl: timedelta = timedelta(minutes=5)) -> BookingService:
+    return BookingService(pool, _Seats(), ttl)
+
+
+def hold(seats: list[str], key: str | None = None) -> pb.HoldSeatsRequest:
+    return pb.HoldSeatsRequest(
+        event_id=str(EVENT), seat_ids=seats, idempotency_key=key or f"hold-{uuid.uuid4()}"
+    )
+
+
+async def test_one_seat_one_winner_among_a_hundred_buyers(pool: asyncpg.Pool) -> None:
+    booking = service(pool)
+    await booking.HoldSeats(hold(["FLOOR-R01-040"]), who("warm-up"))  # loads inventory
+    seat = "FLOOR-R01-001"
+
+    async def attempt(n: int) -> str:
+        try:
+            await booking.HoldSeats(hold([seat]), who(f"buyer-{n}"))
+            return "won"
+        except SeatsUnavailable:
+            return "lost"
+
+    results = await asyncio.gather(*(attempt(n) for n in range(100)))
+    assert results.count("won") == 1
+    holders = await pool.fetchval(
+        "SELECT count(*) FROM holds WHERE $1 = ANY(seat_ids) AND status = 'active'", seat
+    )
+    assert holders == 1
+
+
+async def test_overlapping_multi_seat_holds_never_share_a_seat(pool: asyncpg.Pool) -> None:
+    booking = service(pool)
+    seats = [s.seat_id for s in SEATS[:12]]
+
+    async def attempt(n: int) -> None:
+        chosen = [seats[(n + k) % 12] for k in range(4)]
+        with contextlib.suppress(SeatsUnavailable):
+            await booking.HoldSeats(hold(chosen), who(f"group-{n}"))
+
+    await asyncio.gather(*(attempt(n) for n in range(40)))
+    rows = await pool.fetch("SELECT unnest(seat_ids) AS seat FROM holds WHERE status = 'active'")
+    held = [r["seat"] for r in rows]
+    assert len(held) == len(set(held))  # no seat in two holds
+    states = await pool.fetch("SELECT s.seat_id, s.hold_id FROM seats s WHERE s.state = 'held'")
+    assert sorted(r["seat_id"] for r in states) == sorted(held)  # all or nothing per hold
+
+
+async def test_holds_are_idempotent_released_and_expire(pool: asyncpg.Pool) -> None:
+    booking = service(pool, ttl=timedelta(seconds=1))
+    request = hold(["FLOOR-R01-010", "FLOOR-R01-011"], key="same-key-123")
+    first = await booking.HoldSeats(request, who("ann"))
+    assert await booking.HoldSeats(request, who("ann")) == first  # a retry, not a new hold
+    with pytest.raises(SeatsUnavailable):
+        await booking.HoldSeats(hold(["FLOOR-R01-011"]), who("bob"))
+    released = await booking.ReleaseHold(
+        pb.ReleaseHoldRequest(hold_id=first.hold_id, idempotency_key="release-1"), who("ann")
+    )
+    assert released.status == pb.HOLD_STATUS_RELEASED
+    bobs = await booking.HoldSeats(hold(["FLOOR-R01-011"]), who("bob"))
+    await asyncio.sleep(1.2)
+    assert await sweep_once(pool) == 1  # bob's hold expired
+    await booking.HoldSeats(hold(["FLOOR-R01-011"]), who("cy"))  # free again
+    with pytest.raises(HoldNotActive):
+        await booking.CreateOrder(
+            pb.CreateOrderRequest(hold_id=bobs.hold_id, idempotency_key="order-late"), who("bob")
+        )
+
+
+async def test_orders_from_active_holds_of_their_owner(pool: asyncpg.Pool) -> None:
+    booking = service(pool)
+    held = await booking.HoldSeats(hold(["FLOOR-R01-020", "FLOOR-R01-021"]), who("dee"))
+    with pytest.raises(HoldNotActive):  # not dee's? the same answer as any inactive hold
+        await booking.CreateOrder(
+            pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="steal-0001"), who("eve")
+        )
+    request = pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="order-dee-1")
+    order = await booking.CreateOrder(request, who("dee"))
+    assert order.amount_cents == 5020 + 5021 and order.currency == "EUR"
+    assert order.status == pb.ORDER_STATUS_PENDING_PAYMENT
+    assert await booking.CreateOrder(request, who("dee")) == order
+    with pytest.raises(HoldNotActive):  # converted: no second order from it
+        await booking.CreateOrder(
+            pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="order-dee-2"), who("dee")
+        )
+    assert await booking.GetOrder(pb.GetOrderRequest(order_id=order.order_id), who("dee")) == order
+    with pytest.raises(NotFound):
+        await booking.GetOrder(pb.GetOrderRequest(order_id=order.order_id), who("eve"))
+    mine = await booking.ListMyOrders(pb.ListMyOrdersRequest(), who("dee"))
+    assert [o.order_id for o in mine.orders] == [order.order_id]
+
+
+async def test_bad_input_and_unknown_events(pool: asyncpg.Pool) -> None:
+    booking = service(pool)
+    for seats in ([], ["A"] * 2, [f"S{n}" for n in range(11)]):
+        with pytest.raises(InvalidArgument):
+            await booking.HoldSeats(hold(seats), who("x"))
+    with pytest.raises(NotFound):
+        await booking.HoldSeats(
+            pb.HoldSeatsRequest(
+                event_id=str(uuid.uuid4()), seat_ids=["A-R01-001"], idempotency_key="k" * 10
+            ),
+            who("x"),
+        )
+    with pytest.raises(SeatsUnavailable):
+        await booking.HoldSeats(hold(["NO-SUCH-001"]), who("x"))
+
+
+async def test_every_change_is_announced_in_order(pool: asyncpg.Pool) -> None:
+    booking = service(pool)
+    held = await booking.HoldSeats(hold(["FLOOR-R01-030"]), who("fay"))
+    await booking.ReleaseHold(
+        pb.ReleaseHoldRequest(hold_id=held.hold_id, idempotency_key="rel-fay-1"), who("fay")
+    )
+    with pytest.raises(SeatsUnavailable):
+        await booking.HoldSeats(hold(["FLOOR-R01-030", "NO-SUCH-001"]), who("fay"))
+    rows = await pool.fetch("SELECT stream, envelope FROM outbox ORDER BY position")
+    types = [Envelope.FromString(r["envelope"]).type for r in rows]
+    assert types == ["booking.seats_held", "booking.seats_released"]  # failed hold: nothing
+    assert {r["stream"] for r in rows} == {"booking"}
