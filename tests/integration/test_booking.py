@@ -5,8 +5,8 @@ announced through the outbox in the same transaction."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
