@@ -85,6 +85,7 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
 
 
 def services() -> dict[str, ServiceEntry]:
+    import groundwork_booking
     import groundwork_catalog
     import groundwork_identity
 
@@ -96,6 +97,7 @@ def services() -> dict[str, ServiceEntry]:
             _identity_env,
         ),
         "ratelimit": ServiceEntry("groundwork_ratelimit", None),
+        "booking": ServiceEntry("groundwork_booking", Path(groundwork_booking.MIGRATIONS)),
         "catalog": ServiceEntry(
             "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _seed_catalog
         ),

@@ -12,6 +12,8 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
         "redis",
         "identity-0",
         "sidecar-identity-0",
+        "booking-0",
+        "sidecar-booking-0",
         "catalog-0",
         "catalog-1",
         "sidecar-catalog-0",

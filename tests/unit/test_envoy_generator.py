@@ -54,6 +54,7 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
         "sidecar-ratelimit-0.yaml",
         "sidecar-catalog-0.yaml",
         "sidecar-catalog-1.yaml",
+        "sidecar-booking-0.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
@@ -84,6 +85,7 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
         "sidecar-identity.yaml",
         "sidecar-ratelimit.yaml",
         "sidecar-catalog.yaml",
+        "sidecar-booking.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
@@ -98,7 +100,8 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     hcm = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
     rbac = hcm["http_filters"][0]["typed_config"]
     principals = rbac["rules"]["policies"]["callers"]["principals"]
-    assert principals == [
+    assert principals[1]["authenticated"]["principal_name"]["exact"].endswith("/sa/booking")
+    assert principals[:1] == [
         {
             "authenticated": {
                 "principal_name": {"exact": "spiffe://groundwork.local/ns/shop/sa/edge"}
@@ -155,6 +158,7 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
     assert transcoder["services"] == [
         "groundwork.identity.v1.IdentityService",
         "groundwork.catalog.v1.CatalogService",
+        "groundwork.booking.v1.BookingService",
     ]
     assert transcoder["convert_grpc_status"] is True
     assert hcm["local_reply_config"]["body_format"]["json_format"]

@@ -186,6 +186,8 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
                         "GROUNDWORK_GRPC_LISTEN": app,
                         "GROUNDWORK_REDIS_URL": redis_url,
+                        # This instance's sidecar, for calls to other services.
+                        "GROUNDWORK_MESH_OUTBOUND": f"{address}:{mesh.ports.outbound}",
                         **entry.env(secrets, mesh),
                     },
                     database=name if entry.migrations else None,

@@ -1,0 +1,106 @@
+"""Booking through the real edge: seat prices fetched from catalog through
+booking's sidecar (mTLS), one winner per seat, orders, and events relayed from
+the outbox onto the booking stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from groundwork.events.v1.envelope_pb2 import Envelope
+from tests.e2e.conftest import Mesh
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _hold(mesh: Mesh, token: str, event_id: str, seats: list[str]) -> httpx.Response:
+    return httpx.post(
+        f"{mesh.http}/v1/holds",
+        headers=_auth(token),
+        json={"event_id": event_id, "seat_ids": seats, "idempotency_key": f"hold-{uuid.uuid4()}"},
+    )
+
+
+def test_hold_order_and_list_through_the_edge(mesh: Mesh) -> None:
+    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 3}).json()["events"]
+    event_id = events[2]["event_id"]
+    ann, bob = mesh.user_token(), mesh.user_token()
+    assert httpx.post(f"{mesh.http}/v1/holds", json={}).status_code == 401
+
+    held = _hold(mesh, ann, event_id, ["UPPER-R01-001", "UPPER-R01-002"])
+    assert held.status_code == 200, held.text
+    assert held.json()["status"] == "HOLD_STATUS_ACTIVE"
+    taken = _hold(mesh, bob, event_id, ["UPPER-R01-002"])
+    assert taken.status_code == 400 and "UPPER-R01-002" in taken.json()["message"]
+
+    order = httpx.post(
+        f"{mesh.http}/v1/orders",
+        headers=_auth(ann),
+        json={"hold_id": held.json()["hold_id"], "idempotency_key": f"order-{uuid.uuid4()}"},
+    )
+    assert order.status_code == 200, order.text
+    seats = httpx.get(f"{mesh.http}/v1/events/{event_id}/seats").json()["seats"]
+    prices = {s["seat_id"]: int(s["price_cents"]) for s in seats}
+    assert int(order.json()["amount_cents"]) == prices["UPPER-R01-001"] + prices["UPPER-R01-002"]
+    order_id = order.json()["order_id"]
+    mine = httpx.get(f"{mesh.http}/v1/orders", headers=_auth(ann)).json()["orders"]
+    assert [o["order_id"] for o in mine] == [order_id]
+    assert httpx.get(f"{mesh.http}/v1/orders/{order_id}", headers=_auth(bob)).status_code == 404
+
+
+def test_a_flash_crowd_gets_one_winner_per_seat(mesh: Mesh) -> None:
+    event_id = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 4}).json()["events"][3][
+        "event_id"
+    ]
+    tokens = [mesh.user_token() for _ in range(10)]
+
+    async def race() -> list[int]:
+        async with httpx.AsyncClient(base_url=mesh.http, timeout=20) as client:
+            replies = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/holds",
+                        headers=_auth(tokens[n % 10]),
+                        json={
+                            "event_id": event_id,
+                            "seat_ids": ["FLOOR-R02-007"],
+                            "idempotency_key": f"race-{uuid.uuid4()}",
+                        },
+                    )
+                    for n in range(40)
+                )
+            )
+        return [r.status_code for r in replies]
+
+    codes = asyncio.run(race())
+    assert codes.count(200) == 1 and codes.count(400) == 39, codes
+
+
+def test_changes_are_published_on_the_booking_stream(mesh: Mesh) -> None:
+    event_id = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 5}).json()["events"][4][
+        "event_id"
+    ]
+    held = _hold(mesh, mesh.user_token(), event_id, ["LOWER-R03-003"])
+    assert held.status_code == 200
+
+    async def find() -> None:
+        redis = Redis.from_url(mesh.plan.redis_url())
+        try:
+            entries: Any = await redis.xrange("booking")
+        finally:
+            await redis.aclose()
+        types = {
+            (Envelope.FromString(f[b"e"]).type, Envelope.FromString(f[b"e"]).aggregate_id)
+            for _, f in entries
+        }
+        assert ("booking.seats_held", event_id) in types
+
+    from groundwork_cli.runtime import probes
+
+    asyncio.run(probes.wait_until(find, 10, "the seats_held event on the stream"))
