@@ -8,6 +8,7 @@ from datetime import timedelta
 from groundwork.booking.v1 import booking_pb2_grpc
 from groundwork_booking import SERVICE_NAME
 from groundwork_booking.catalog_client import CatalogSeats
+from groundwork_booking.payments_client import Payments
 from groundwork_booking.service import BookingService, sweep
 from groundwork_booking.settings import BookingSettings
 from groundwork_shared import logs
@@ -24,7 +25,8 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     redis = connect(settings.redis_url)
     catalog = CatalogSeats(settings.mesh_outbound)
-    service = BookingService(pool, catalog, timedelta(seconds=settings.hold_ttl_seconds))
+    payments = Payments(settings.mesh_outbound)
+    service = BookingService(pool, catalog, timedelta(seconds=settings.hold_ttl_seconds), payments)
     stop = asyncio.Event()
     workers = [
         asyncio.create_task(sweep(pool, stop, settings.sweep_interval_seconds)),
@@ -38,6 +40,7 @@ async def main() -> None:
         stop.set()
         await asyncio.gather(*workers)
         await catalog.close()
+        await payments.close()
         await redis.aclose()
         await pool.close()
 

@@ -197,3 +197,18 @@ async def list_orders(conn: asyncpg.Connection, user_id: str, limit: int) -> lis
         limit,
     )
     return [_order(r) for r in rows]
+
+
+async def mark_paid(conn: asyncpg.Connection, order_id: uuid.UUID) -> OrderRow | None:
+    """pending_payment -> paid, and its seats held -> sold, in the caller's transaction."""
+    row = await conn.fetchrow(
+        """UPDATE orders SET status = 'paid' WHERE order_id = $1 AND status = 'pending_payment'
+           RETURNING *""",
+        order_id,
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        "UPDATE seats SET state = 'sold' WHERE hold_id = $1 AND state = 'held'", row["hold_id"]
+    )
+    return _order(row)

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from groundwork.booking.v1 import booking_pb2 as pb
 from groundwork.booking.v1 import booking_pb2_grpc
 from groundwork.booking.v1 import events_pb2 as events
+from groundwork.payments.v1 import payments_pb2
 from groundwork_booking import STREAM, domain, repository
 from groundwork_booking.repository import HoldRow, OrderRow, SeatPrice
 from groundwork_shared import idempotency
@@ -42,6 +43,14 @@ _ORDER_STATUS = {
 
 class SeatSource(Protocol):
     async def seats(self, event_id: uuid.UUID) -> list[SeatPrice] | None: ...
+
+
+class PaymentProvider(Protocol):
+    async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.ChargeResult: ...
+
+
+class PaymentDeclined(domain.HoldNotActive):
+    """The card was declined; the order stays payable with another card."""
 
 
 def _ts(value: datetime) -> Timestamp:
@@ -81,10 +90,17 @@ async def _released(conn: asyncpg.Connection, row: HoldRow, reason: str) -> None
 
 
 class BookingService(booking_pb2_grpc.BookingServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, seats: SeatSource, hold_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        seats: SeatSource,
+        hold_ttl: timedelta,
+        payments: PaymentProvider | None = None,
+    ) -> None:
         self._pool = pool
         self._seats = seats
         self._hold_ttl = hold_ttl
+        self._payments = payments
 
     async def _ensure_inventory(self, event_id: uuid.UUID) -> None:
         async with self._pool.acquire() as conn:
@@ -160,6 +176,50 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
                 pb.Order,
                 write,
             )
+
+    async def PayOrder(self, request: pb.PayOrderRequest, context: Context) -> pb.Order:
+        """Idempotent without a key table of its own: payments answers a repeated key
+        with its first outcome, and a paid order is returned as it is."""
+        who = caller(context)
+        order_id = domain.parse_uuid("order_id", request.order_id)
+        idempotency.validate_key(request.idempotency_key)
+        if not request.card_token:
+            raise InvalidArgument.one("card_token", "required")
+        async with self._pool.acquire() as conn:
+            order = await repository.get_order(conn, order_id)
+        if order is None or order.user_id != who.user_id:
+            raise NotFound(f"order {order_id} not found")
+        if order.status == "paid":
+            return order_message(order)
+        if order.status != "pending_payment" or self._payments is None:
+            raise domain.HoldNotActive(f"order is {order.status}")
+        result = await self._payments.charge(
+            payments_pb2.ChargeRequest(
+                idempotency_key=f"{order_id}:{request.idempotency_key}",
+                order_id=str(order_id),
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+                card_token=request.card_token,
+            )
+        )
+        if result.status != payments_pb2.CHARGE_STATUS_APPROVED:
+            raise PaymentDeclined(f"payment declined: {result.decline_reason}")
+        async with self._pool.acquire() as conn, conn.transaction():
+            paid = await repository.mark_paid(conn, order_id)
+            if paid is None:  # paid meanwhile by a concurrent retry
+                current = await repository.get_order(conn, order_id)
+                assert current is not None
+                return order_message(current)
+            event = events.OrderPaid(
+                order_id=str(order_id),
+                event_id=str(paid.event_id),
+                user_id=paid.user_id,
+                seat_ids=paid.seat_ids,
+                amount_cents=paid.amount_cents,
+                charge_id=result.charge_id,
+            )
+            await enqueue(conn, STREAM, envelope("booking.order_paid", str(order_id), event))
+        return order_message(paid)
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:
         who = caller(context)

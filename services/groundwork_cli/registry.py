@@ -88,6 +88,7 @@ def services() -> dict[str, ServiceEntry]:
     import groundwork_booking
     import groundwork_catalog
     import groundwork_identity
+    import groundwork_payments
 
     return {
         "identity": ServiceEntry(
@@ -98,6 +99,7 @@ def services() -> dict[str, ServiceEntry]:
         ),
         "ratelimit": ServiceEntry("groundwork_ratelimit", None),
         "booking": ServiceEntry("groundwork_booking", Path(groundwork_booking.MIGRATIONS)),
+        "payments": ServiceEntry("groundwork_payments", Path(groundwork_payments.MIGRATIONS)),
         "catalog": ServiceEntry(
             "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _seed_catalog
         ),

@@ -104,3 +104,52 @@ def test_changes_are_published_on_the_booking_stream(mesh: Mesh) -> None:
     from groundwork_cli.runtime import probes
 
     asyncio.run(probes.wait_until(find, 10, "the seats_held event on the stream"))
+
+
+def test_a_purchase_through_the_edge(mesh: Mesh) -> None:
+    """Hold, order, a declined card, then a paid order: booking calls payments
+    through its sidecar, and the sale is announced on the booking stream."""
+    event_id = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 6}).json()["events"][5][
+        "event_id"
+    ]
+    token = mesh.user_token()
+    held = _hold(mesh, token, event_id, ["UPPER-R05-010"])
+    assert held.status_code == 200, held.text
+    order = httpx.post(
+        f"{mesh.http}/v1/orders",
+        headers=_auth(token),
+        json={"hold_id": held.json()["hold_id"], "idempotency_key": f"order-{uuid.uuid4()}"},
+    ).json()
+
+    def pay(card: str, key: str) -> httpx.Response:
+        return httpx.post(
+            f"{mesh.http}/v1/orders/{order['order_id']}:pay",
+            headers=_auth(token),
+            json={"card_token": card, "idempotency_key": key},
+            timeout=20,
+        )
+
+    declined = pay("tok_decline", f"pay-{uuid.uuid4()}")
+    assert declined.status_code == 400 and "declined" in declined.json()["message"]
+    key = f"pay-{uuid.uuid4()}"
+    paid = pay("tok_approve", key)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "ORDER_STATUS_PAID"
+    assert pay("tok_approve", key).json() == paid.json()  # a retry changes nothing
+
+    async def announced() -> None:
+        redis = Redis.from_url(mesh.plan.redis_url())
+        try:
+            entries: Any = await redis.xrange("booking")
+        finally:
+            await redis.aclose()
+        paid_ids = [
+            Envelope.FromString(f[b"e"]).aggregate_id
+            for _, f in entries
+            if Envelope.FromString(f[b"e"]).type == "booking.order_paid"
+        ]
+        assert paid_ids.count(order["order_id"]) == 1
+
+    from groundwork_cli.runtime import probes
+
+    asyncio.run(probes.wait_until(announced, 10, "the order_paid event"))

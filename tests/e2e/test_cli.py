@@ -14,6 +14,8 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
         "sidecar-identity-0",
         "booking-0",
         "sidecar-booking-0",
+        "payments-0",
+        "sidecar-payments-0",
         "catalog-0",
         "catalog-1",
         "sidecar-catalog-0",

@@ -55,6 +55,7 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
         "sidecar-catalog-0.yaml",
         "sidecar-catalog-1.yaml",
         "sidecar-booking-0.yaml",
+        "sidecar-payments-0.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
@@ -86,6 +87,7 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
         "sidecar-ratelimit.yaml",
         "sidecar-catalog.yaml",
         "sidecar-booking.yaml",
+        "sidecar-payments.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)

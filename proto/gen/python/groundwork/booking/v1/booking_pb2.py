@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from groundwork.api.v1 import access_pb2 as groundwork_dot_api_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#groundwork/booking/v1/booking.proto\x12\x15groundwork.booking.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"a\n\x10HoldSeatsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08seat_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x9e\x01\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.groundwork.booking.v1.HoldStatus\"J\n\x12ReleaseHoldRequest\x12\x15\n\x07hold_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x12\x43reateOrderRequest\x12\x15\n\x07hold_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xda\x01\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x32\n\x06status\x18\x07 \x01(\x0e\x32\".groundwork.booking.v1.OrderStatus\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x13ListMyOrdersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"D\n\x14ListMyOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.groundwork.booking.v1.Order*\x8f\x01\n\nHoldStatus\x12\x1b\n\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n\x14HOLD_STATUS_RELEASED\x10\x02\x12\x17\n\x13HOLD_STATUS_EXPIRED\x10\x03\x12\x19\n\x15HOLD_STATUS_CONVERTED\x10\x04*\x80\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1cORDER_STATUS_PENDING_PAYMENT\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x03\x32\xea\x04\n\x0e\x42ookingService\x12k\n\tHoldSeats\x12\'.groundwork.booking.v1.HoldSeatsRequest\x1a\x1b.groundwork.booking.v1.Hold\"\x18\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0e\"\t/v1/holds:\x01*\x12\x81\x01\n\x0bReleaseHold\x12).groundwork.booking.v1.ReleaseHoldRequest\x1a\x1b.groundwork.booking.v1.Hold\"*\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/holds/{hold_id}:release:\x01*\x12q\n\x0b\x43reateOrder\x12).groundwork.booking.v1.CreateOrderRequest\x1a\x1c.groundwork.booking.v1.Order\"\x19\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12s\n\x08GetOrder\x12&.groundwork.booking.v1.GetOrderRequest\x1a\x1c.groundwork.booking.v1.Order\"!\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12\x7f\n\x0cListMyOrders\x12*.groundwork.booking.v1.ListMyOrdersRequest\x1a+.groundwork.booking.v1.ListMyOrdersResponse\"\x16\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/ordersb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#groundwork/booking/v1/booking.proto\x12\x15groundwork.booking.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"a\n\x10HoldSeatsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08seat_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x9e\x01\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.groundwork.booking.v1.HoldStatus\"J\n\x12ReleaseHoldRequest\x12\x15\n\x07hold_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x12\x43reateOrderRequest\x12\x15\n\x07hold_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xda\x01\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x32\n\x06status\x18\x07 \x01(\x0e\x32\".groundwork.booking.v1.OrderStatus\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x0fPayOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncard_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x13ListMyOrdersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"D\n\x14ListMyOrdersResponse\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.groundwork.booking.v1.Order*\x8f\x01\n\nHoldStatus\x12\x1b\n\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n\x14HOLD_STATUS_RELEASED\x10\x02\x12\x17\n\x13HOLD_STATUS_EXPIRED\x10\x03\x12\x19\n\x15HOLD_STATUS_CONVERTED\x10\x04*\x80\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1cORDER_STATUS_PENDING_PAYMENT\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x03\x32\xe6\x05\n\x0e\x42ookingService\x12k\n\tHoldSeats\x12\'.groundwork.booking.v1.HoldSeatsRequest\x1a\x1b.groundwork.booking.v1.Hold\"\x18\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0e\"\t/v1/holds:\x01*\x12\x81\x01\n\x0bReleaseHold\x12).groundwork.booking.v1.ReleaseHoldRequest\x1a\x1b.groundwork.booking.v1.Hold\"*\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/holds/{hold_id}:release:\x01*\x12q\n\x0b\x43reateOrder\x12).groundwork.booking.v1.CreateOrderRequest\x1a\x1c.groundwork.booking.v1.Order\"\x19\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12z\n\x08PayOrder\x12&.groundwork.booking.v1.PayOrderRequest\x1a\x1c.groundwork.booking.v1.Order\"(\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/orders/{order_id}:pay:\x01*\x12s\n\x08GetOrder\x12&.groundwork.booking.v1.GetOrderRequest\x1a\x1c.groundwork.booking.v1.Order\"!\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12\x7f\n\x0cListMyOrders\x12*.groundwork.booking.v1.ListMyOrdersRequest\x1a+.groundwork.booking.v1.ListMyOrdersResponse\"\x16\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/ordersb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,6 +49,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEORDERREQUEST'].fields_by_name['hold_id']._serialized_options = b'\342A\001\002'
   _globals['_CREATEORDERREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
   _globals['_CREATEORDERREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\342A\001\002'
+  _globals['_PAYORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
+  _globals['_PAYORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
+  _globals['_PAYORDERREQUEST'].fields_by_name['card_token']._loaded_options = None
+  _globals['_PAYORDERREQUEST'].fields_by_name['card_token']._serialized_options = b'\342A\001\002'
+  _globals['_PAYORDERREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
+  _globals['_PAYORDERREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\342A\001\002'
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_BOOKINGSERVICE'].methods_by_name['HoldSeats']._loaded_options = None
@@ -57,14 +63,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOOKINGSERVICE'].methods_by_name['ReleaseHold']._serialized_options = b'\210\265\030\002\202\323\344\223\002 \"\033/v1/holds/{hold_id}:release:\001*'
   _globals['_BOOKINGSERVICE'].methods_by_name['CreateOrder']._loaded_options = None
   _globals['_BOOKINGSERVICE'].methods_by_name['CreateOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\017\"\n/v1/orders:\001*'
+  _globals['_BOOKINGSERVICE'].methods_by_name['PayOrder']._loaded_options = None
+  _globals['_BOOKINGSERVICE'].methods_by_name['PayOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\036\"\031/v1/orders/{order_id}:pay:\001*'
   _globals['_BOOKINGSERVICE'].methods_by_name['GetOrder']._loaded_options = None
   _globals['_BOOKINGSERVICE'].methods_by_name['GetOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\027\022\025/v1/orders/{order_id}'
   _globals['_BOOKINGSERVICE'].methods_by_name['ListMyOrders']._loaded_options = None
   _globals['_BOOKINGSERVICE'].methods_by_name['ListMyOrders']._serialized_options = b'\210\265\030\002\202\323\344\223\002\014\022\n/v1/orders'
-  _globals['_HOLDSTATUS']._serialized_start=979
-  _globals['_HOLDSTATUS']._serialized_end=1122
-  _globals['_ORDERSTATUS']._serialized_start=1125
-  _globals['_ORDERSTATUS']._serialized_end=1253
+  _globals['_HOLDSTATUS']._serialized_start=1079
+  _globals['_HOLDSTATUS']._serialized_end=1222
+  _globals['_ORDERSTATUS']._serialized_start=1225
+  _globals['_ORDERSTATUS']._serialized_end=1353
   _globals['_HOLDSEATSREQUEST']._serialized_start=190
   _globals['_HOLDSEATSREQUEST']._serialized_end=287
   _globals['_HOLD']._serialized_start=290
@@ -75,12 +83,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEORDERREQUEST']._serialized_end=600
   _globals['_ORDER']._serialized_start=603
   _globals['_ORDER']._serialized_end=821
-  _globals['_GETORDERREQUEST']._serialized_start=823
-  _globals['_GETORDERREQUEST']._serialized_end=864
-  _globals['_LISTMYORDERSREQUEST']._serialized_start=866
-  _globals['_LISTMYORDERSREQUEST']._serialized_end=906
-  _globals['_LISTMYORDERSRESPONSE']._serialized_start=908
-  _globals['_LISTMYORDERSRESPONSE']._serialized_end=976
-  _globals['_BOOKINGSERVICE']._serialized_start=1256
-  _globals['_BOOKINGSERVICE']._serialized_end=1874
+  _globals['_PAYORDERREQUEST']._serialized_start=823
+  _globals['_PAYORDERREQUEST']._serialized_end=921
+  _globals['_GETORDERREQUEST']._serialized_start=923
+  _globals['_GETORDERREQUEST']._serialized_end=964
+  _globals['_LISTMYORDERSREQUEST']._serialized_start=966
+  _globals['_LISTMYORDERSREQUEST']._serialized_end=1006
+  _globals['_LISTMYORDERSRESPONSE']._serialized_start=1008
+  _globals['_LISTMYORDERSRESPONSE']._serialized_end=1076
+  _globals['_BOOKINGSERVICE']._serialized_start=1356
+  _globals['_BOOKINGSERVICE']._serialized_end=2098
 # @@protoc_insertion_point(module_scope)

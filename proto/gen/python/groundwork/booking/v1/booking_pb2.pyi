@@ -210,6 +210,32 @@ class Order(_message.Message):
 Global___Order: _TypeAlias = Order  # noqa: Y015
 
 @_typing.final
+class PayOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CARD_TOKEN_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    card_token: _builtins.str
+    """A payment token; test cards are described in groundwork.payments.v1."""
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        card_token: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_token", b"card_token", "idempotency_key", b"idempotency_key", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayOrderRequest: _TypeAlias = PayOrderRequest  # noqa: Y015
+
+@_typing.final
 class GetOrderRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

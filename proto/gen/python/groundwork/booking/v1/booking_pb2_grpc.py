@@ -49,6 +49,11 @@ class BookingServiceStub:
                 request_serializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.CreateOrderRequest.SerializeToString,
                 response_deserializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.FromString,
                 _registered_method=True)
+        self.PayOrder = channel.unary_unary(
+                '/groundwork.booking.v1.BookingService/PayOrder',
+                request_serializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.PayOrderRequest.SerializeToString,
+                response_deserializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.FromString,
+                _registered_method=True)
         self.GetOrder = channel.unary_unary(
                 '/groundwork.booking.v1.BookingService/GetOrder',
                 request_serializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.GetOrderRequest.SerializeToString,
@@ -84,6 +89,13 @@ class BookingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PayOrder(self, request, context):
+        """Charge the order through payments and, when approved, sell its seats.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOrder(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -112,6 +124,11 @@ def add_BookingServiceServicer_to_server(servicer, server):
             'CreateOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateOrder,
                     request_deserializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.CreateOrderRequest.FromString,
+                    response_serializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.SerializeToString,
+            ),
+            'PayOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayOrder,
+                    request_deserializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.PayOrderRequest.FromString,
                     response_serializer=groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.SerializeToString,
             ),
             'GetOrder': grpc.unary_unary_rpc_method_handler(
@@ -205,6 +222,33 @@ class BookingService:
             target,
             '/groundwork.booking.v1.BookingService/CreateOrder',
             groundwork_dot_booking_dot_v1_dot_booking__pb2.CreateOrderRequest.SerializeToString,
+            groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.booking.v1.BookingService/PayOrder',
+            groundwork_dot_booking_dot_v1_dot_booking__pb2.PayOrderRequest.SerializeToString,
             groundwork_dot_booking_dot_v1_dot_booking__pb2.Order.FromString,
             options,
             channel_credentials,

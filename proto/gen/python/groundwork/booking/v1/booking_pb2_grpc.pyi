@@ -38,6 +38,8 @@ class BookingServiceStub:
     ReleaseHold: _grpc.UnaryUnaryMultiCallable[_booking_pb2.ReleaseHoldRequest, _booking_pb2.Hold]
     CreateOrder: _grpc.UnaryUnaryMultiCallable[_booking_pb2.CreateOrderRequest, _booking_pb2.Order]
     """Turn an active hold into an order awaiting payment."""
+    PayOrder: _grpc.UnaryUnaryMultiCallable[_booking_pb2.PayOrderRequest, _booking_pb2.Order]
+    """Charge the order through payments and, when approved, sell its seats."""
     GetOrder: _grpc.UnaryUnaryMultiCallable[_booking_pb2.GetOrderRequest, _booking_pb2.Order]
     ListMyOrders: _grpc.UnaryUnaryMultiCallable[_booking_pb2.ListMyOrdersRequest, _booking_pb2.ListMyOrdersResponse]
 
@@ -49,6 +51,8 @@ class BookingServiceAsyncStub(BookingServiceStub):
     ReleaseHold: _aio.UnaryUnaryMultiCallable[_booking_pb2.ReleaseHoldRequest, _booking_pb2.Hold]  # type: ignore[assignment]
     CreateOrder: _aio.UnaryUnaryMultiCallable[_booking_pb2.CreateOrderRequest, _booking_pb2.Order]  # type: ignore[assignment]
     """Turn an active hold into an order awaiting payment."""
+    PayOrder: _aio.UnaryUnaryMultiCallable[_booking_pb2.PayOrderRequest, _booking_pb2.Order]  # type: ignore[assignment]
+    """Charge the order through payments and, when approved, sell its seats."""
     GetOrder: _aio.UnaryUnaryMultiCallable[_booking_pb2.GetOrderRequest, _booking_pb2.Order]  # type: ignore[assignment]
     ListMyOrders: _aio.UnaryUnaryMultiCallable[_booking_pb2.ListMyOrdersRequest, _booking_pb2.ListMyOrdersResponse]  # type: ignore[assignment]
 
@@ -75,6 +79,14 @@ class BookingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_booking_pb2.Order, _abc.Awaitable[_booking_pb2.Order]]:
         """Turn an active hold into an order awaiting payment."""
+
+    @_abc_1.abstractmethod
+    def PayOrder(
+        self,
+        request: _booking_pb2.PayOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_booking_pb2.Order, _abc.Awaitable[_booking_pb2.Order]]:
+        """Charge the order through payments and, when approved, sell its seats."""
 
     @_abc_1.abstractmethod
     def GetOrder(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"groundwork/booking/v1/events.proto\x12\x15groundwork.booking.v1\"@\n\tSeatsHeld\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\"T\n\rSeatsReleased\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"k\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"groundwork/booking/v1/events.proto\x12\x15groundwork.booking.v1\"@\n\tSeatsHeld\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\"T\n\rSeatsReleased\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x10\n\x08seat_ids\x18\x03 \x03(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"k\n\x0cOrderCreated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\"{\n\tOrderPaid\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\x12\x11\n\tcharge_id\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEATSRELEASED']._serialized_end=211
   _globals['_ORDERCREATED']._serialized_start=213
   _globals['_ORDERCREATED']._serialized_end=320
+  _globals['_ORDERPAID']._serialized_start=322
+  _globals['_ORDERPAID']._serialized_end=445
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,30 @@
+"""Charges through this instance's sidecar to the payments service."""
+
+from __future__ import annotations
+
+import grpc
+
+from groundwork.payments.v1 import payments_pb2, payments_pb2_grpc
+from groundwork_shared.errors import Unavailable
+
+
+class Payments:
+    def __init__(self, outbound: str, timeout: float = 5.0) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            outbound, options=[("grpc.default_authority", "payments")]
+        )
+        self._stub = payments_pb2_grpc.PaymentsServiceStub(self._channel)
+        self._timeout = timeout
+
+    async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.ChargeResult:
+        try:
+            return await self._stub.Charge(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(
+                    "payment provider unavailable; retry with the same idempotency key"
+                ) from error
+            raise
+
+    async def close(self) -> None:
+        await self._channel.close()
