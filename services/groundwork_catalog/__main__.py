@@ -6,9 +6,11 @@ import asyncio
 
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import SERVICE_NAME
+from groundwork_catalog.read_model import SeatMapProjection
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService
 from groundwork_shared import logs
+from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool
 from groundwork_shared.redis import connect
@@ -24,6 +26,19 @@ async def main() -> None:
     redis = connect(settings.redis_url) if settings.redis_url else None
     cache = Cache(redis, "catalog") if redis else None
     service = CatalogService(CatalogRepository(pool), cache)
+    stop = asyncio.Event()
+    consumers = []
+    if redis:
+        # Both instances share the "catalog" group: each event is applied by one of them.
+        config = ConsumerConfig(stream="booking", group="catalog", consumer=settings.instance_id)
+        projection = SeatMapProjection(cache)
+        consumers.append(
+            asyncio.create_task(Consumer(redis, pool, config, projection.apply).run(stop))
+        )
+
+    async def stop_consumers() -> None:
+        stop.set()
+        await asyncio.gather(*consumers)
 
     async def database_reachable() -> None:
         await pool.fetchval("SELECT 1")
@@ -36,7 +51,7 @@ async def main() -> None:
                 service, server
             ),
             probes=[database_reachable],
-            on_close=[pool.close, *([redis.aclose] if redis else [])],
+            on_close=[stop_consumers, pool.close, *([redis.aclose] if redis else [])],
         ),
     )
 

@@ -106,6 +106,19 @@ def test_changes_are_published_on_the_booking_stream(mesh: Mesh) -> None:
     asyncio.run(probes.wait_until(find, 10, "the seats_held event on the stream"))
 
 
+def _seat_becomes(mesh: Mesh, event_id: str, seat_id: str, status: str) -> None:
+    """The catalog's public seat map follows booking's events (bus, then cache TTL)."""
+
+    async def check() -> None:
+        async with httpx.AsyncClient() as client:
+            seats = (await client.get(f"{mesh.http}/v1/events/{event_id}/seats")).json()["seats"]
+        assert next(s for s in seats if s["seat_id"] == seat_id)["status"] == status
+
+    from groundwork_cli.runtime import probes
+
+    asyncio.run(probes.wait_until(check, 15, f"{seat_id} {status} in the seat map"))
+
+
 def test_a_purchase_through_the_edge(mesh: Mesh) -> None:
     """Hold, order, a declined card, then a paid order: booking calls payments
     through its sidecar, and the sale is announced on the booking stream."""
@@ -115,6 +128,7 @@ def test_a_purchase_through_the_edge(mesh: Mesh) -> None:
     token = mesh.user_token()
     held = _hold(mesh, token, event_id, ["UPPER-R05-010"])
     assert held.status_code == 200, held.text
+    _seat_becomes(mesh, event_id, "UPPER-R05-010", "SEAT_STATUS_HELD")
     order = httpx.post(
         f"{mesh.http}/v1/orders",
         headers=_auth(token),
@@ -136,6 +150,7 @@ def test_a_purchase_through_the_edge(mesh: Mesh) -> None:
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "ORDER_STATUS_PAID"
     assert pay("tok_approve", key).json() == paid.json()  # a retry changes nothing
+    _seat_becomes(mesh, event_id, "UPPER-R05-010", "SEAT_STATUS_SOLD")
 
     async def announced() -> None:
         redis = Redis.from_url(mesh.plan.redis_url())

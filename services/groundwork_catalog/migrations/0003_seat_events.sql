@@ -1,0 +1,3 @@
+-- Catalog keeps its seat map from booking's events; each applied event is
+-- recorded with its effect so a redelivery changes nothing.
+--! include inbox.sql

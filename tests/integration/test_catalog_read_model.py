@@ -1,0 +1,89 @@
+"""Catalog's seat map follows booking's events, applied once each, through the
+real bus (Redis Streams) into real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from redis.asyncio import Redis
+
+from groundwork.booking.v1 import events_pb2
+from groundwork_catalog.read_model import SeatMapProjection
+from groundwork_catalog.seed import seed
+from groundwork_shared.bus import Consumer, ConsumerConfig, publish
+from groundwork_shared.events import envelope
+
+
+async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_server: str) -> None:
+    async with catalog_db.acquire() as conn:
+        await seed(conn, now=datetime.now(UTC))
+    event_id = await catalog_db.fetchval("SELECT event_id FROM events LIMIT 1")
+    total = await catalog_db.fetchval(
+        "SELECT seats_available FROM events WHERE event_id = $1", event_id
+    )
+    seats = ["FLOOR-R01-001", "FLOOR-R01-002"]
+    stream = f"booking-{uuid.uuid4().hex[:6]}"
+    redis = Redis.from_url(redis_server)
+    held = envelope(
+        "booking.seats_held",
+        str(event_id),
+        events_pb2.SeatsHeld(event_id=str(event_id), hold_id="h1", seat_ids=seats),
+    )
+    await publish(redis, stream, held)
+    await publish(redis, stream, held)  # redelivered duplicate
+    consumer = Consumer(
+        redis,
+        catalog_db,
+        ConsumerConfig(stream, "catalog", "c-0", block_ms=50),
+        SeatMapProjection().apply,
+    )
+    await consumer.ensure_group()
+
+    async def statuses() -> dict[str, str]:
+        rows = await catalog_db.fetch(
+            "SELECT seat_id, status FROM event_seats WHERE event_id = $1 AND seat_id = ANY($2)",
+            event_id,
+            seats,
+        )
+        return {r["seat_id"]: r["status"] for r in rows}
+
+    async def available() -> int:
+        return int(
+            await catalog_db.fetchval(
+                "SELECT seats_available FROM events WHERE event_id = $1", event_id
+            )
+        )
+
+    while await consumer.poll():
+        pass
+    assert set((await statuses()).values()) == {"held"}
+    assert await available() == total - 2
+    assert consumer.applied == 1
+
+    await publish(
+        redis,
+        stream,
+        envelope(
+            "booking.seats_released",
+            str(event_id),
+            events_pb2.SeatsReleased(
+                event_id=str(event_id), hold_id="h1", seat_ids=seats[1:], reason="expired"
+            ),
+        ),
+    )
+    await publish(
+        redis,
+        stream,
+        envelope(
+            "booking.order_paid",
+            "o1",
+            events_pb2.OrderPaid(order_id="o1", event_id=str(event_id), seat_ids=seats[:1]),
+        ),
+    )
+    while await consumer.poll():
+        pass
+    assert await statuses() == {"FLOOR-R01-001": "sold", "FLOOR-R01-002": "available"}
+    assert await available() == total - 1
+    await redis.aclose()
