@@ -84,11 +84,16 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
     return "created " + ", ".join(done) if done else None
 
 
+def _ticketing_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+    return {"GROUNDWORK_TICKET_SIGNING_KEY": secrets.ticket_signing_key()}
+
+
 def services() -> dict[str, ServiceEntry]:
     import groundwork_booking
     import groundwork_catalog
     import groundwork_identity
     import groundwork_payments
+    import groundwork_ticketing
 
     return {
         "identity": ServiceEntry(
@@ -100,6 +105,9 @@ def services() -> dict[str, ServiceEntry]:
         "ratelimit": ServiceEntry("groundwork_ratelimit", None),
         "booking": ServiceEntry("groundwork_booking", Path(groundwork_booking.MIGRATIONS)),
         "payments": ServiceEntry("groundwork_payments", Path(groundwork_payments.MIGRATIONS)),
+        "ticketing": ServiceEntry(
+            "groundwork_ticketing", Path(groundwork_ticketing.MIGRATIONS), env=_ticketing_env
+        ),
         "catalog": ServiceEntry(
             "groundwork_catalog", Path(groundwork_catalog.MIGRATIONS), _seed_catalog
         ),

@@ -16,6 +16,8 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
         "sidecar-booking-0",
         "payments-0",
         "sidecar-payments-0",
+        "ticketing-0",
+        "sidecar-ticketing-0",
         "catalog-0",
         "catalog-1",
         "sidecar-catalog-0",

@@ -56,6 +56,7 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
         "sidecar-catalog-1.yaml",
         "sidecar-booking-0.yaml",
         "sidecar-payments-0.yaml",
+        "sidecar-ticketing-0.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
@@ -88,6 +89,7 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
         "sidecar-catalog.yaml",
         "sidecar-booking.yaml",
         "sidecar-payments.yaml",
+        "sidecar-ticketing.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
@@ -161,6 +163,7 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
         "groundwork.identity.v1.IdentityService",
         "groundwork.catalog.v1.CatalogService",
         "groundwork.booking.v1.BookingService",
+        "groundwork.ticketing.v1.TicketingService",
     ]
     assert transcoder["convert_grpc_status"] is True
     assert hcm["local_reply_config"]["body_format"]["json_format"]

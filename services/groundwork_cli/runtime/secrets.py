@@ -5,6 +5,7 @@ On Kubernetes the chart generates them once into Secrets."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,19 +18,24 @@ ADMIN_EMAIL = "admin@groundwork.local"
 class Secrets:
     directory: Path
 
-    def _get(self, name: str, make: str) -> str:
+    def _get(self, name: str, make: Callable[[], str]) -> str:
         path = self.directory / name
         if not path.exists():
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.write_text(make)
+            path.write_text(make())
             path.chmod(0o600)
         return path.read_text().strip()
 
     def identity_kek(self) -> str:
-        return self._get("identity-kek", Fernet.generate_key().decode())
+        return self._get("identity-kek", lambda: Fernet.generate_key().decode())
+
+    def ticket_signing_key(self) -> str:
+        from groundwork_ticketing.signing import new_signing_key
+
+        return self._get("ticket-signing-key", new_signing_key)
 
     def admin_password(self) -> str:
-        return self._get("admin-password", secrets.token_urlsafe(18))
+        return self._get("admin-password", lambda: secrets.token_urlsafe(18))
 
     def admin_password_file(self) -> Path:
         self.admin_password()

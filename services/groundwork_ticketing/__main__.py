@@ -1,0 +1,56 @@
+"""Run one ticketing instance (API and worker): python -m groundwork_ticketing"""
+
+from __future__ import annotations
+
+import asyncio
+
+from groundwork.ticketing.v1 import ticketing_pb2_grpc
+from groundwork_shared import logs
+from groundwork_shared.bus import Consumer, ConsumerConfig
+from groundwork_shared.database import create_pool
+from groundwork_shared.redis import connect
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import load
+from groundwork_ticketing import SERVICE_NAME
+from groundwork_ticketing.service import TicketingService
+from groundwork_ticketing.signing import TicketingSettings, TicketSigner
+from groundwork_ticketing.worker import TicketIssuer
+
+
+async def main() -> None:
+    settings = load(TicketingSettings)
+    logs.configure("ticketing", settings.instance_id, settings.log_level)
+    signer = TicketSigner.from_settings(settings)
+    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    redis = connect(settings.redis_url)
+    stop = asyncio.Event()
+    config = ConsumerConfig(stream="booking", group="ticketing", consumer=settings.instance_id)
+    worker = asyncio.create_task(
+        Consumer(redis, pool, config, TicketIssuer(signer).apply).run(stop)
+    )
+    service = TicketingService(pool, signer)
+
+    async def database_reachable() -> None:
+        await pool.fetchval("SELECT 1")
+
+    async def close() -> None:
+        stop.set()  # the message in hand is finished first
+        await worker
+        await redis.aclose()
+        await pool.close()
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: ticketing_pb2_grpc.add_TicketingServiceServicer_to_server(
+                service, server
+            ),
+            probes=[database_reachable],
+            on_close=[close],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

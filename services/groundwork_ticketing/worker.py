@@ -1,0 +1,48 @@
+"""order_paid -> one ticket per seat. Runs inside the bus consumer's transaction,
+which also records the event id: applied exactly once, even when redelivered."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from groundwork.booking.v1 import events_pb2
+from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_ticketing.signing import TicketSigner
+
+
+class TicketIssuer:
+    def __init__(self, signer: TicketSigner) -> None:
+        self._signer = signer
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        if event.type != "booking.order_paid":
+            return
+        paid = events_pb2.OrderPaid()
+        event.payload.Unpack(paid)
+        now = datetime.now(UTC)
+        for seat_id in paid.seat_ids:
+            ticket_id = str(uuid.uuid4())
+            token = self._signer.token(
+                ticket_id=ticket_id,
+                order_id=paid.order_id,
+                event_id=paid.event_id,
+                seat_id=seat_id,
+                holder=paid.user_id,
+                issued_at=now,
+            )
+            await conn.execute(
+                """INSERT INTO tickets (ticket_id, order_id, user_id, event_id, seat_id, token,
+                                        issued_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (order_id, seat_id) DO NOTHING""",
+                uuid.UUID(ticket_id),
+                paid.order_id,
+                paid.user_id,
+                paid.event_id,
+                seat_id,
+                token,
+                now,
+            )
