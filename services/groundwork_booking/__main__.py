@@ -26,7 +26,13 @@ async def main() -> None:
     redis = connect(settings.redis_url)
     catalog = CatalogSeats(settings.mesh_outbound)
     payments = Payments(settings.mesh_outbound)
-    service = BookingService(pool, catalog, timedelta(seconds=settings.hold_ttl_seconds), payments)
+    service = BookingService(
+        pool,
+        catalog,
+        timedelta(seconds=settings.hold_ttl_seconds),
+        payments,
+        timedelta(seconds=settings.order_payment_seconds),
+    )
     stop = asyncio.Event()
     workers = [
         asyncio.create_task(sweep(pool, stop, settings.sweep_interval_seconds)),

@@ -47,6 +47,7 @@ class OrderRow:
     currency: str
     status: str
     created_at: datetime
+    pay_by: datetime
 
 
 def _hold(row: asyncpg.Record) -> HoldRow:
@@ -71,6 +72,7 @@ def _order(row: asyncpg.Record) -> OrderRow:
         row["currency"],
         row["status"],
         row["created_at"],
+        row["pay_by"],
     )
 
 
@@ -155,7 +157,12 @@ async def get_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> HoldRow | No
     return _hold(row) if row else None
 
 
-async def create_order(conn: asyncpg.Connection, hold_id: uuid.UUID, user_id: str) -> OrderRow:
+async def create_order(
+    conn: asyncpg.Connection,
+    hold_id: uuid.UUID,
+    user_id: str,
+    pay_within: timedelta = timedelta(minutes=15),
+) -> OrderRow:
     hold = await conn.fetchrow(
         """UPDATE holds SET status = 'converted'
            WHERE hold_id = $1 AND user_id = $2 AND status = 'active' AND expires_at > now()
@@ -172,8 +179,8 @@ async def create_order(conn: asyncpg.Connection, hold_id: uuid.UUID, user_id: st
     )
     row = await conn.fetchrow(
         """INSERT INTO orders (order_id, hold_id, user_id, event_id, seat_ids, amount_cents,
-                               currency)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+                               currency, pay_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8) RETURNING *""",
         uuid.uuid4(),
         hold_id,
         user_id,
@@ -181,6 +188,7 @@ async def create_order(conn: asyncpg.Connection, hold_id: uuid.UUID, user_id: st
         hold["seat_ids"],
         price["amount"],
         price["currency"],
+        pay_within,
     )
     return _order(row)
 
@@ -212,3 +220,22 @@ async def mark_paid(conn: asyncpg.Connection, order_id: uuid.UUID) -> OrderRow |
         "UPDATE seats SET state = 'sold' WHERE hold_id = $1 AND state = 'held'", row["hold_id"]
     )
     return _order(row)
+
+
+async def cancel_overdue_orders(conn: asyncpg.Connection, limit: int) -> list[OrderRow]:
+    """Cancel unpaid orders past their deadline and free their seats."""
+    rows = await conn.fetch(
+        """UPDATE orders SET status = 'cancelled'
+           WHERE order_id IN (SELECT order_id FROM orders
+                              WHERE status = 'pending_payment' AND pay_by < now()
+                              ORDER BY pay_by LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING *""",
+        limit,
+    )
+    for row in rows:
+        await conn.execute(
+            """UPDATE seats SET state = 'available', hold_id = NULL
+               WHERE hold_id = $1 AND state = 'held'""",
+            row["hold_id"],
+        )
+    return [_order(r) for r in rows]

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -21,7 +21,7 @@ from groundwork_booking import STREAM, domain, repository
 from groundwork_booking.repository import HoldRow, OrderRow, SeatPrice
 from groundwork_shared import idempotency
 from groundwork_shared.caller import caller
-from groundwork_shared.errors import InvalidArgument, NotFound
+from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
 from groundwork_shared.events import envelope
 from groundwork_shared.outbox import enqueue
 
@@ -96,7 +96,9 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         seats: SeatSource,
         hold_ttl: timedelta,
         payments: PaymentProvider | None = None,
+        pay_within: timedelta = timedelta(minutes=15),
     ) -> None:
+        self._pay_within = pay_within
         self._pool = pool
         self._seats = seats
         self._hold_ttl = hold_ttl
@@ -154,7 +156,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         hold_id = domain.parse_uuid("hold_id", request.hold_id)
 
         async def write(conn: asyncpg.Connection) -> pb.Order:
-            row = await repository.create_order(conn, hold_id, who.user_id)
+            row = await repository.create_order(conn, hold_id, who.user_id, self._pay_within)
             created = events.OrderCreated(
                 order_id=str(row.order_id),
                 event_id=str(row.event_id),
@@ -191,8 +193,12 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
             raise NotFound(f"order {order_id} not found")
         if order.status == "paid":
             return order_message(order)
-        if order.status != "pending_payment" or self._payments is None:
+        if order.status != "pending_payment":
             raise domain.HoldNotActive(f"order is {order.status}")
+        if order.pay_by <= datetime.now(UTC):
+            raise domain.HoldNotActive("the payment deadline has passed")
+        if self._payments is None:
+            raise Unavailable("no payment provider configured")
         result = await self._payments.charge(
             payments_pb2.ChargeRequest(
                 idempotency_key=f"{order_id}:{request.idempotency_key}",
@@ -243,7 +249,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
 
 
 async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
-    """Expire holds past their time: free their seats and announce it."""
+    """Expire holds and unpaid orders past their time: free their seats, announce it."""
     async with pool.acquire() as conn, conn.transaction():
         expired = 0
         for hold_id in await repository.expired_holds(conn, batch):
@@ -251,6 +257,17 @@ async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
             if row:
                 await _released(conn, row, "expired")
                 expired += 1
+        for order in await repository.cancel_overdue_orders(conn, batch):
+            released = events.SeatsReleased(
+                event_id=str(order.event_id),
+                hold_id=str(order.hold_id),
+                seat_ids=order.seat_ids,
+                reason="payment deadline passed",
+            )
+            await enqueue(
+                conn, STREAM, envelope("booking.seats_released", str(order.event_id), released)
+            )
+            expired += 1
         return expired
 
 

@@ -119,23 +119,29 @@ def status() -> None:
 
 
 def _cache_line(plan: Plan) -> str:
+    """The catalog cache's hit ratio and every consumer group's lag on the bus."""
+    from groundwork_shared.bus import group_lags
     from groundwork_shared.cache import hit_ratio
     from groundwork_shared.redis import connect
 
-    async def read() -> tuple[int, int]:
+    async def read() -> tuple[tuple[int, int], dict[str, int]]:
         redis = connect(plan.redis_url())
         try:
-            return await hit_ratio(redis, "catalog")
+            return await hit_ratio(redis, "catalog"), await group_lags(redis, "booking")
         finally:
             await redis.aclose()
 
     try:
-        hits, misses = asyncio.run(read())
+        (hits, misses), lags = asyncio.run(read())
     except Exception as error:
-        return f"catalog cache: unknown ({error!r})"
+        return f"catalog cache and bus: unknown ({error!r})"
     total = hits + misses
     ratio = f"{hits / total:.0%}" if total else "n/a"
-    return f"catalog cache: {hits} hits, {misses} misses, hit ratio {ratio}"
+    groups = ", ".join(f"{g} {n}" for g, n in sorted(lags.items())) or "no consumer groups yet"
+    return (
+        f"catalog cache: {hits} hits, {misses} misses, hit ratio {ratio}\n"
+        f"bus lag on stream booking: {groups}"
+    )
 
 
 @cli.command()

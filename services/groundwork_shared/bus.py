@@ -175,8 +175,17 @@ class Consumer:
 
     async def lag(self) -> int:
         """Entries not yet delivered to this group plus those delivered but unacked."""
-        for group in await self._redis.xinfo_groups(self._config.stream):
-            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
-            if name == self._config.group:
-                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-        return 0
+        return (await group_lags(self._redis, self._config.stream)).get(self._config.group, 0)
+
+
+async def group_lags(redis: Redis, stream: str) -> dict[str, int]:
+    """Consumer group -> entries not yet delivered plus delivered but unacknowledged."""
+    try:
+        groups: Any = await redis.xinfo_groups(stream)
+    except ResponseError:  # no such stream yet
+        return {}
+    result = {}
+    for group in groups:
+        name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
+        result[name] = int(group.get("lag") or 0) + int(group.get("pending") or 0)
+    return result

@@ -27,6 +27,7 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
         assert name in result.stdout
     assert "all healthy" in result.stdout
     assert "catalog cache:" in result.stdout and "hit ratio" in result.stdout
+    assert "bus lag on stream booking:" in result.stdout
     assert "DEGRADED" not in result.stdout
 
 

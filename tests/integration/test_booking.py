@@ -150,6 +150,26 @@ async def test_orders_from_active_holds_of_their_owner(pool: asyncpg.Pool) -> No
     assert [o.order_id for o in mine.orders] == [order.order_id]
 
 
+async def test_unpaid_orders_are_cancelled_and_free_their_seats(pool: asyncpg.Pool) -> None:
+    booking = BookingService(pool, _Seats(), timedelta(minutes=5), pay_within=timedelta(seconds=1))
+    held = await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("hal"))
+    order = await booking.CreateOrder(
+        pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="order-hal-1"), who("hal")
+    )
+    await asyncio.sleep(1.2)
+    with pytest.raises(HoldNotActive, match="deadline"):
+        await booking.PayOrder(
+            pb.PayOrderRequest(
+                order_id=order.order_id, card_token="tok_x", idempotency_key="pay-hal-1"
+            ),
+            who("hal"),
+        )
+    assert await sweep_once(pool) == 1
+    cancelled = await booking.GetOrder(pb.GetOrderRequest(order_id=order.order_id), who("hal"))
+    assert cancelled.status == pb.ORDER_STATUS_CANCELLED
+    await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("ivy"))  # the seat is free again
+
+
 async def test_bad_input_and_unknown_events(pool: asyncpg.Pool) -> None:
     booking = service(pool)
     for seats in ([], ["A"] * 2, [f"S{n}" for n in range(11)]):
