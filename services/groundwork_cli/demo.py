@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from typing import Any
 
 import click
@@ -61,7 +63,56 @@ def run_demo(plan: Plan) -> int:
         click.echo(f"{len(response.events)} events, served by {served}:")
         for e in response.events:
             click.echo(f"  {e.starts_at.ToDatetime():%Y-%m-%d %H:%M}  {e.venue.city:<11} {e.name}")
+    if not _purchase(base, event["event_id"]):
+        return 1
     click.echo(
         "\nstop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)"
     )
     return 0
+
+
+def _purchase(base: str, event_id: str) -> bool:
+    """Sign up, hold a seat, order, pay, and wait for the ticket: the whole path."""
+    email, password = f"demo-{uuid.uuid4().hex[:8]}@example.com", "demo password 1234"
+    with httpx.Client(base_url=base, timeout=20) as http:
+        http.post("/v1/auth/signup", json={"email": email, "password": password})
+        tokens = http.post("/v1/auth/login", json={"email": email, "password": password}).json()
+        auth = {"authorization": f"Bearer {tokens['access_token']}"}
+        seats = http.get(f"/v1/events/{event_id}/seats").json()["seats"]
+        seat = next(s["seat_id"] for s in seats if s["status"] == "SEAT_STATUS_AVAILABLE")
+        reply = http.post(
+            "/v1/holds",
+            headers=auth,
+            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
+        )
+        _show("a purchase: hold (authenticated, per-user rate limited)", reply, reply.json())
+        if reply.status_code != 200:
+            return False
+        reply = http.post(
+            "/v1/orders",
+            headers=auth,
+            json={"hold_id": reply.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
+        )
+        _show("a purchase: order from the hold", reply, reply.json())
+        order_id = reply.json()["order_id"]
+        reply = http.post(
+            f"/v1/orders/{order_id}:pay",
+            headers=auth,
+            json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
+        )
+        _show("a purchase: pay (booking -> payments through the mesh)", reply, reply.json())
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            tickets = http.get("/v1/tickets", headers=auth).json()["tickets"]
+            if tickets:
+                ticket = {**tickets[0], "token": tickets[0]["token"][:40] + "..."}
+                click.secho(
+                    "\n$ GET /v1/tickets  [issued by the ticketing worker from the "
+                    "bus, signed, verifiable offline]",
+                    bold=True,
+                )
+                click.echo(json.dumps(ticket, indent=2))
+                return True
+            time.sleep(0.3)
+    click.echo("no ticket within 15 s: see `groundwork logs ticketing-0`")
+    return False
