@@ -78,8 +78,11 @@ def test_event_and_seat_map(mesh: Mesh) -> None:
         one = client.get(f"/v1/events/{event['event_id']}").json()
         seats = client.get(f"/v1/events/{event['event_id']}/seats").json()
     assert one == event
-    assert len(seats["seats"]) == event["venue"]["capacity"] == seats["available"]
-    assert seats["seats"][0]["status"] == "SEAT_STATUS_AVAILABLE"
+    # Other tests (and the demo) buy seats: count, do not assume all are free.
+    assert len(seats["seats"]) == event["venue"]["capacity"]
+    assert seats["available"] + seats["held"] + seats["sold"] == len(seats["seats"])
+    statuses = [s["status"] for s in seats["seats"]]
+    assert statuses.count("SEAT_STATUS_AVAILABLE") == seats["available"]
 
 
 @pytest.mark.parametrize(
