@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +18,9 @@ from redis.asyncio import Redis
 
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_cli.runtime import probes
-from groundwork_cli.runtime.embedded import EmbeddedRedis
+from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_shared.bus import Consumer, ConsumerConfig, dead_letter_stream, publish
+from groundwork_shared.database import database_url, ensure_database
 from groundwork_shared.events import envelope
 from groundwork_shared.migrations import migrate
 from groundwork_shared.outbox import Relay, enqueue
@@ -185,3 +188,68 @@ async def test_relay_survives_a_redis_restart(db: asyncpg.Pool, tmp_path: Path) 
         await client.aclose()
         process.terminate()
         await process.wait()
+
+
+async def test_relay_survives_a_postgres_restart_and_its_own(redis: Redis, tmp_path: Path) -> None:
+    """A Postgres of its own, stopped and started under a running relay; then the
+    relay itself is cancelled mid-run and a new one finishes the job."""
+    server = EmbeddedPostgres(tmp_path / "pg" / "data", "127.78.2.4", 5432)
+    server.init()
+    start = [*server.command()]
+
+    async def launch() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            *start, stdout=DEVNULL, stderr=DEVNULL, **server.run_as()
+        )
+        await probes.wait_until(probes.postgres(server.url()), 30, "postgres")
+        return proc
+
+    process = await launch()
+    await ensure_database(server.url(), "bus")
+    url = database_url(server.url(), "bus")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "0001_bus.sql").write_text("--! include outbox.sql\n")
+    await migrate(url, tmp_path / "m")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    assert pool is not None
+    stream = _stream()
+    stop = asyncio.Event()
+    relay = asyncio.create_task(Relay(pool, redis).run(stop, idle=0.05, max_backoff=0.5))
+    try:
+        async with pool.acquire() as conn:
+            await enqueue(conn, stream, _event("first"))
+        await probes.wait_until(lambda: _length(redis, stream, 1), 10, "first published")
+        process.send_signal(signal.SIGINT)  # fast shutdown: every connection dropped
+        await process.wait()
+        await asyncio.sleep(1)
+        process = await launch()
+        async with pool.acquire() as conn:  # the pool reconnects
+            await enqueue(conn, stream, _event("after restart"))
+        await probes.wait_until(lambda: _length(redis, stream, 2), 15, "second published")
+
+        relay.cancel()  # the relay dies...
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        async with pool.acquire() as conn:
+            for n in range(5):
+                await enqueue(conn, stream, _event(f"queued {n}"))
+        relay = asyncio.create_task(Relay(pool, redis).run(stop, idle=0.05))  # ...and returns
+        await probes.wait_until(lambda: _length(redis, stream, 7), 10, "backlog published")
+        entries: Any = await redis.xrange(stream)
+        values = []
+        for _, fields in entries:
+            value = StringValue()
+            Envelope.FromString(fields[b"e"]).payload.Unpack(value)
+            values.append(value.value)
+        assert values == ["first", "after restart", *(f"queued {n}" for n in range(5))]
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        await pool.close()
+        process.send_signal(signal.SIGINT)
+        await process.wait()
+
+
+async def _length(redis: Redis, stream: str, expected: int) -> None:
+    assert await redis.xlen(stream) == expected
