@@ -11,17 +11,15 @@ from groundwork_booking.catalog_client import CatalogSeats
 from groundwork_booking.payments_client import Payments
 from groundwork_booking.service import BookingService, sweep
 from groundwork_booking.settings import BookingSettings
-from groundwork_shared import logs
-from groundwork_shared.database import create_pool
+from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.outbox import Relay
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import load
+from groundwork_shared.settings import boot
 
 
 async def main() -> None:
-    settings = load(BookingSettings)
-    logs.configure("booking", settings.instance_id, settings.log_level)
+    settings = boot("booking", BookingSettings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     redis = connect(settings.redis_url)
     catalog = CatalogSeats(settings.mesh_outbound)
@@ -39,9 +37,6 @@ async def main() -> None:
         asyncio.create_task(Relay(pool, redis).run(stop)),
     ]
 
-    async def database_reachable() -> None:
-        await pool.fetchval("SELECT 1")
-
     async def close() -> None:
         stop.set()
         await asyncio.gather(*workers)
@@ -57,7 +52,7 @@ async def main() -> None:
             register=lambda server: booking_pb2_grpc.add_BookingServiceServicer_to_server(
                 service, server
             ),
-            probes=[database_reachable],
+            probes=[reachable(pool)],
             on_close=[close],
         ),
     )

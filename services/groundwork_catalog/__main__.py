@@ -9,18 +9,16 @@ from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.read_model import SeatMapProjection
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService
-from groundwork_shared import logs
 from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.cache import Cache
-from groundwork_shared.database import create_pool
+from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import ServiceSettings, load
+from groundwork_shared.settings import ServiceSettings, boot
 
 
 async def main() -> None:
-    settings = load(ServiceSettings)
-    logs.configure("catalog", settings.instance_id, settings.log_level)
+    settings = boot("catalog", ServiceSettings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     # The cache is optional: without GROUNDWORK_REDIS_URL every read goes to Postgres.
     redis = connect(settings.redis_url) if settings.redis_url else None
@@ -40,9 +38,6 @@ async def main() -> None:
         stop.set()
         await asyncio.gather(*consumers)
 
-    async def database_reachable() -> None:
-        await pool.fetchval("SELECT 1")
-
     await serve(
         settings,
         App(
@@ -50,7 +45,7 @@ async def main() -> None:
             register=lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
                 service, server
             ),
-            probes=[database_reachable],
+            probes=[reachable(pool)],
             on_close=[stop_consumers, pool.close, *([redis.aclose] if redis else [])],
         ),
     )

@@ -9,17 +9,15 @@ from groundwork_identity import SERVICE_NAME
 from groundwork_identity.repository import IdentityRepository
 from groundwork_identity.service import IdentityService, KeyRing
 from groundwork_identity.settings import IdentitySettings
-from groundwork_shared import logs
-from groundwork_shared.database import create_pool
+from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import load
+from groundwork_shared.settings import boot
 
 
 async def main() -> None:
-    settings = load(IdentitySettings)
+    settings = boot("identity", IdentitySettings)
     if not settings.key_encryption_key:
         raise SystemExit("GROUNDWORK_KEY_ENCRYPTION_KEY is required (a Fernet key)")
-    logs.configure("identity", settings.instance_id, settings.log_level)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     repository = IdentityRepository(pool)
     ring = KeyRing(repository, settings)
@@ -27,8 +25,7 @@ async def main() -> None:
     watcher = asyncio.create_task(ring.watch())
     service = IdentityService(repository, ring, settings)
 
-    async def ready() -> None:
-        await pool.fetchval("SELECT 1")
+    async def has_signing_key() -> None:
         ring.signing_key()
 
     async def close() -> None:
@@ -42,7 +39,7 @@ async def main() -> None:
             register=lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(
                 service, server
             ),
-            probes=[ready],
+            probes=[reachable(pool), has_signing_key],
             on_close=[close],
         ),
     )

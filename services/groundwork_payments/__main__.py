@@ -8,20 +8,15 @@ from groundwork.payments.v1 import payments_pb2_grpc
 from groundwork_payments import SERVICE_NAME
 from groundwork_payments.provider import Network, PaymentsSettings
 from groundwork_payments.service import PaymentsService
-from groundwork_shared import logs
-from groundwork_shared.database import create_pool
+from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import load
+from groundwork_shared.settings import boot
 
 
 async def main() -> None:
-    settings = load(PaymentsSettings)
-    logs.configure("payments", settings.instance_id, settings.log_level)
+    settings = boot("payments", PaymentsSettings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     service = PaymentsService(pool, Network(settings))
-
-    async def database_reachable() -> None:
-        await pool.fetchval("SELECT 1")
 
     await serve(
         settings,
@@ -30,7 +25,7 @@ async def main() -> None:
             register=lambda server: payments_pb2_grpc.add_PaymentsServiceServicer_to_server(
                 service, server
             ),
-            probes=[database_reachable],
+            probes=[reachable(pool)],
             on_close=[pool.close],
         ),
     )

@@ -10,15 +10,13 @@ from groundwork_ratelimit import SERVICE_NAME
 from groundwork_ratelimit.counter import Counter
 from groundwork_ratelimit.limits import RateLimitSettings, limits_from
 from groundwork_ratelimit.service import RateLimitService
-from groundwork_shared import logs
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import load
+from groundwork_shared.settings import boot
 
 
 async def main() -> None:
-    settings = load(RateLimitSettings)
-    logs.configure("ratelimit", settings.instance_id, settings.log_level)
+    settings = boot("ratelimit", RateLimitSettings)
     redis = connect(settings.redis_url)
     service = RateLimitService(Counter(redis), limits_from(settings))
 

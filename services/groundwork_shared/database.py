@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -51,3 +52,12 @@ async def create_pool(url: str, min_size: int, max_size: int) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+def reachable(pool: asyncpg.Pool) -> Callable[[], Awaitable[None]]:
+    """A health probe: the service is ready only while its database answers."""
+
+    async def probe() -> None:
+        await pool.fetchval("SELECT 1")
+
+    return probe

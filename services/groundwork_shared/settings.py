@@ -43,6 +43,7 @@ class ServiceSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=BaseSettings)
+SS = TypeVar("SS", bound=ServiceSettings)
 
 
 def describe_errors(cls: type[BaseSettings], error: ValidationError) -> str:
@@ -60,3 +61,12 @@ def load(cls: type[S]) -> S:
         return cls()
     except ValidationError as error:
         sys.exit(describe_errors(cls, error))
+
+
+def boot(service: str, cls: type[SS]) -> SS:
+    """A service's first step: its settings, validated, and JSON logs configured."""
+    from groundwork_shared import logs
+
+    settings = load(cls)
+    logs.configure(service, settings.instance_id, settings.log_level)
+    return settings

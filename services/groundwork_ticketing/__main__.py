@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from groundwork.ticketing.v1 import ticketing_pb2_grpc
-from groundwork_shared import logs
 from groundwork_shared.bus import Consumer, ConsumerConfig
-from groundwork_shared.database import create_pool
+from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import load
+from groundwork_shared.settings import boot
 from groundwork_ticketing import SERVICE_NAME
 from groundwork_ticketing.service import TicketingService
 from groundwork_ticketing.signing import TicketingSettings, TicketSigner
@@ -18,8 +17,7 @@ from groundwork_ticketing.worker import TicketIssuer
 
 
 async def main() -> None:
-    settings = load(TicketingSettings)
-    logs.configure("ticketing", settings.instance_id, settings.log_level)
+    settings = boot("ticketing", TicketingSettings)
     signer = TicketSigner.from_settings(settings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     redis = connect(settings.redis_url)
@@ -29,9 +27,6 @@ async def main() -> None:
         Consumer(redis, pool, config, TicketIssuer(signer).apply).run(stop)
     )
     service = TicketingService(pool, signer)
-
-    async def database_reachable() -> None:
-        await pool.fetchval("SELECT 1")
 
     async def close() -> None:
         stop.set()  # the message in hand is finished first
@@ -46,7 +41,7 @@ async def main() -> None:
             register=lambda server: ticketing_pb2_grpc.add_TicketingServiceServicer_to_server(
                 service, server
             ),
-            probes=[database_reachable],
+            probes=[reachable(pool)],
             on_close=[close],
         ),
     )
