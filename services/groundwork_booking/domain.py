@@ -5,26 +5,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import grpc
-from google.rpc import code_pb2
-
-from groundwork_shared.errors import DomainError, InvalidArgument, Violations
+from groundwork_shared.errors import FailedPrecondition, InvalidArgument, Violations
 
 MAX_SEATS = 10
 
 
-class SeatsUnavailable(DomainError):
+class SeatsUnavailable(FailedPrecondition):
     """Some requested seats are held or sold by someone else (or do not exist)."""
 
-    code = code_pb2.FAILED_PRECONDITION
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
 
-
-class HoldNotActive(DomainError):
+class HoldNotActive(FailedPrecondition):
     """The hold was released, expired or already turned into an order."""
 
-    code = code_pb2.FAILED_PRECONDITION
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+class PaymentDeclined(FailedPrecondition):
+    """The card was declined; the order stays payable with another card."""
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,6 @@ class PaymentProvider(Protocol):
     async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.ChargeResult: ...
 
 
-class PaymentDeclined(domain.HoldNotActive):
-    """The card was declined; the order stays payable with another card."""
-
-
 def _ts(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
@@ -209,7 +205,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
             )
         )
         if result.status != payments_pb2.CHARGE_STATUS_APPROVED:
-            raise PaymentDeclined(f"payment declined: {result.decline_reason}")
+            raise domain.PaymentDeclined(f"payment declined: {result.decline_reason}")
         async with self._pool.acquire() as conn, conn.transaction():
             paid = await repository.mark_paid(conn, order_id)
             if paid is None:  # paid meanwhile by a concurrent retry

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 
 class DomainError(Exception):
-    code = code_pb2.INTERNAL
+    """Subclasses name their gRPC status; the google.rpc code is the same number."""
+
     grpc_code = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
@@ -23,7 +24,8 @@ class DomainError(Exception):
         return []
 
     def to_status(self) -> grpc.Status:
-        proto = status_pb2.Status(code=self.code, message=self.message, details=self.details())
+        code = self.grpc_code.value[0]
+        proto = status_pb2.Status(code=code, message=self.message, details=self.details())
         status: grpc.Status = rpc_status.to_status(proto)
         return status
 
@@ -35,7 +37,6 @@ class FieldViolation:
 
 
 class InvalidArgument(DomainError):
-    code = code_pb2.INVALID_ARGUMENT
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, violations: list[FieldViolation]) -> None:
@@ -75,25 +76,26 @@ class Violations:
 
 
 class NotFound(DomainError):
-    code = code_pb2.NOT_FOUND
     grpc_code = grpc.StatusCode.NOT_FOUND
 
 
 class Unavailable(DomainError):
-    code = code_pb2.UNAVAILABLE
     grpc_code = grpc.StatusCode.UNAVAILABLE
 
 
 class Unauthenticated(DomainError):
-    code = code_pb2.UNAUTHENTICATED
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class PermissionDenied(DomainError):
-    code = code_pb2.PERMISSION_DENIED
     grpc_code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class AlreadyExists(DomainError):
-    code = code_pb2.ALREADY_EXISTS
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(DomainError):
+    """The request is valid but the resource is not in a state that allows it."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION

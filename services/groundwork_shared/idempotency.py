@@ -13,20 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-import grpc
 from google.protobuf.message import Message
-from google.rpc import code_pb2
 
-from groundwork_shared.errors import DomainError, InvalidArgument
+from groundwork_shared.errors import FailedPrecondition, InvalidArgument
 
 M = TypeVar("M", bound=Message)
 
 
-class KeyReused(DomainError):
+class KeyReused(FailedPrecondition):
     """The key was used before for a different request."""
-
-    code = code_pb2.FAILED_PRECONDITION
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 def validate_key(key: str) -> None:

@@ -17,7 +17,8 @@ import pytest
 from groundwork.booking.v1 import booking_pb2 as bpb
 from groundwork.payments.v1 import payments_pb2 as pb
 from groundwork_booking import MIGRATIONS as BOOKING_MIGRATIONS
-from groundwork_booking.service import BookingService, PaymentDeclined
+from groundwork_booking.domain import PaymentDeclined
+from groundwork_booking.service import BookingService
 from groundwork_payments import MIGRATIONS
 from groundwork_payments.provider import APPROVE, DECLINE, TIMEOUT, Network, PaymentsSettings
 from groundwork_payments.service import PaymentsService
