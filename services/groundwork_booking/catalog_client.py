@@ -9,13 +9,12 @@ import grpc
 
 from groundwork.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from groundwork_booking.repository import SeatPrice
+from groundwork_shared import mesh
 
 
 class CatalogSeats:
     def __init__(self, outbound: str) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            outbound, options=[("grpc.default_authority", "catalog")]
-        )
+        self._channel = mesh.channel(outbound, "catalog")
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 
     async def seats(self, event_id: uuid.UUID) -> list[SeatPrice] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from groundwork_shared.errors import FailedPrecondition, InvalidArgument, Violations
+from groundwork_shared.errors import FailedPrecondition, Violations
 
 MAX_SEATS = 10
 
@@ -26,13 +26,6 @@ class PaymentDeclined(FailedPrecondition):
 class HoldRequest:
     event_id: uuid.UUID
     seat_ids: tuple[str, ...]
-
-
-def parse_uuid(field: str, value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as error:
-        raise InvalidArgument.one(field, "must be a UUID") from error
 
 
 def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import grpc
 
 from groundwork.payments.v1 import payments_pb2, payments_pb2_grpc
+from groundwork_shared import mesh
 from groundwork_shared.errors import Unavailable
 
 
 class Payments:
     def __init__(self, outbound: str, timeout: float = 5.0) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            outbound, options=[("grpc.default_authority", "payments")]
-        )
+        self._channel = mesh.channel(outbound, "payments")
         self._stub = payments_pb2_grpc.PaymentsServiceStub(self._channel)
         self._timeout = timeout
 

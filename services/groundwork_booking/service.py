@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork.booking.v1 import booking_pb2 as pb
 from groundwork.booking.v1 import booking_pb2_grpc
@@ -23,6 +22,7 @@ from groundwork_shared import idempotency
 from groundwork_shared.caller import caller
 from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
 from groundwork_shared.events import envelope
+from groundwork_shared.messages import parse_uuid, timestamp
 from groundwork_shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -49,18 +49,12 @@ class PaymentProvider(Protocol):
     async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.ChargeResult: ...
 
 
-def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def hold_message(row: HoldRow) -> pb.Hold:
     return pb.Hold(
         hold_id=str(row.hold_id),
         event_id=str(row.event_id),
         seat_ids=row.seat_ids,
-        expires_at=_ts(row.expires_at),
+        expires_at=timestamp(row.expires_at),
         status=_HOLD_STATUS[row.status],
     )
 
@@ -74,7 +68,7 @@ def order_message(row: OrderRow) -> pb.Order:
         amount_cents=row.amount_cents,
         currency=row.currency,
         status=_ORDER_STATUS[row.status],
-        created_at=_ts(row.created_at),
+        created_at=timestamp(row.created_at),
     )
 
 
@@ -130,7 +124,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.Hold:
         who = caller(context)
-        hold_id = domain.parse_uuid("hold_id", request.hold_id)
+        hold_id = parse_uuid("hold_id", request.hold_id)
 
         async def write(conn: asyncpg.Connection) -> pb.Hold:
             row = await repository.release(conn, hold_id, who.user_id, "released")
@@ -149,7 +143,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
 
     async def CreateOrder(self, request: pb.CreateOrderRequest, context: Context) -> pb.Order:
         who = caller(context)
-        hold_id = domain.parse_uuid("hold_id", request.hold_id)
+        hold_id = parse_uuid("hold_id", request.hold_id)
 
         async def write(conn: asyncpg.Connection) -> pb.Order:
             row = await repository.create_order(conn, hold_id, who.user_id, self._pay_within)
@@ -179,7 +173,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         """Idempotent without a key table of its own: payments answers a repeated key
         with its first outcome, and a paid order is returned as it is."""
         who = caller(context)
-        order_id = domain.parse_uuid("order_id", request.order_id)
+        order_id = parse_uuid("order_id", request.order_id)
         idempotency.validate_key(request.idempotency_key)
         if not request.card_token:
             raise InvalidArgument.one("card_token", "required")
@@ -225,7 +219,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:
         who = caller(context)
-        order_id = domain.parse_uuid("order_id", request.order_id)
+        order_id = parse_uuid("order_id", request.order_id)
         async with self._pool.acquire() as conn:
             row = await repository.get_order(conn, order_id)
         # Someone else's order does not exist, as far as this caller can tell.

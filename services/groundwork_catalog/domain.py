@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from groundwork_shared.errors import InvalidArgument, Violations
+from groundwork_shared.messages import parse_uuid
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -111,12 +112,7 @@ def list_events_query(
 
 
 def parse_event_id(value: str) -> uuid.UUID:
-    if not value:
-        raise InvalidArgument.one("event_id", "required")
-    try:
-        return uuid.UUID(value)
-    except ValueError as error:
-        raise InvalidArgument.one("event_id", "must be a UUID") from error
+    return parse_uuid("event_id", value)
 
 
 MAX_NAME = 200

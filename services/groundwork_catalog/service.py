@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
@@ -19,7 +18,8 @@ from groundwork_catalog.repository import CatalogRepository, EventRow, create_ev
 from groundwork_shared import idempotency
 from groundwork_shared.cache import Cache
 from groundwork_shared.caller import require_role
-from groundwork_shared.errors import InvalidArgument, NotFound
+from groundwork_shared.errors import NotFound
+from groundwork_shared.messages import request_datetime, timestamp
 
 _SEAT_STATUS = {
     domain.SeatStatus.AVAILABLE: pb.SEAT_STATUS_AVAILABLE,
@@ -29,22 +29,6 @@ _SEAT_STATUS = {
 
 Context = grpc.aio.ServicerContext[Any, Any]
 M = TypeVar("M", bound=Message)
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _datetime(message: Any, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    ts: Timestamp = getattr(message, field)
-    try:
-        return ts.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError) as error:
-        raise InvalidArgument.one(field, "timestamp out of range") from error
 
 
 def event_message(row: EventRow) -> pb.Event:
@@ -57,7 +41,7 @@ def event_message(row: EventRow) -> pb.Event:
             city=row.venue.city,
             capacity=row.venue.capacity,
         ),
-        starts_at=_timestamp(row.starts_at),
+        starts_at=timestamp(row.starts_at),
         min_price_cents=row.min_price_cents,
         currency=row.currency,
         seats_available=row.seats_available,
@@ -87,8 +71,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListEventsResponse:
         query = domain.list_events_query(
             city=request.city,
-            starts_after=_datetime(request, "starts_after"),
-            starts_before=_datetime(request, "starts_before"),
+            starts_after=request_datetime(request, "starts_after"),
+            starts_before=request_datetime(request, "starts_before"),
             page_size=request.page_size,
             page_token=request.page_token,
             now=datetime.now(UTC),
@@ -150,7 +134,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         new = domain.new_event(
             venue_id=request.venue_id,
             name=request.name,
-            starts_at=_datetime(request, "starts_at"),
+            starts_at=request_datetime(request, "starts_at"),
             currency=request.currency,
             section_prices=dict(request.section_prices),
             now=datetime.now(UTC),
@@ -178,7 +162,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         changes = domain.event_changes(
             paths=list(request.update_mask.paths),
             name=request.name,
-            starts_at=_datetime(request, "starts_at"),
+            starts_at=request_datetime(request, "starts_at"),
             now=datetime.now(UTC),
         )
         async with self._repository.connection() as conn, conn.transaction():

@@ -6,15 +6,15 @@ first token arrives) until every token it signed has expired."""
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from groundwork_shared import ed25519
 
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -27,30 +27,12 @@ class SigningKey:
     active_from: datetime
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def new_key(active_from: datetime) -> SigningKey:
     private = Ed25519PrivateKey.generate()
-    raw_public = private.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
     kid = f"{active_from:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-    jwk = {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": _b64url(raw_public),
-        "kid": kid,
-        "alg": "EdDSA",
-        "use": "sig",
-    }
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+    return SigningKey(
+        kid, ed25519.private_pem(private), ed25519.public_jwk(private, kid), active_from
     )
-    return SigningKey(kid, pem, jwk, active_from)
 
 
 def encrypt(kek: str, pem: bytes) -> bytes:

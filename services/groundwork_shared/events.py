@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_shared.messages import timestamp
 
 
 def envelope(
@@ -21,12 +21,10 @@ def envelope(
 ) -> Envelope:
     packed = any_pb2.Any()
     packed.Pack(payload)
-    now = Timestamp()
-    now.FromDatetime(datetime.now(UTC))
     return Envelope(
         id=str(uuid.uuid4()),
         type=event_type,
-        time=now,
+        time=timestamp(datetime.now(UTC)),
         traceparent=traceparent,
         tracestate=tracestate,
         aggregate_id=aggregate_id,

@@ -8,11 +8,11 @@ from typing import Any
 import asyncpg
 import grpc
 from google.api import httpbody_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork.ticketing.v1 import ticketing_pb2 as pb
 from groundwork.ticketing.v1 import ticketing_pb2_grpc
 from groundwork_shared.caller import caller
+from groundwork_shared.messages import timestamp
 from groundwork_ticketing.signing import TicketSigner
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -34,8 +34,6 @@ class TicketingService(ticketing_pb2_grpc.TicketingServiceServicer):
         )
         tickets = []
         for r in rows:
-            issued = Timestamp()
-            issued.FromDatetime(r["issued_at"])
             tickets.append(
                 pb.Ticket(
                     ticket_id=str(r["ticket_id"]),
@@ -43,7 +41,7 @@ class TicketingService(ticketing_pb2_grpc.TicketingServiceServicer):
                     event_id=r["event_id"],
                     seat_id=r["seat_id"],
                     token=r["token"],
-                    issued_at=issued,
+                    issued_at=timestamp(r["issued_at"]),
                 )
             )
         return pb.GetMyTicketsResponse(tickets=tickets)

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field
 
+from groundwork_shared import ed25519
 from groundwork_shared.settings import ServiceSettings
 
 ISSUER = "groundwork-ticketing"
@@ -27,19 +28,8 @@ class TicketSigner:
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError("GROUNDWORK_TICKET_SIGNING_KEY must be an Ed25519 key")
         self._key = key
-        raw = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        self.kid = f"tickets-{x[:8]}"
-        self.jwk: dict[str, Any] = {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": x,
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        self.kid = f"tickets-{ed25519.public_x(key)[:8]}"
+        self.jwk: dict[str, Any] = ed25519.public_jwk(key, self.kid)
 
     @classmethod
     def from_settings(cls, settings: TicketingSettings) -> TicketSigner:
@@ -71,9 +61,4 @@ class TicketSigner:
 
 def new_signing_key() -> str:
     """A fresh key in the form TicketingSettings expects."""
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return base64.b64encode(pem).decode()
+    return base64.b64encode(ed25519.private_pem(Ed25519PrivateKey.generate())).decode()

@@ -1,0 +1,38 @@
+"""Conversions every gRPC entrypoint needs between protobuf fields and Python
+values, with request errors that name the field."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from groundwork_shared.errors import InvalidArgument
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def request_datetime(message: Any, field: str) -> datetime | None:
+    """An optional Timestamp field of a request, as an aware datetime."""
+    if not message.HasField(field):
+        return None
+    ts: Timestamp = getattr(message, field)
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as error:
+        raise InvalidArgument.one(field, "timestamp out of range") from error
+
+
+def parse_uuid(field: str, value: str) -> uuid.UUID:
+    if not value:
+        raise InvalidArgument.one(field, "required")
+    try:
+        return uuid.UUID(value)
+    except ValueError as error:
+        raise InvalidArgument.one(field, "must be a UUID") from error
