@@ -89,20 +89,26 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         pay_within: timedelta = timedelta(minutes=15),
     ) -> None:
         self._pay_within = pay_within
+        self._stocked: set[uuid.UUID] = set()
         self._pool = pool
         self._seats = seats
         self._hold_ttl = hold_ttl
         self._payments = payments
 
     async def _ensure_inventory(self, event_id: uuid.UUID) -> None:
+        """Copy the event's seats from catalog on first sight. Remembered per process:
+        a hold in a flash sale should not pay an extra query for a settled question."""
+        if event_id in self._stocked:
+            return
         async with self._pool.acquire() as conn:
-            if await repository.has_inventory(conn, event_id):
-                return
-        seats = await self._seats.seats(event_id)
-        if seats is None:
-            raise NotFound(f"event {event_id} not found")
-        async with self._pool.acquire() as conn:
-            await repository.add_inventory(conn, event_id, seats)
+            stocked = await repository.has_inventory(conn, event_id)
+        if not stocked:
+            seats = await self._seats.seats(event_id)
+            if seats is None:
+                raise NotFound(f"event {event_id} not found")
+            async with self._pool.acquire() as conn:
+                await repository.add_inventory(conn, event_id, seats)
+        self._stocked.add(event_id)
 
     async def HoldSeats(self, request: pb.HoldSeatsRequest, context: Context) -> pb.Hold:
         who = caller(context)

@@ -33,7 +33,6 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
         if not request.card_token:
             problems.add("card_token", "required")
         problems.raise_if_any()
-        idempotency.validate_key(request.idempotency_key)
 
         async def write(conn: asyncpg.Connection) -> pb.ChargeResult:
             # The network call happens inside the key's transaction: a concurrent

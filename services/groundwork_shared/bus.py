@@ -30,13 +30,11 @@ STREAM_MAXLEN = 1_000_000  # approximate trim: bounded memory, weeks of events
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
 
-async def publish_raw(redis: Redis, stream: str, data: bytes, maxlen: int = STREAM_MAXLEN) -> str:
-    message_id = await redis.xadd(stream, {FIELD: data}, maxlen=maxlen, approximate=True)
-    return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
-
-
 async def publish(redis: Redis, stream: str, event: Envelope) -> str:
-    return await publish_raw(redis, stream, event.SerializeToString())
+    message_id = await redis.xadd(
+        stream, {FIELD: event.SerializeToString()}, maxlen=STREAM_MAXLEN, approximate=True
+    )
+    return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
 
 
 def dead_letter_stream(stream: str) -> str:

@@ -16,11 +16,19 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
+# The read and its hit/miss count in one round trip (the read path is hot).
+_GET_AND_COUNT = """
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('INCR', KEYS[2]) else redis.call('INCR', KEYS[3]) end
+return value
+"""
+
 
 class Cache:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self._redis = redis
         self._namespace = namespace
+        self._get_and_count = redis.register_script(_GET_AND_COUNT)
 
     def _key(self, key: str) -> str:
         return f"cache:{self._namespace}:{key}"
@@ -34,12 +42,11 @@ class Cache:
     ) -> M | None:
         """The cached message, or `load()`'s result (cached when not None)."""
         try:
-            raw = await self._redis.get(self._key(key))
+            raw = await self._get_and_count(
+                keys=[self._key(key), self._stat("hits"), self._stat("misses")]
+            )
             if isinstance(raw, bytes):
-                cached = message_type.FromString(raw)
-                await self._count("hits")
-                return cached
-            await self._count("misses")
+                return message_type.FromString(raw)
         except (RedisError, OSError, DecodeError) as error:
             log.warning("cache read failed", extra={"error": repr(error)})
         message: M | None = await load()
@@ -57,8 +64,8 @@ class Cache:
             # The TTL bounds how long a stale entry can live.
             log.warning("cache invalidation failed", extra={"error": repr(error)})
 
-    async def _count(self, outcome: str) -> None:
-        await self._redis.incr(f"cache:{self._namespace}:stats:{outcome}")
+    def _stat(self, outcome: str) -> str:
+        return f"cache:{self._namespace}:stats:{outcome}"
 
 
 async def hit_ratio(redis: Redis, namespace: str) -> tuple[int, int]:

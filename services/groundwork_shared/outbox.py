@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from groundwork.events.v1.envelope_pb2 import Envelope
-from groundwork_shared.bus import STREAM_MAXLEN, publish_raw
+from groundwork_shared.bus import FIELD, STREAM_MAXLEN
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x6777_6F62  # "gwob"
@@ -48,12 +48,24 @@ class Relay:
                        WHERE published_at IS NULL ORDER BY position LIMIT $1""",
                     self._batch,
                 )
-                for row in rows:
-                    await publish_raw(self._redis, row["stream"], row["envelope"], STREAM_MAXLEN)
-                    await conn.execute(
-                        "UPDATE outbox SET published_at = now() WHERE position = $1",
-                        row["position"],
-                    )
+                if not rows:
+                    return 0
+                # One round trip each way per batch. The pipeline keeps the order; if
+                # it fails part-way nothing is marked, and the published part is sent
+                # again (at least once; consumers absorb it by event id).
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for row in rows:
+                        pipe.xadd(
+                            row["stream"],
+                            {FIELD: row["envelope"]},
+                            maxlen=STREAM_MAXLEN,
+                            approximate=True,
+                        )
+                    await pipe.execute()
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])",
+                    [row["position"] for row in rows],
+                )
                 return len(rows)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK)
