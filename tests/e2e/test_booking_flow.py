@@ -13,6 +13,7 @@ import jwt
 from redis.asyncio import Redis
 
 from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_cli.runtime import probes
 from tests.e2e.conftest import Mesh
 
 
@@ -102,8 +103,6 @@ def test_changes_are_published_on_the_booking_stream(mesh: Mesh) -> None:
         }
         assert ("booking.seats_held", event_id) in types
 
-    from groundwork_cli.runtime import probes
-
     asyncio.run(probes.wait_until(find, 10, "the seats_held event on the stream"))
 
 
@@ -114,8 +113,6 @@ def _seat_becomes(mesh: Mesh, event_id: str, seat_id: str, status: str) -> None:
         async with httpx.AsyncClient() as client:
             seats = (await client.get(f"{mesh.http}/v1/events/{event_id}/seats")).json()["seats"]
         assert next(s for s in seats if s["seat_id"] == seat_id)["status"] == status
-
-    from groundwork_cli.runtime import probes
 
     asyncio.run(probes.wait_until(check, 15, f"{seat_id} {status} in the seat map"))
 
@@ -165,8 +162,6 @@ def test_a_purchase_through_the_edge(mesh: Mesh) -> None:
             if Envelope.FromString(f[b"e"]).type == "booking.order_paid"
         ]
         assert paid_ids.count(order["order_id"]) == 1
-
-    from groundwork_cli.runtime import probes
 
     asyncio.run(probes.wait_until(announced, 10, "the order_paid event"))
 

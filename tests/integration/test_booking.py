@@ -5,9 +5,7 @@ announced through the outbox in the same transaction."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -25,6 +23,7 @@ from groundwork_booking.repository import SeatPrice
 from groundwork_booking.service import BookingService, sweep_once
 from groundwork_shared.errors import InvalidArgument, NotFound
 from groundwork_shared.migrations import migrate
+from tests.callers import verified
 
 EVENT = uuid.uuid4()
 SEATS = [SeatPrice(f"FLOOR-R01-{n:03d}", 5000 + n, "EUR") for n in range(1, 41)]
@@ -37,17 +36,8 @@ class _Seats:
         return SEATS if event_id == EVENT else None
 
 
-class _Caller:
-    def __init__(self, user: str) -> None:
-        claims = base64.urlsafe_b64encode(json.dumps({"roles": ["user"]}).encode()).decode()
-        self._md = (("x-groundwork-user-id", user), ("x-groundwork-claims", claims))
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._md
-
-
 def who(user: str) -> Any:
-    return _Caller(user)
+    return verified(user)
 
 
 @pytest.fixture

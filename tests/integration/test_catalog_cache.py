@@ -3,11 +3,8 @@ invalidate, and a Redis outage only costs speed."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,17 +16,7 @@ from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_shared.cache import Cache, hit_ratio
-
-
-class _Context:
-    """What the service reads from a call: the metadata the edge sets."""
-
-    def __init__(self, roles: list[str]) -> None:
-        claims = base64.urlsafe_b64encode(json.dumps({"roles": roles}).encode()).decode()
-        self._metadata = (("x-groundwork-user-id", "admin-1"), ("x-groundwork-claims", claims))
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._metadata
+from tests.callers import verified
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ async def test_reads_hit_the_cache_and_writes_invalidate(
     service = CatalogService(CatalogRepository(seeded), Cache(redis, namespace))
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
     request = pb.GetEventRequest(event_id=event_id)
-    ctx: Any = _Context(["admin"])
+    ctx = verified("admin-1", ["admin"])
 
     first = await service.GetEvent(request, ctx)
     await seeded.execute(
@@ -78,5 +65,5 @@ async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
     dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.3)
     service = CatalogService(CatalogRepository(seeded), Cache(dead, "catalog"))
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
-    event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), _Context([]))  # type: ignore[arg-type]
+    event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), verified("someone"))
     assert event.event_id == event_id

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import grpc
 import pytest
 from envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from envoy.service.ratelimit.v3 import rls_pb2
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 from groundwork_ratelimit.counter import Counter
 from groundwork_ratelimit.limits import Limit
 from groundwork_ratelimit.service import RateLimitService
+from groundwork_shared.errors import Unavailable
 
 Code = rls_pb2.RateLimitResponse.Code
 
@@ -67,8 +67,5 @@ async def test_unknown_descriptors_are_not_limited(service: RateLimitService) ->
 async def test_redis_down_is_an_error_for_the_edge_to_judge() -> None:
     dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.5)
     service = RateLimitService(Counter(dead), {"user": Limit("per_user", 20, "MINUTE")})
-    from groundwork_shared.errors import Unavailable
-
     with pytest.raises(Unavailable):
         await service.ShouldRateLimit(_request("u"), _Context())  # type: ignore[arg-type]
-    assert Unavailable.grpc_code == grpc.StatusCode.UNAVAILABLE
