@@ -85,7 +85,7 @@ async def _start(plan: Plan, process: Process, timeout: float, say: Say) -> None
     try:
         await asyncio.to_thread(rpc.startProcess, process.name, True)
         await probes.wait_until(process.gate, timeout, process.name)
-    except (probes.NotReady, OSError, Exception) as error:
+    except Exception as error:  # any failure to start is reported with the log tail
         raise MeshError(
             f"{process.name} failed to become healthy: {error}\n"
             f"--- last lines of {plan.layout.log(process.name)} ---\n{_tail(plan, process.name)}"
