@@ -3,8 +3,9 @@ dependencies it needs: integration starts Postgres, e2e starts the whole mesh.""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -23,3 +24,17 @@ def eventually(check: Callable[[], T], timeout: float = 20, interval: float = 0.
             if time.monotonic() > deadline:
                 raise
         time.sleep(interval)
+
+
+async def settles(
+    check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.2
+) -> T:
+    """`eventually` for a coroutine check, without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(interval)

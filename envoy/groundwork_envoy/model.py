@@ -43,13 +43,34 @@ class Auth(_Strict):
     jwks_cache_seconds: int = Field(ge=10, le=86400)
 
 
+class WebSocketRoute(_Strict):
+    """An HTTP path the edge upgrades to a WebSocket for a `websocket` service.
+    gRPC methods declare their access in the protos; these declare it here."""
+
+    prefix: str = Field(pattern=r"^/v1/\S+$")
+    access: Literal["PUBLIC", "AUTHENTICATED"]
+
+
 class Service(_Strict):
     instances: int = Field(ge=1, le=50)
-    grpc_services: list[str] = Field(min_length=1)
+    # grpc: HTTP/2 everywhere, health by grpc.health.v1. websocket: HTTP/1.1 with
+    # upgrades on `routes`, health by GET `health_path`.
+    protocol: Literal["grpc", "websocket"] = "grpc"
+    grpc_services: list[str] = Field(default_factory=list)
+    routes: list[WebSocketRoute] = Field(default_factory=list)
+    health_path: str = "/healthz"
     public: bool = False
     # Mesh identities allowed to call this service ("edge" or service names);
     # its sidecar refuses every other certificate.
     callers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> Service:
+        if self.protocol == "grpc" and (not self.grpc_services or self.routes):
+            raise ValueError("a grpc service lists grpc_services and no routes")
+        if self.protocol == "websocket" and (self.grpc_services or not self.routes):
+            raise ValueError("a websocket service lists routes and no grpc_services")
+        return self
 
 
 class Mesh(_Strict):

@@ -254,6 +254,15 @@ async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
                 await _released(conn, row, "expired")
                 expired += 1
         for order in await repository.cancel_overdue_orders(conn, batch):
+            cancelled = events.OrderCancelled(
+                order_id=str(order.order_id),
+                event_id=str(order.event_id),
+                user_id=order.user_id,
+                reason="payment deadline passed",
+            )
+            await enqueue(
+                conn, STREAM, envelope("booking.order_cancelled", str(order.order_id), cancelled)
+            )
             released = events.SeatsReleased(
                 event_id=str(order.event_id),
                 hold_id=str(order.hold_id),

@@ -103,6 +103,7 @@ def services() -> dict[str, ServiceEntry]:
             _identity_env,
         ),
         "ratelimit": ServiceEntry("groundwork_ratelimit", None),
+        "realtime": ServiceEntry("groundwork_realtime", None),
         "booking": ServiceEntry("groundwork_booking", Path(groundwork_booking.MIGRATIONS)),
         "payments": ServiceEntry("groundwork_payments", Path(groundwork_payments.MIGRATIONS)),
         "ticketing": ServiceEntry(

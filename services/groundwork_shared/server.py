@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], None]
 
 
+async def until_stopped(stop: asyncio.Event | None = None) -> None:
+    """Return on SIGTERM or SIGINT (how supervisord and Kubernetes stop a process),
+    or when `stop` is set."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 @dataclass
 class App:
     """What a service hands to `serve`: its gRPC services and how to check and close it."""
@@ -62,11 +72,7 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     watcher = asyncio.create_task(health.watch())
     log.info("serving", extra={"listen": settings.grpc_listen, "services": list(app.service_names)})
 
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped(stop)
 
     # Drain: report NOT_SERVING so health checks steer new calls away, stop accepting,
     # let in-flight calls finish within the grace period, then release resources.

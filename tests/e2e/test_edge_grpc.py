@@ -134,7 +134,8 @@ def test_services_are_reachable_only_through_their_sidecars(mesh: Mesh) -> None:
     apps = mesh.plan.layout.run / "apps"
     assert stat.S_IMODE(apps.stat().st_mode) == 0o700
     for process in mesh.plan.services:
-        assert process.env["GROUNDWORK_GRPC_LISTEN"].startswith(f"unix:{apps}/")
+        assert process.listen.startswith(f"unix:{apps}/")
+        assert process.listen in process.env.values()
         service, instance = process.name.rsplit("-", 1)
         address = mesh.plan.profile.listen_address(service, int(instance))
         with socket.socket() as sock:

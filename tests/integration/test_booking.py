@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from groundwork.booking.v1 import booking_pb2 as pb
+from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_booking import MIGRATIONS
 from groundwork_booking.domain import HoldNotActive, SeatsUnavailable
@@ -157,6 +158,12 @@ async def test_unpaid_orders_are_cancelled_and_free_their_seats(pool: asyncpg.Po
     assert await sweep_once(pool) == 1
     cancelled = await booking.GetOrder(pb.GetOrderRequest(order_id=order.order_id), who("hal"))
     assert cancelled.status == pb.ORDER_STATUS_CANCELLED
+    rows = await pool.fetch("SELECT envelope FROM outbox ORDER BY position")
+    announced = [Envelope.FromString(r["envelope"]) for r in rows][-2:]
+    assert [e.type for e in announced] == ["booking.order_cancelled", "booking.seats_released"]
+    payload = events_pb2.OrderCancelled()
+    assert announced[0].payload.Unpack(payload)
+    assert (payload.order_id, payload.user_id) == (order.order_id, "hal")
     await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("ivy"))  # the seat is free again
 
 

@@ -57,6 +57,8 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
         "sidecar-booking-0.yaml",
         "sidecar-payments-0.yaml",
         "sidecar-ticketing-0.yaml",
+        "sidecar-realtime-0.yaml",
+        "sidecar-realtime-1.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
@@ -169,11 +171,55 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
     assert hcm["local_reply_config"]["body_format"]["json_format"]
 
 
-def test_edge_routes_carry_each_methods_access_policy(tmp_path: Path) -> None:
-    routes = {
-        r["match"]["path"]: r
+def _edge_routes(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """Path (gRPC methods) or prefix (WebSockets) -> route."""
+    return {
+        r["match"].get("path") or r["match"]["prefix"]: r
         for r in _edge_hcm(tmp_path)["route_config"]["virtual_hosts"][0]["routes"]
     }
+
+
+def test_websocket_routes_upgrade_to_the_realtime_service(tmp_path: Path) -> None:
+    routes = _edge_routes(tmp_path)
+    seats, orders = routes["/v1/live/events/"], routes["/v1/live/orders"]
+    jwt = "envoy.filters.http.jwt_authn"
+    for route in (seats, orders):
+        assert route["route"]["cluster"] == "realtime"
+        assert route["route"]["upgrade_configs"] == [{"upgrade_type": "websocket"}]
+        # The buffer filter would wait forever for the end of an upgrade request.
+        assert route["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"]
+    assert seats["typed_per_filter_config"][jwt]["disabled"] is True
+    assert orders["typed_per_filter_config"][jwt]["requirement_name"] == "authenticated"
+    # Upgrades only where declared: not on the listener as a whole.
+    assert "upgrade_configs" not in _edge_hcm(tmp_path)
+    edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
+    realtime = cluster(edge, "realtime")
+    assert realtime["health_checks"][0]["http_health_check"] == {"path": "/healthz"}
+    options = realtime["typed_extension_protocol_options"]
+    assert "http_protocol_options" in str(options) and "http2" not in str(options)
+    tls = realtime["transport_socket"]["typed_config"]["common_tls_context"]
+    assert tls["alpn_protocols"] == ["http/1.1"]
+
+
+def test_realtime_sidecar_speaks_http1_with_upgrades(tmp_path: Path) -> None:
+    sidecar = configs(LocalProfile(MESH, tmp_path))["sidecar-realtime-0.yaml"]
+    hcm = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
+    assert hcm["codec_type"] == "HTTP1"
+    assert hcm["upgrade_configs"] == [{"upgrade_type": "websocket"}]
+    app = cluster(sidecar, "local_app")
+    assert app["health_checks"][0]["http_health_check"]["path"] == "/healthz"
+    assert app["circuit_breakers"]["thresholds"][0]["max_connections"] >= 10000
+
+
+def test_access_logs_never_carry_query_strings(tmp_path: Path) -> None:
+    """A browser's WebSocket sends its token as ?access_token=: no log may keep it."""
+    for text in render(MESH, LocalProfile(MESH, tmp_path)).values():
+        assert "%PATH(NQ:ORIG_OR_PATH)%" in text
+        assert "X-ENVOY-ORIGINAL-PATH?:PATH" not in text
+
+
+def test_edge_routes_carry_each_methods_access_policy(tmp_path: Path) -> None:
+    routes = _edge_routes(tmp_path)
     public = routes["/groundwork.catalog.v1.CatalogService/ListEvents"]
     admin = routes["/groundwork.catalog.v1.CatalogService/CreateEvent"]
     login = routes["/groundwork.identity.v1.IdentityService/Login"]
@@ -226,6 +272,13 @@ def test_mesh_description_is_validated() -> None:
     raw["services"]["catalog"]["instances"] = 1
     raw["services"]["catalog"]["replicas"] = 3
     with pytest.raises(ValidationError, match="replicas"):
+        Mesh.model_validate(raw)
+    del raw["services"]["catalog"]["replicas"]
+    raw["services"]["realtime"]["routes"] = []
+    with pytest.raises(ValidationError, match="websocket service lists routes"):
+        Mesh.model_validate(raw)
+    raw["services"]["realtime"]["routes"] = [{"prefix": "/v1/live/x", "access": "ADMIN"}]
+    with pytest.raises(ValidationError, match="access"):
         Mesh.model_validate(raw)
 
 

@@ -51,7 +51,7 @@ def prepare(plan: Plan) -> None:
     apps.mkdir(mode=0o700, exist_ok=True)
     apps.chmod(0o700)
     for process in plan.services:
-        target = process.env["GROUNDWORK_GRPC_LISTEN"]
+        target = process.listen
         if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
             raise MeshError(
                 f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"

@@ -13,7 +13,7 @@ from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_cli.runtime.layout import Layout
 from groundwork_cli.runtime.secrets import Secrets
 from groundwork_cli.runtime.settings import RuntimeSettings
-from groundwork_envoy.model import Mesh, load_mesh
+from groundwork_envoy.model import Mesh, Service, load_mesh
 from groundwork_envoy.profiles import LocalProfile
 from groundwork_shared.database import database_url
 
@@ -39,6 +39,18 @@ class Process:
     # Service whose database URL goes into GROUNDWORK_DATABASE_URL; resolved when the
     # supervisor config is written, after the embedded server has its password.
     database: str | None = None
+    # Where a service's app listens (host:port or unix:/path); empty for the rest.
+    listen: str = ""
+
+
+# The variable each kind of service reads its listen address from.
+LISTEN_VARIABLE = {"grpc": "GROUNDWORK_GRPC_LISTEN", "websocket": "GROUNDWORK_HTTP_LISTEN"}
+
+
+def app_probe(target: str, svc: Service) -> probes.Probe:
+    if svc.protocol == "grpc":
+        return probes.grpc_health(target, svc.grpc_services[0])
+    return probes.http_health(target, svc.health_path)
 
 
 @dataclass(frozen=True)
@@ -180,17 +192,18 @@ def build(settings: RuntimeSettings) -> Plan:
                 Process(
                     f"{name}-{i}",
                     [sys.executable, "-m", entry.module],
-                    gate=probes.grpc_health(app, svc.grpc_services[0]),
+                    gate=app_probe(app, svc),
                     binds=[],  # a Unix socket, not a port
                     env={
                         "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
-                        "GROUNDWORK_GRPC_LISTEN": app,
+                        LISTEN_VARIABLE[svc.protocol]: app,
                         "GROUNDWORK_REDIS_URL": redis_url,
                         # This instance's sidecar, for calls to other services.
                         "GROUNDWORK_MESH_OUTBOUND": f"{address}:{mesh.ports.outbound}",
                         **entry.env(secrets, mesh),
                     },
                     database=name if entry.migrations else None,
+                    listen=app,
                 )
             )
             sidecars.append(

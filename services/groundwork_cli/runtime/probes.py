@@ -69,6 +69,24 @@ def grpc_health(target: str, service: str) -> Probe:
     return probe
 
 
+def http_health(target: str, path: str) -> Probe:
+    """GET `path` on host:port or unix:/socket; healthy on 200."""
+
+    async def probe() -> None:
+        if target.startswith("unix:"):
+            transport = httpx.AsyncHTTPTransport(uds=target[len("unix:") :])
+            base = "http://app"
+        else:
+            transport = httpx.AsyncHTTPTransport()
+            base = f"http://{target}"
+        async with httpx.AsyncClient(transport=transport, timeout=2) as client:
+            reply = await client.get(base + path)
+            if reply.status_code != 200:
+                raise NotReady(f"{target}{path}: {reply.status_code} {reply.text[:200]}")
+
+    return probe
+
+
 @dataclass(frozen=True)
 class ClusterHealth:
     name: str

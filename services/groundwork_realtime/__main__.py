@@ -1,0 +1,56 @@
+"""Run one realtime instance: python -m groundwork_realtime"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from groundwork_realtime.app import Realtime
+from groundwork_realtime.hub import Hub
+from groundwork_realtime.settings import RealtimeSettings
+from groundwork_realtime.tail import StreamTail
+from groundwork_shared.redis import connect
+from groundwork_shared.server import until_stopped
+from groundwork_shared.settings import boot
+
+log = logging.getLogger("groundwork_realtime")
+
+
+def site(runner: web.AppRunner, listen: str) -> web.BaseSite:
+    if listen.startswith("unix:"):
+        return web.UnixSite(runner, listen[len("unix:") :])
+    host, _, port = listen.rpartition(":")
+    return web.TCPSite(runner, host, int(port))
+
+
+async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> None:
+    redis = connect(settings.redis_url)
+    hub = Hub(settings.realtime_client_queue)
+    batch = max(1, min(100, settings.realtime_client_queue // 4))
+    tail = StreamTail(redis, settings.realtime_stream, hub, batch)
+    realtime = Realtime(settings, hub, tail)
+    halt = asyncio.Event()
+    reader = asyncio.create_task(tail.run(halt))
+    # No access log: URLs may carry an access token (?access_token=, for browsers).
+    runner = web.AppRunner(realtime.application(), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await site(runner, settings.http_listen).start()
+    except OSError as error:
+        where = f"{settings.http_listen} (GROUNDWORK_HTTP_LISTEN)"
+        raise SystemExit(f"cannot listen on {where}: {error}") from error
+    log.info("serving", extra={"listen": settings.http_listen, "stream": settings.realtime_stream})
+    await until_stopped(stop)
+    log.info("draining")
+    await realtime.drain()
+    await runner.cleanup()
+    halt.set()
+    await reader
+    await redis.aclose()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(run(boot("realtime", RealtimeSettings)))
