@@ -92,6 +92,7 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
         "sidecar-booking.yaml",
         "sidecar-payments.yaml",
         "sidecar-ticketing.yaml",
+        "sidecar-realtime.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
