@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from typing import Any
 
+import aiohttp
 import click
 import grpc
 import httpx
@@ -63,12 +65,32 @@ def run_demo(plan: Plan) -> int:
         click.echo(f"{len(response.events)} events, served by {served}:")
         for e in response.events:
             click.echo(f"  {e.starts_at.ToDatetime():%Y-%m-%d %H:%M}  {e.venue.city:<11} {e.name}")
+    ws_url = f"ws://{plan.edge_http()}/v1/live/events/{event['event_id']}/seats"
+    position = asyncio.run(_live_frames(ws_url))[-1]["id"]
     if not _purchase(base, event["event_id"]):
         return 1
+    # Reconnect from the position held before the purchase: the missed updates replay.
+    frames = asyncio.run(_live_frames(f"{ws_url}?last_event_id={position}"))
+    click.secho(
+        f"\n$ websocket {ws_url}?last_event_id={position}"
+        "  [live seat map through the edge, resumed: what happened since]",
+        bold=True,
+    )
+    for frame in frames:
+        click.echo(json.dumps(frame, ensure_ascii=False))
     click.echo(
         "\nstop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)"
     )
     return 0
+
+
+async def _live_frames(url: str) -> list[dict[str, Any]]:
+    """The frames a WebSocket receives up to and including `ready`."""
+    frames: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        while not frames or "ready" not in frames[-1]:
+            frames.append(json.loads((await ws.receive(timeout=10)).data))
+    return frames
 
 
 def _purchase(base: str, event_id: str) -> bool:

@@ -114,6 +114,7 @@ def status() -> None:
             mark = "ok" if cluster.ok else "DEGRADED"
             click.echo(f"{envoy:<22}{cluster.name:<22}{cluster.healthy}/{cluster.total} {mark}")
     click.echo(f"\n{_cache_line(plan)}")
+    click.echo(_realtime_line(plan))
     click.echo("\nall healthy" if healthy else "\nNOT all healthy")
     sys.exit(0 if healthy else 1)
 
@@ -142,6 +143,29 @@ def _cache_line(plan: Plan) -> str:
         f"catalog cache: {hits} hits, {misses} misses, hit ratio {ratio}\n"
         f"bus lag on stream booking: {groups}"
     )
+
+
+def _realtime_line(plan: Plan) -> str:
+    """Open WebSockets and slow clients dropped, per realtime instance."""
+    from groundwork_cli.runtime.probes import http_get
+
+    async def read() -> list[str]:
+        parts = []
+        for process in plan.services:
+            svc = plan.mesh.services[process.name.rsplit("-", 1)[0]]
+            if svc.protocol != "websocket":
+                continue
+            try:
+                health = (await http_get(process.listen, svc.health_path)).json()
+                parts.append(
+                    f"{process.name} {health['connections']} connections, "
+                    f"{health['dropped_slow_clients']} slow clients dropped"
+                )
+            except Exception as error:
+                parts.append(f"{process.name} unknown ({error!r})")
+        return parts
+
+    return "websockets: " + ("; ".join(asyncio.run(read())) or "no realtime instances")
 
 
 @cli.command()

@@ -69,20 +69,25 @@ def grpc_health(target: str, service: str) -> Probe:
     return probe
 
 
+async def http_get(target: str, path: str) -> httpx.Response:
+    """GET `path` from an app on host:port or unix:/socket."""
+    if target.startswith("unix:"):
+        transport = httpx.AsyncHTTPTransport(uds=target[len("unix:") :])
+        base = "http://app"
+    else:
+        transport = httpx.AsyncHTTPTransport()
+        base = f"http://{target}"
+    async with httpx.AsyncClient(transport=transport, timeout=2) as client:
+        return await client.get(base + path)
+
+
 def http_health(target: str, path: str) -> Probe:
-    """GET `path` on host:port or unix:/socket; healthy on 200."""
+    """Healthy when GET `path` answers 200."""
 
     async def probe() -> None:
-        if target.startswith("unix:"):
-            transport = httpx.AsyncHTTPTransport(uds=target[len("unix:") :])
-            base = "http://app"
-        else:
-            transport = httpx.AsyncHTTPTransport()
-            base = f"http://{target}"
-        async with httpx.AsyncClient(transport=transport, timeout=2) as client:
-            reply = await client.get(base + path)
-            if reply.status_code != 200:
-                raise NotReady(f"{target}{path}: {reply.status_code} {reply.text[:200]}")
+        reply = await http_get(target, path)
+        if reply.status_code != 200:
+            raise NotReady(f"{target}{path}: {reply.status_code} {reply.text[:200]}")
 
     return probe
 
