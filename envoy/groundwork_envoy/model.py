@@ -19,6 +19,7 @@ class Ports(_Strict):
     inbound: int = Field(ge=1, le=65535)
     outbound: int = Field(ge=1, le=65535)
     admin: int = Field(ge=1, le=65535)
+    metrics: int = Field(ge=1, le=65535)  # the app's Prometheus /metrics
 
 
 class ClientRateLimit(_Strict):

@@ -57,6 +57,10 @@ class Profile(Protocol):
     def mesh_tls(self, service: str) -> TlsFiles: ...
     def spiffe_id(self, service: str) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
+    @property
+    def otlp_endpoint(self) -> str: ...
+    @property
+    def trace_sampling(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class LocalProfile:
     state_dir: Path
     net: int = 0
     name: str = "local"
+    # OTLP/gRPC collector for Envoy's spans (host:port); empty: no tracing.
+    otlp_endpoint: str = ""
+    trace_sampling: float = 1.0
 
     def edge_address(self) -> str:
         return f"127.{self.net}.0.1"
@@ -126,6 +133,8 @@ class KubernetesProfile:
     tls_dir: str = "/etc/groundwork/tls"
     mesh_tls_dir: str = "/etc/groundwork/mesh"
     name: str = "kubernetes"
+    otlp_endpoint: str = ""
+    trace_sampling: float = 1.0
 
     def edge_address(self) -> str:
         return "0.0.0.0"

@@ -24,6 +24,7 @@ from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
 from groundwork_shared.events import envelope
 from groundwork_shared.messages import parse_uuid, timestamp
 from groundwork_shared.outbox import enqueue
+from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -277,6 +278,11 @@ async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
 
 
 async def sweep(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
+    with background():
+        await _sweep_loop(pool, stop, interval)
+
+
+async def _sweep_loop(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
     while not stop.is_set():
         try:
             await sweep_once(pool)

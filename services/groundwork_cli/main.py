@@ -72,9 +72,13 @@ def _endpoints(plan: Plan) -> None:
         ("Redis", plan.redis_url()),
         ("state and logs", str(plan.layout.root)),
     ]
+    if plan.profile.otlp_endpoint:
+        rows.append(("traces (OTLP/gRPC)", plan.profile.otlp_endpoint))
     for label, value in rows:
         click.echo(f"  {label:<26} {value}")
     click.echo(f"\n  try:  curl -s http://{plan.edge_http()}/v1/events?page_size=2")
+    if plan.layout.traces_db.exists() or RuntimeSettings().traces:
+        click.echo("        groundwork trace --last   (or the x-groundwork-trace-id of a reply)")
     click.echo("  stop: groundwork down")
 
 
@@ -207,6 +211,32 @@ def demo() -> None:
 
     plan = _plan()
     sys.exit(run_demo(plan))
+
+
+@cli.command()
+@click.argument("trace_id", required=False)
+@click.option("--last", is_flag=True, help="The newest trace the edge started.")
+def trace(trace_id: str | None, last: bool) -> None:
+    """Print a trace's waterfall from the built-in receiver (GROUNDWORK_TRACES=1)."""
+    from groundwork_cli.traces import SpanStore, waterfall
+
+    plan = _plan()
+    if not plan.layout.traces_db.exists():
+        raise click.ClickException(
+            "no traces kept here: start the mesh with GROUNDWORK_TRACES=1 "
+            "(or read them in the collector GROUNDWORK_OTLP_ENDPOINT names)"
+        )
+    if bool(trace_id) == last:
+        raise click.UsageError("give a TRACE_ID or --last")
+    store = SpanStore(plan.layout.traces_db)
+    try:
+        wanted = trace_id or store.last_trace("edge") or store.last_trace()
+        spans = store.spans(wanted) if wanted else []
+    finally:
+        store.close()
+    if not spans:
+        raise click.ClickException(f"no spans for trace {wanted or '(none yet)'}")
+    click.echo(waterfall(spans))
 
 
 @cli.command("envoy-config")

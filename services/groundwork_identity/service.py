@@ -18,6 +18,7 @@ from groundwork_identity.repository import IdentityRepository, Rotation
 from groundwork_identity.settings import IdentitySettings
 from groundwork_shared.caller import caller
 from groundwork_shared.errors import InvalidArgument, Unauthenticated, Unavailable
+from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -49,12 +50,13 @@ class KeyRing:
         self._keys = await self._repository.load_keys(s.key_encryption_key)
 
     async def watch(self, interval: float = 30) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("signing key refresh failed")
+        with background():
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("signing key refresh failed")
 
     def signing_key(self) -> keys.SigningKey:
         key = keys.current(self._keys, datetime.now(UTC))

@@ -11,6 +11,7 @@ from groundwork_realtime.app import Realtime
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.tail import StreamTail
+from groundwork_shared import telemetry
 from groundwork_shared.redis import connect
 from groundwork_shared.server import until_stopped
 from groundwork_shared.settings import boot
@@ -49,6 +50,7 @@ async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> 
     halt.set()
     await reader
     await redis.aclose()
+    telemetry.flush()
     log.info("stopped")
 
 

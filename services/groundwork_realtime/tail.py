@@ -20,6 +20,7 @@ from groundwork_realtime import positions
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.updates import Routed, route
 from groundwork_shared.bus import FIELD
+from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class StreamTail:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch every new entry to the hub until `stop` is set."""
+        with background():  # a blocking read a second: no trace each
+            await self._follow(stop)
+
+    async def _follow(self, stop: asyncio.Event) -> None:
         last = "$"
         while not stop.is_set():
             try:

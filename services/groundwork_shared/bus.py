@@ -22,6 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_shared.metrics import BUS_APPLIED, BUS_DEAD_LETTERED, BUS_LAG, BUS_REDELIVERED
+from groundwork_shared.telemetry import background, continued
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,19 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the message in hand is finished first."""
+        # Polls are not traced; each message's handling is, in its producer's trace.
+        with background():
+            await self._consume(stop)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         await self.ensure_group()
         last_reclaim = 0.0
+        c = self._config
         while not stop.is_set():
             try:
-                if time.monotonic() - last_reclaim >= self._config.reclaim_every:
+                if time.monotonic() - last_reclaim >= c.reclaim_every:
                     await self.reclaim()
+                    BUS_LAG.labels(c.stream, c.group).set(await self.lag())
                     last_reclaim = time.monotonic()
                 await self.poll()
             except (RedisError, OSError) as error:
@@ -120,6 +129,7 @@ class Consumer:
             )
             deliveries = int(pending[0]["times_delivered"]) if pending else c.max_deliveries + 1
             self.redelivered += 1
+            BUS_REDELIVERED.labels(c.stream, c.group).inc()
             await self._deliver(message_id, fields, deliveries)
         return len(claimed)
 
@@ -138,15 +148,28 @@ class Consumer:
             await self._dead_letter(message_id, raw, f"failed {deliveries - 1} deliveries")
             return
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                first = await conn.fetchval(
-                    """INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
-                       ON CONFLICT DO NOTHING RETURNING true""",
-                    c.group,
-                    event.id,
-                )
-                if first:
-                    await self._handler(conn, event)
+            with continued(
+                f"{c.stream} process",
+                event.traceparent,
+                event.tracestate,
+                **{
+                    "messaging.system": "redis",
+                    "messaging.destination.name": c.stream,
+                    "messaging.consumer.group.name": c.group,
+                    "messaging.operation.type": "process",
+                    "messaging.message.id": event.id,
+                    "groundwork.event.type": event.type,
+                },
+            ):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    first = await conn.fetchval(
+                        """INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+                           ON CONFLICT DO NOTHING RETURNING true""",
+                        c.group,
+                        event.id,
+                    )
+                    if first:
+                        await self._handler(conn, event)
         except Exception:
             # Left pending: reclaimed after claim_idle_ms, up to max_deliveries times.
             log.exception(
@@ -158,6 +181,7 @@ class Consumer:
         await self._redis.xack(c.stream, c.group, message_id)
         if first:
             self.applied += 1
+            BUS_APPLIED.labels(c.stream, c.group).inc()
 
     async def _dead_letter(self, message_id: Any, raw: bytes, reason: str) -> None:
         c = self._config
@@ -169,6 +193,7 @@ class Consumer:
         )
         await self._redis.xack(c.stream, c.group, message_id)
         self.dead_lettered += 1
+        BUS_DEAD_LETTERED.labels(c.stream, c.group).inc()
         log.error("event dead-lettered", extra={"reason": reason, "message_id": str(message_id)})
 
     async def lag(self) -> int:

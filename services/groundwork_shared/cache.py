@@ -13,6 +13,8 @@ from google.protobuf.message import DecodeError, Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from groundwork_shared.metrics import CACHE_REQUESTS
+
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
@@ -46,9 +48,12 @@ class Cache:
                 keys=[self._key(key), self._stat("hits"), self._stat("misses")]
             )
             if isinstance(raw, bytes):
-                return message_type.FromString(raw)
+                cached = message_type.FromString(raw)
+                CACHE_REQUESTS.labels(self._namespace, "hit").inc()
+                return cached
         except (RedisError, OSError, DecodeError) as error:
             log.warning("cache read failed", extra={"error": repr(error)})
+        CACHE_REQUESTS.labels(self._namespace, "miss").inc()
         message: M | None = await load()
         if message is not None:
             try:

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from groundwork_shared import metrics
+
 
 def database_url(server_url: str, database: str) -> str:
     """The URL of `database` on the server that `server_url` names."""
@@ -51,6 +53,7 @@ async def create_pool(url: str, min_size: int, max_size: int) -> asyncpg.Pool:
         server_settings={"statement_timeout": "5000", "application_name": "groundwork"},
     )
     assert pool is not None
+    metrics.POOLS.add("main", pool)
     return pool
 
 

@@ -10,15 +10,20 @@ from google.protobuf.message import Message
 
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_shared.messages import timestamp
+from groundwork_shared.telemetry import current_traceparent
 
 
 def envelope(
     event_type: str,
     aggregate_id: str,
     payload: Message,
-    traceparent: str = "",
+    traceparent: str | None = None,
     tracestate: str = "",
 ) -> Envelope:
+    """An event with a fresh id, stamped now, carrying the current trace context
+    (unless one is given) so that its consumers continue the producer's trace."""
+    if traceparent is None:
+        traceparent, tracestate = current_traceparent()
     packed = any_pb2.Any()
     packed.Pack(payload)
     return Envelope(

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
+from groundwork_shared.telemetry import background
+
 Probe = Callable[[], Awaitable[None]]
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -49,9 +51,10 @@ class Health:
         return True
 
     async def watch(self, interval: float = 2.0) -> None:
-        while True:
-            await self.check_once()
-            await asyncio.sleep(interval)
+        with background():  # a probe every two seconds is not worth a trace
+            while True:
+                await self.check_once()
+                await asyncio.sleep(interval)
 
     async def shutting_down(self) -> None:
         self._serving = False

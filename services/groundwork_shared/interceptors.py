@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from groundwork_shared.errors import DomainError
+from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
 
 log = logging.getLogger("groundwork.rpc")
 
@@ -55,12 +56,15 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 if not method.startswith("/grpc.health."):
+                    elapsed = time.perf_counter() - started
+                    RPC_REQUESTS.labels(method, code.name).inc()
+                    RPC_DURATION.labels(method).observe(elapsed)
                     log.info(
                         "rpc",
                         extra={
                             "method": method,
                             "code": code.name,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "duration_ms": round(elapsed * 1000, 2),
                         },
                     )
 

@@ -14,20 +14,41 @@ import contextlib
 import logging
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_shared.bus import FIELD, STREAM_MAXLEN
+from groundwork_shared.telemetry import background, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x6777_6F62  # "gwob"
 
 
 async def enqueue(conn: asyncpg.Connection, stream: str, event: Envelope) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (stream, envelope) VALUES ($1, $2)", stream, event.SerializeToString()
-    )
+    """Publish `event` as part of the caller's transaction.
+
+    This is the bus's publish span: the moment an event is decided is when it
+    commits here, inside the request's trace; the relay's XADD later is transport.
+    The envelope carries this span's context, so consumers become its children."""
+    with tracer().start_as_current_span(
+        f"{stream} publish",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.destination.name": stream,
+            "messaging.operation.type": "publish",
+            "messaging.message.id": event.id,
+            "groundwork.event.type": event.type,
+        },
+    ):
+        event.traceparent, event.tracestate = current_traceparent()
+        await conn.execute(
+            "INSERT INTO outbox (stream, envelope) VALUES ($1, $2)",
+            stream,
+            event.SerializeToString(),
+        )
 
 
 class Relay:
@@ -71,6 +92,10 @@ class Relay:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK)
 
     async def run(self, stop: asyncio.Event, idle: float = 0.1, max_backoff: float = 5) -> None:
+        with background():
+            await self._loop(stop, idle, max_backoff)
+
+    async def _loop(self, stop: asyncio.Event, idle: float, max_backoff: float) -> None:
         backoff = idle
         while not stop.is_set():
             try:

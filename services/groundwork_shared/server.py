@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from groundwork_shared import telemetry
 from groundwork_shared.health import Health, Probe
 from groundwork_shared.interceptors import UnaryInterceptor
 from groundwork_shared.settings import ServiceSettings
@@ -84,4 +85,5 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     await server.stop(settings.shutdown_grace_seconds)
     for close in app.on_close:
         await close()
+    telemetry.flush()
     log.info("stopped")

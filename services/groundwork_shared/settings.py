@@ -40,6 +40,13 @@ class ServiceSettings(BaseSettings):
     # How long SIGTERM waits for in-flight calls before cancelling them.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # OTLP/gRPC collector (host:port, e.g. Jaeger's 4317); empty: tracing off.
+    otlp_endpoint: str = ""
+    # Share of new traces kept (those the edge started are kept or dropped there).
+    trace_sampling: float = Field(default=1.0, ge=0, le=1)
+    deployment_environment: str = Field(default="local", min_length=1)
+    # Prometheus /metrics (host:port); empty: not served.
+    metrics_listen: HostPort | None = None
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -65,8 +72,12 @@ def load(cls: type[S]) -> S:
 
 def boot(service: str, cls: type[SS]) -> SS:
     """A service's first step: its settings, validated, and JSON logs configured."""
-    from groundwork_shared import logs
+    from groundwork_shared import logs, metrics, telemetry
 
     settings = load(cls)
     logs.configure(service, settings.instance_id, settings.log_level)
+    # Before any server or channel exists: instrumentation wraps their constructors.
+    telemetry.setup(service, settings)
+    if settings.metrics_listen:
+        metrics.serve(settings.metrics_listen)
     return settings

@@ -36,14 +36,17 @@ def _validate(path: Path) -> tuple[Path, int, str]:
     return path, result.returncode, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("otlp", ["", "otlp-collector:4317"], ids=["untraced", "traced"])
 @pytest.mark.parametrize("profile_name", ["local", "kubernetes"])
-def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str) -> None:
+def test_rendered_configs_pass_envoy_validate(
+    tmp_path: Path, profile_name: str, otlp: str
+) -> None:
     mesh = load_mesh()
     pki = Pki(tmp_path / "pki")
     ensure_server_cert(pki, "edge", ["localhost"], ["127.0.0.1"])
     profile: Profile
     if profile_name == "local":
-        profile = LocalProfile(mesh, tmp_path)
+        profile = LocalProfile(mesh, tmp_path, otlp_endpoint=otlp)
         ensure_mesh_certs(pki, {n: profile.spiffe_id(n) for n in ["edge", *mesh.services]})
     else:
         ensure_mesh_certs(pki, {"edge": spiffe_id("groundwork", "edge")})
@@ -54,7 +57,9 @@ def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str)
         shutil.copy(pki.cert("mesh/edge"), mesh_dir / "tls.crt")
         shutil.copy(pki.key("mesh/edge"), mesh_dir / "tls.key")
         shutil.copy(pki.ca_cert, mesh_dir / "ca.crt")
-        profile = KubernetesProfile(tls_dir=str(tmp_path), mesh_tls_dir=str(mesh_dir))
+        profile = KubernetesProfile(
+            tls_dir=str(tmp_path), mesh_tls_dir=str(mesh_dir), otlp_endpoint=otlp
+        )
     paths = write(render(mesh, profile), tmp_path / "envoy")
     assert len(paths) >= 2
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -23,6 +23,11 @@ class Layout:
         return self.root / "secrets"
 
     @property
+    def traces_db(self) -> Path:
+        """Spans the built-in OTLP receiver keeps (`groundwork trace` reads them)."""
+        return self.root / "traces.db"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

@@ -43,6 +43,8 @@ class Process:
     listen: str = ""
 
 
+TRACES_PORT = 4317  # OTLP/gRPC's port, for the built-in receiver
+
 # The variable each kind of service reads its listen address from.
 LISTEN_VARIABLE = {"grpc": "GROUNDWORK_GRPC_LISTEN", "websocket": "GROUNDWORK_HTTP_LISTEN"}
 
@@ -148,9 +150,28 @@ def _with_overrides(mesh: Mesh, settings: RuntimeSettings) -> Mesh:
 def build(settings: RuntimeSettings) -> Plan:
     layout = Layout(settings.state_dir.resolve())
     mesh = _with_overrides(load_mesh(), settings)
-    profile = LocalProfile(mesh, layout.root, settings.loopback_net)
     infra_ip = f"127.{settings.loopback_net}.2"
     infra: list[Process] = []
+    otlp = settings.otlp_endpoint
+    if settings.traces and not otlp:
+        otlp = f"{infra_ip}.4:{TRACES_PORT}"
+        host = f"{infra_ip}.4"
+        infra.append(
+            Process(
+                "traces",
+                [sys.executable, "-m", "groundwork_cli.traces", otlp, str(layout.traces_db)],
+                gate=probes.tcp(host, TRACES_PORT),
+                binds=[(host, TRACES_PORT)],
+                kind="infra",
+            )
+        )
+    profile = LocalProfile(
+        mesh,
+        layout.root,
+        settings.loopback_net,
+        otlp_endpoint=otlp,
+        trace_sampling=settings.trace_sampling,
+    )
 
     postgres = None if settings.database_url else EmbeddedPostgres(layout.postgres, f"{infra_ip}.1")
     if postgres:
@@ -200,6 +221,9 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_REDIS_URL": redis_url,
                         # This instance's sidecar, for calls to other services.
                         "GROUNDWORK_MESH_OUTBOUND": f"{address}:{mesh.ports.outbound}",
+                        "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
+                        "GROUNDWORK_OTLP_ENDPOINT": otlp,
+                        "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
                         **entry.env(secrets, mesh),
                     },
                     database=name if entry.migrations else None,

@@ -81,6 +81,17 @@ async def http_get(target: str, path: str) -> httpx.Response:
         return await client.get(base + path)
 
 
+def tcp(host: str, port: int) -> Probe:
+    """Something accepts connections on host:port."""
+
+    async def probe() -> None:
+        _, writer = await asyncio.open_connection(host, port)
+        writer.close()
+        await writer.wait_closed()
+
+    return probe
+
+
 def http_health(target: str, path: str) -> Probe:
     """Healthy when GET `path` answers 200."""
 

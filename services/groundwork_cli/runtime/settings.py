@@ -35,3 +35,9 @@ class RuntimeSettings(BaseSettings):
     edge_client_burst: int | None = Field(default=None, ge=1)
     # Seconds each start-up step may take before `up` gives up and names it.
     start_timeout: float = Field(default=60.0, gt=0, le=600)
+    # Traces: an OTLP/gRPC collector (host:port, e.g. Jaeger's 4317) for services
+    # and Envoy; or `traces` to run the built-in receiver that `groundwork trace`
+    # reads. Neither: tracing is off and costs nothing.
+    otlp_endpoint: str = ""
+    traces: bool = False
+    trace_sampling: float = Field(default=1.0, ge=0, le=1)
