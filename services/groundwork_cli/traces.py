@@ -168,7 +168,7 @@ def waterfall(spans: list[Span], width: int = 40) -> str:
         kind = _KIND.get(span.kind, "")
         status = _STATUS.get(span.status, "")
         lines.append(
-            f"{label[:60]:<60} {kind:<9} {span.duration_ms:>9.2f} ms {status:<5} |{bar:<{width}}|"
+            f"{label[:80]:<80} {kind:<9} {span.duration_ms:>9.2f} ms {status:<5} |{bar:<{width}}|"
         )
         for child in sorted(children[span.span_id], key=lambda s: s.start_ns):
             walk(child, depth + 1)

@@ -9,6 +9,7 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pytest
 from groundwork_cli.runtime.plan import Plan, build, service_database_url
 from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 from groundwork_cli.runtime.settings import RuntimeSettings
+from groundwork_cli.traces import SpanStore, receiver
 from groundwork_identity.keys import SigningKey
 
 GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
@@ -117,11 +119,41 @@ def make_mesh(state_dir: Path, net: int) -> Mesh:
     )
 
 
+class Receiver:
+    """An OTLP/gRPC receiver run by the test itself, on its own thread and loop."""
+
+    def __init__(self, listen: str, db: Path) -> None:
+        self.listen = listen
+        self.store = SpanStore(db)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            receiver(self.listen, self.store), self._loop
+        ).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(1), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
 @pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def traces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+    with Receiver("127.77.2.9:4317", tmp_path_factory.mktemp("traces") / "spans.db") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory, traces: Receiver) -> Iterator[Mesh]:
     running = make_mesh(tmp_path_factory.mktemp("mesh"), 77)
     # The suite logs in far more often than a person; test_rate_limits checks limits.
     running.env["GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE"] = "100000"
+    # Every service and Envoy export to the test's own receiver.
+    running.env["GROUNDWORK_OTLP_ENDPOINT"] = traces.listen
     try:
         running.cli("up")
         yield running

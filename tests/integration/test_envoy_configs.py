@@ -38,9 +38,7 @@ def _validate(path: Path) -> tuple[Path, int, str]:
 
 @pytest.mark.parametrize("otlp", ["", "otlp-collector:4317"], ids=["untraced", "traced"])
 @pytest.mark.parametrize("profile_name", ["local", "kubernetes"])
-def test_rendered_configs_pass_envoy_validate(
-    tmp_path: Path, profile_name: str, otlp: str
-) -> None:
+def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str, otlp: str) -> None:
     mesh = load_mesh()
     pki = Pki(tmp_path / "pki")
     ensure_server_cert(pki, "edge", ["localhost"], ["127.0.0.1"])

@@ -1,0 +1,189 @@
+"""One booking is one trace: edge, sidecars, services, Postgres, the bus and the
+workers, exported over OTLP to the test's own receiver. Logs carry the trace id;
+services and Envoy expose Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+
+from groundwork_cli.runtime import supervisor
+from groundwork_cli.traces import Span, waterfall
+from tests.conftest import eventually
+from tests.e2e.conftest import Mesh, Receiver
+
+PRODUCER, CONSUMER = 4, 5  # OTLP span kinds
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _purchase(mesh: Mesh, event_index: int, seat: str) -> tuple[str, str, str]:
+    """Hold, order and pay; returns (pay's trace id, order id, the buyer's token)."""
+    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": event_index + 1}).json()
+    event_id = events["events"][event_index]["event_id"]
+    token = mesh.user_token()
+    with httpx.Client(base_url=mesh.http, headers=_auth(token), timeout=20) as api:
+        held = api.post(
+            "/v1/holds",
+            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
+        )
+        assert held.status_code == 200, held.text
+        order = api.post(
+            "/v1/orders",
+            json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
+        ).json()
+        paid = api.post(
+            f"/v1/orders/{order['order_id']}:pay",
+            json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
+        )
+        assert paid.status_code == 200, paid.text
+    trace_id = paid.headers["x-groundwork-trace-id"]
+    assert len(trace_id) == 32 and int(trace_id, 16)
+    return trace_id, order["order_id"], token
+
+
+def _trace(traces: Receiver, trace_id: str, until: str) -> list[Span]:
+    """The trace's spans once the edge's root and one named `until` have arrived."""
+
+    def complete() -> list[Span]:
+        spans = traces.store.spans(trace_id)
+        names = [f"{s.service}: {s.name}" for s in spans]
+        assert any(until in name for name in names), names
+        assert "edge: ingress" in names, names
+        return spans
+
+    eventually(complete, timeout=30)
+    time.sleep(1.5)  # stragglers of the same trace (exporters batch every 0.5 s)
+    return traces.store.spans(trace_id)
+
+
+def test_a_purchase_is_one_trace_from_the_edge_to_the_ticket(mesh: Mesh, traces: Receiver) -> None:
+    trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-001")
+    spans = _trace(traces, trace_id, "ticketing: booking process")
+    by_id = {s.span_id: s for s in spans}
+    services = {s.service for s in spans}
+    assert {"edge", "booking-sidecar", "booking", "payments-sidecar", "payments"} <= services
+    assert {"catalog", "ticketing"} <= services  # both consumers of order_paid
+
+    # Exactly one root (the edge's), and every other span's parent is in the trace.
+    roots = [s for s in spans if not s.parent_id]
+    assert [(r.service, r.name) for r in roots] == [("edge", "ingress")]
+    orphans = [s for s in spans if s.parent_id and s.parent_id not in by_id]
+    assert orphans == []
+
+    def ancestry(span: Span) -> list[str]:
+        chain = []
+        while span.parent_id:
+            span = by_id[span.parent_id]
+            chain.append(span.service)
+        return chain
+
+    pay = next(s for s in spans if s.service == "booking" and s.name.endswith("/PayOrder"))
+    assert ancestry(pay)[:2] == ["booking-sidecar", "booking-sidecar"]  # via its sidecar
+    charge = next(s for s in spans if s.service == "payments" and s.name.endswith("/Charge"))
+    assert "booking" in ancestry(charge) and "payments-sidecar" in ancestry(charge)
+    query = next(
+        s for s in spans if s.service == "booking" and s.attributes.get("db.system") == "postgresql"
+    )
+    assert pay.span_id in [query.parent_id, by_id[query.parent_id].parent_id]
+    publish = next(s for s in spans if s.kind == PRODUCER and s.service == "booking")
+    assert publish.attributes["groundwork.event.type"] == "booking.order_paid"
+    consume = next(s for s in spans if s.kind == CONSUMER and s.service == "ticketing")
+    assert consume.parent_id == publish.span_id  # a child, not a link: one trace
+
+
+def test_a_trace_continues_across_the_bus_after_the_consumer_restarts(
+    mesh: Mesh, traces: Receiver
+) -> None:
+    rpc = supervisor.client(mesh.plan.layout)
+    rpc.stopProcess("ticketing-0", True)
+    try:
+        trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-002")  # published while it is down
+    finally:
+        rpc.startProcess("ticketing-0", True)
+    spans = _trace(traces, trace_id, "ticketing: booking process")
+    consume = next(s for s in spans if s.service == "ticketing" and s.kind == CONSUMER)
+    assert {s.span_id: s for s in spans}[consume.parent_id].kind == PRODUCER
+
+
+def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver) -> None:
+    trace_id, order_id, token = _purchase(mesh, 8, "UPPER-R08-003")
+    _trace(traces, trace_id, "ticketing: booking process")
+
+    def logged(process: str) -> list[dict[str, object]]:
+        lines = mesh.plan.layout.log(process).read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        return [r for r in records if r.get("trace_id") == trace_id]
+
+    booking = eventually(lambda: logged("booking-0"), timeout=10)
+    assert any(str(r.get("method", "")).endswith("/PayOrder") for r in booking)
+    assert all(len(str(r["span_id"])) == 16 for r in booking)
+    assert eventually(lambda: logged("payments-0"), timeout=10)
+    # Secrets never reach a log: neither the token nor the card.
+    for process in ("booking-0", "payments-0", "ticketing-0", "identity-0"):
+        text = mesh.plan.layout.log(process).read_text()
+        assert token not in text and token.split(".")[2] not in text
+    assert order_id  # the purchase happened
+
+
+def test_services_and_envoy_expose_prometheus_metrics(mesh: Mesh) -> None:
+    _purchase(mesh, 8, "UPPER-R08-004")
+    httpx.get(f"{mesh.http}/v1/events/{uuid.uuid4()}/seats")  # a catalog read (miss, 404)
+    profile, ports = mesh.plan.profile, mesh.plan.mesh.ports
+
+    def metrics_of(service: str, instance: int) -> str:
+        address = profile.listen_address(service, instance)
+        reply = httpx.get(f"http://{address}:{ports.metrics}/metrics")
+        assert reply.status_code == 200
+        return reply.text
+
+    def metrics(service: str) -> str:
+        return metrics_of(service, 0)
+
+    booking = metrics("booking")
+    assert (
+        'groundwork_rpc_requests_total{code="OK",method="/groundwork.booking.v1.BookingService/PayOrder"}'
+        in booking
+    )
+    assert "groundwork_rpc_duration_seconds_bucket{" in booking
+    assert 'groundwork_db_pool_connections{pool="main",state="in_use"}' in booking
+
+    def consumed() -> None:
+        ticketing = metrics("ticketing")
+        assert (
+            'groundwork_bus_events_applied_total{group="ticketing",stream="booking"}' in ticketing
+        )
+        assert 'groundwork_bus_lag{group="ticketing",stream="booking"}' in ticketing
+        assert "groundwork_bus_redeliveries_total" in ticketing
+
+    eventually(consumed, timeout=15)
+    hit_ratio = 'groundwork_cache_hit_ratio{cache="catalog"}'
+    assert any(hit_ratio in metrics_of("catalog", i) for i in (0, 1))
+    assert "groundwork_websocket_connections" in metrics("realtime")
+    edge = httpx.get(f"http://{mesh.plan.edge_admin()}/stats/prometheus").text
+    assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="booking"}' in edge
+    sidecar = httpx.get(
+        f"http://{profile.admin_address(profile.listen_address('booking', 0))}:{ports.admin}"
+        "/stats/prometheus"
+    ).text
+    assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="outbound_payments"}' in sidecar
+
+
+def test_the_waterfall_of_a_purchase(mesh: Mesh, traces: Receiver) -> None:
+    """What `groundwork trace` prints, from the same kind of store."""
+    trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-005")
+    _trace(traces, trace_id, "ticketing: booking process")
+    printed = waterfall(traces.store.spans(trace_id))
+    assert printed.splitlines()[0].startswith(f"trace {trace_id}")
+    for line in (
+        "edge: ingress",
+        "booking: /groundwork.booking.v1.BookingService/PayOrder",
+        "payments: /groundwork.payments.v1.PaymentsService/Charge",
+        "ticketing: booking process",
+    ):
+        assert line in printed, printed
