@@ -41,8 +41,9 @@ class Health:
 
     async def check_once(self) -> bool:
         try:
-            for probe in self._probes:
-                await asyncio.wait_for(probe(), timeout=2)
+            with background():  # a probe every two seconds is not worth a trace
+                for probe in self._probes:
+                    await asyncio.wait_for(probe(), timeout=2)
         except Exception as error:  # any failing dependency means not ready
             log.warning("health probe failed", extra={"error": repr(error)})
             await self._set(False)
@@ -51,10 +52,9 @@ class Health:
         return True
 
     async def watch(self, interval: float = 2.0) -> None:
-        with background():  # a probe every two seconds is not worth a trace
-            while True:
-                await self.check_once()
-                await asyncio.sleep(interval)
+        while True:
+            await self.check_once()
+            await asyncio.sleep(interval)
 
     async def shutting_down(self) -> None:
         self._serving = False

@@ -66,8 +66,8 @@ def setup(service: str, settings: ServiceSettings) -> None:
     trace.set_tracer_provider(provider)
     # Health checks arrive every two seconds from each sidecar: not worth a trace.
     not_health = filters.negate(filters.service_name(_HEALTH))
-    GrpcAioInstrumentorServer().instrument(filter_=not_health)  # type: ignore[no-untyped-call]
-    GrpcAioInstrumentorClient().instrument(filter_=not_health)  # type: ignore[no-untyped-call]
+    GrpcAioInstrumentorServer(filter_=not_health).instrument()  # type: ignore[no-untyped-call]
+    GrpcAioInstrumentorClient(filter_=not_health).instrument()  # type: ignore[no-untyped-call]
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument()
 
