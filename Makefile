@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# xds-protos ships an old copy of opentelemetry/proto/*; whichever wheel is
+	@# installed last owns those files. Put opentelemetry-proto's own back.
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps \
+	  "opentelemetry-proto==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opentelemetry-proto"))')"
+	$(BIN)/python -c 'from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: install
