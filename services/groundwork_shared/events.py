@@ -10,20 +10,17 @@ from google.protobuf.message import Message
 
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_shared.messages import timestamp
-from groundwork_shared.telemetry import current_traceparent
 
 
 def envelope(
     event_type: str,
     aggregate_id: str,
     payload: Message,
-    traceparent: str | None = None,
+    traceparent: str = "",
     tracestate: str = "",
 ) -> Envelope:
-    """An event with a fresh id, stamped now, carrying the current trace context
-    (unless one is given) so that its consumers continue the producer's trace."""
-    if traceparent is None:
-        traceparent, tracestate = current_traceparent()
+    """An event with a fresh id, stamped now. `outbox.enqueue` (its publication)
+    writes the trace context in, from its publish span."""
     packed = any_pb2.Any()
     packed.Pack(payload)
     return Envelope(

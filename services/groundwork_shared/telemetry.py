@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import cache
 from importlib import metadata
 
 from opentelemetry import context, propagate, trace
@@ -22,10 +23,10 @@ from opentelemetry.trace import Span, SpanKind
 from groundwork_shared.settings import ServiceSettings
 
 TRACER = "groundwork"
-# What users see in Jaeger: the service as mesh.yaml names it.
 _HEALTH = "grpc.health.v1.Health"
 
 
+@cache  # read from the installed metadata once, not per span
 def version() -> str:
     try:
         return metadata.version("groundwork")
@@ -52,7 +53,7 @@ def setup(service: str, settings: ServiceSettings) -> None:
 
     resource = Resource.create(
         {
-            "service.name": service,
+            "service.name": service,  # what users see in Jaeger: mesh.yaml's name
             "service.version": version(),
             "service.instance.id": settings.instance_id,
             "deployment.environment.name": settings.deployment_environment,
