@@ -11,15 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_realtime import positions
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.updates import Routed, route
-from groundwork_shared.bus import FIELD
+from groundwork_shared.bus import Undecodable, decode
 from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
@@ -28,12 +26,9 @@ PAGE = 500
 
 
 def _routed(message_id: Any, fields: dict[Any, Any]) -> list[Routed]:
-    raw = fields.get(FIELD) or fields.get(FIELD.decode())
-    if raw is None:
-        return []
     try:
-        event = Envelope.FromString(raw)
-    except DecodeError:
+        event = decode(fields)
+    except Undecodable:
         return []  # consumers dead-letter it; there is nothing to show
     return route(positions.text(message_id), event)
 

@@ -39,6 +39,26 @@ async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
 
 
+class Undecodable(Exception):
+    """A stream entry that holds no readable envelope."""
+
+    def __init__(self, raw: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.raw = raw
+        self.reason = reason
+
+
+def decode(fields: dict[Any, Any]) -> Envelope:
+    """The envelope in a stream entry's fields (read with or without decode_responses)."""
+    raw = fields.get(FIELD) or fields.get(FIELD.decode())
+    if raw is None:
+        raise Undecodable(b"", "message has no envelope")
+    try:
+        return Envelope.FromString(raw)
+    except DecodeError as error:
+        raise Undecodable(raw, "undecodable envelope") from error
+
+
 def dead_letter_stream(stream: str) -> str:
     return f"{stream}.dlq"
 
@@ -135,16 +155,13 @@ class Consumer:
 
     async def _deliver(self, message_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
         c = self._config
-        raw = fields.get(FIELD) or fields.get(FIELD.decode())
-        if fields is None or raw is None:
-            await self._dead_letter(message_id, b"", "message has no envelope")
-            return
         try:
-            event = Envelope.FromString(raw)
-        except DecodeError:
-            await self._dead_letter(message_id, raw, "undecodable envelope")
+            event = decode(fields)
+        except Undecodable as bad:
+            await self._dead_letter(message_id, bad.raw, bad.reason)
             return
         if deliveries > c.max_deliveries:
+            raw = event.SerializeToString()
             await self._dead_letter(message_id, raw, f"failed {deliveries - 1} deliveries")
             return
         try:
