@@ -49,57 +49,43 @@ class Routed:
         return self.update.SerializeToString()
 
 
-def _seats(event_id: str, seat_ids: Any, state: pb.SeatState.ValueType) -> pb.SeatsChanged:
-    return pb.SeatsChanged(event_id=event_id, seat_ids=seat_ids, state=state)
+# A built update: its topic and the LiveUpdate field it sets ("seats" or "order").
+Part = tuple[str, dict[str, Any]]
 
 
-def _held(p: events_pb2.SeatsHeld) -> list[tuple[str, Message]]:
-    return [(seats_topic(p.event_id), _seats(p.event_id, p.seat_ids, pb.SEAT_STATE_HELD))]
+def _seats(p: Any, state: pb.SeatState.ValueType) -> Part:
+    changed = pb.SeatsChanged(event_id=p.event_id, seat_ids=p.seat_ids, state=state)
+    return seats_topic(p.event_id), {"seats": changed}
 
 
-def _released(p: events_pb2.SeatsReleased) -> list[tuple[str, Message]]:
-    return [(seats_topic(p.event_id), _seats(p.event_id, p.seat_ids, pb.SEAT_STATE_AVAILABLE))]
+def _order(p: Any, status: booking_pb2.OrderStatus.ValueType) -> Part:
+    """Order ids, event and owner are on every order event; seats and amount on most."""
+    changed = pb.OrderChanged(order_id=p.order_id, event_id=p.event_id, status=status)
+    if hasattr(p, "seat_ids"):
+        changed.seat_ids.extend(p.seat_ids)
+        changed.amount_cents = p.amount_cents
+    return orders_topic(p.user_id), {"order": changed}
 
 
-def _created(p: events_pb2.OrderCreated) -> list[tuple[str, Message]]:
-    order = pb.OrderChanged(
-        order_id=p.order_id,
-        event_id=p.event_id,
-        status=booking_pb2.ORDER_STATUS_PENDING_PAYMENT,
-        seat_ids=p.seat_ids,
-        amount_cents=p.amount_cents,
-    )
-    return [(orders_topic(p.user_id), order)]
-
-
-def _paid(p: events_pb2.OrderPaid) -> list[tuple[str, Message]]:
-    order = pb.OrderChanged(
-        order_id=p.order_id,
-        event_id=p.event_id,
-        status=booking_pb2.ORDER_STATUS_PAID,
-        seat_ids=p.seat_ids,
-        amount_cents=p.amount_cents,
-    )
-    return [
-        (seats_topic(p.event_id), _seats(p.event_id, p.seat_ids, pb.SEAT_STATE_SOLD)),
-        (orders_topic(p.user_id), order),
-    ]
-
-
-def _cancelled(p: events_pb2.OrderCancelled) -> list[tuple[str, Message]]:
-    order = pb.OrderChanged(
-        order_id=p.order_id, event_id=p.event_id, status=booking_pb2.ORDER_STATUS_CANCELLED
-    )
-    return [(orders_topic(p.user_id), order)]
-
-
-# event type -> (payload message, its updates by topic)
-_ROUTES: dict[str, tuple[type[Message], Callable[[Any], list[tuple[str, Message]]]]] = {
-    "booking.seats_held": (events_pb2.SeatsHeld, _held),
-    "booking.seats_released": (events_pb2.SeatsReleased, _released),
-    "booking.order_created": (events_pb2.OrderCreated, _created),
-    "booking.order_paid": (events_pb2.OrderPaid, _paid),
-    "booking.order_cancelled": (events_pb2.OrderCancelled, _cancelled),
+# event type -> (payload message, its updates)
+_ROUTES: dict[str, tuple[type[Message], Callable[[Any], list[Part]]]] = {
+    "booking.seats_held": (events_pb2.SeatsHeld, lambda p: [_seats(p, pb.SEAT_STATE_HELD)]),
+    "booking.seats_released": (
+        events_pb2.SeatsReleased,
+        lambda p: [_seats(p, pb.SEAT_STATE_AVAILABLE)],
+    ),
+    "booking.order_created": (
+        events_pb2.OrderCreated,
+        lambda p: [_order(p, booking_pb2.ORDER_STATUS_PENDING_PAYMENT)],
+    ),
+    "booking.order_paid": (
+        events_pb2.OrderPaid,
+        lambda p: [_seats(p, pb.SEAT_STATE_SOLD), _order(p, booking_pb2.ORDER_STATUS_PAID)],
+    ),
+    "booking.order_cancelled": (
+        events_pb2.OrderCancelled,
+        lambda p: [_order(p, booking_pb2.ORDER_STATUS_CANCELLED)],
+    ),
 }
 
 
@@ -112,13 +98,7 @@ def route(position: str, event: Envelope) -> list[Routed]:
     payload = message_type()
     if not event.payload.Unpack(payload):
         return []  # a type name that does not match its payload: nothing to show
-    routed = []
-    for topic, body in build(payload):
-        update = pb.LiveUpdate(id=position, time=event.time)
-        if isinstance(body, pb.SeatsChanged):
-            update.seats.CopyFrom(body)
-        else:
-            assert isinstance(body, pb.OrderChanged)
-            update.order.CopyFrom(body)
-        routed.append(Routed(topic, update))
-    return routed
+    return [
+        Routed(topic, pb.LiveUpdate(id=position, time=event.time, **field))
+        for topic, field in build(payload)
+    ]
