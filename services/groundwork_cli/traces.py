@@ -114,6 +114,11 @@ class SpanStore:
         ).fetchone()
         return str(row[0]) if row else None
 
+    def root_names(self) -> list[str]:
+        """The name of every trace's root span, sorted."""
+        rows = self._db.execute("SELECT name FROM spans WHERE parent_id = '' ORDER BY name")
+        return [str(r[0]) for r in rows.fetchall()]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM spans").fetchone()[0])
 

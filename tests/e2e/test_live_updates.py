@@ -5,15 +5,14 @@ browser would watch it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from typing import Any
 
 import aiohttp
 import httpx
 import pytest
 
 from tests.e2e.conftest import Mesh
+from tests.live import frame, until_ready
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -23,20 +22,6 @@ def _auth(token: str) -> dict[str, str]:
 def _event(mesh: Mesh, index: int) -> str:
     events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": index + 1}).json()
     return str(events["events"][index]["event_id"])
-
-
-async def _frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 15) -> dict[str, Any]:
-    message = await ws.receive(timeout=timeout)
-    assert message.type == aiohttp.WSMsgType.TEXT, message
-    frame: dict[str, Any] = json.loads(message.data)
-    return frame
-
-
-async def _ready(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-    frames = [await _frame(ws)]
-    while "ready" not in frames[-1]:
-        frames.append(await _frame(ws))
-    return frames
 
 
 def test_the_buyers_journey_seen_live(mesh: Mesh) -> None:
@@ -55,8 +40,8 @@ def test_the_buyers_journey_seen_live(mesh: Mesh) -> None:
             http.ws_connect(f"{ws_https}/v1/live/events/{event_id}/seats", ssl=mesh.tls()) as seats,
             http.ws_connect(f"{ws_http}/v1/live/orders?access_token={token}") as orders,
         ):
-            await _ready(seats)
-            await _ready(orders)
+            await until_ready(seats)
+            await until_ready(orders)
             api = httpx.AsyncClient(base_url=mesh.http, headers=_auth(token), timeout=20)
             async with api:
                 held = await api.post(
@@ -68,7 +53,7 @@ def test_the_buyers_journey_seen_live(mesh: Mesh) -> None:
                     },
                 )
                 assert held.status_code == 200, held.text
-                update = (await _frame(seats))["seats"]
+                update = (await frame(seats))["seats"]
                 assert (update["seat_ids"], update["state"]) == ([seat], "SEAT_STATE_HELD")
 
                 order = await api.post(
@@ -76,7 +61,7 @@ def test_the_buyers_journey_seen_live(mesh: Mesh) -> None:
                     json={"hold_id": held.json()["hold_id"], "idempotency_key": "journey-order"},
                 )
                 order_id = order.json()["order_id"]
-                created = (await _frame(orders))["order"]
+                created = (await frame(orders))["order"]
                 assert (created["order_id"], created["status"]) == (
                     order_id,
                     "ORDER_STATUS_PENDING_PAYMENT",
@@ -86,9 +71,9 @@ def test_the_buyers_journey_seen_live(mesh: Mesh) -> None:
                     json={"card_token": "tok_approve", "idempotency_key": "journey-pay"},
                 )
                 assert paid.status_code == 200, paid.text
-                update = (await _frame(seats))["seats"]
+                update = (await frame(seats))["seats"]
                 assert (update["seat_ids"], update["state"]) == ([seat], "SEAT_STATE_SOLD")
-                status = (await _frame(orders))["order"]
+                status = (await frame(orders))["order"]
                 assert (status["order_id"], status["status"]) == (order_id, "ORDER_STATUS_PAID")
 
                 for _ in range(75):  # the ticketing worker issues the ticket
@@ -121,8 +106,8 @@ def test_live_orders_need_a_token_and_show_only_the_callers_own(mesh: Mesh) -> N
                 http.ws_connect(f"{ws_http}/v1/live/orders", headers=_auth(bob)) as bobs,
                 http.ws_connect(f"{ws_http}/v1/live/orders", headers=_auth(ann)) as anns,
             ):
-                await _ready(bobs)
-                await _ready(anns)
+                await until_ready(bobs)
+                await until_ready(anns)
                 async with httpx.AsyncClient(base_url=mesh.http, headers=_auth(ann)) as api:
                     held = await api.post(
                         "/v1/holds",
@@ -136,7 +121,7 @@ def test_live_orders_need_a_token_and_show_only_the_callers_own(mesh: Mesh) -> N
                         "/v1/orders",
                         json={"hold_id": held.json()["hold_id"], "idempotency_key": "ann-order-1"},
                     )
-                assert (await _frame(anns))["order"]["status"] == "ORDER_STATUS_PENDING_PAYMENT"
+                assert (await frame(anns))["order"]["status"] == "ORDER_STATUS_PENDING_PAYMENT"
                 with pytest.raises(TimeoutError):
                     await bobs.receive(timeout=1)
 
@@ -151,7 +136,7 @@ def test_a_reconnecting_client_gets_what_it_missed(mesh: Mesh) -> None:
     async def reconnect() -> None:
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(url) as ws:
-                position = (await _ready(ws))[-1]["id"]
+                position = (await until_ready(ws))[-1]["id"]
             for seat in ("LOWER-R07-013", "LOWER-R07-014"):  # while disconnected
                 reply = await asyncio.to_thread(
                     httpx.post,
@@ -163,7 +148,7 @@ def test_a_reconnecting_client_gets_what_it_missed(mesh: Mesh) -> None:
             missed: list[str] = []
             for _ in range(50):  # until the outbox relay has published both
                 async with http.ws_connect(f"{url}?last_event_id={position}") as ws:
-                    *replayed, ready = await _ready(ws)
+                    *replayed, ready = await until_ready(ws)
                 missed = [s for f in replayed for s in f["seats"]["seat_ids"]]
                 if len(missed) == 2:
                     break

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from groundwork_realtime.settings import RealtimeSettings
 from groundwork_shared.bus import publish
 from groundwork_shared.events import envelope
 from tests.conftest import settles
+from tests.live import frame, until_ready
 
 HOST = "127.78.3.1"
 
@@ -79,22 +79,6 @@ async def serving(redis_url: str, **overrides: Any) -> AsyncIterator[Server]:
 async def server(redis_server: str) -> AsyncIterator[Server]:
     async with serving(redis_server) as running:
         yield running
-
-
-async def frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> dict[str, Any]:
-    message = await ws.receive(timeout=timeout)
-    assert message.type == aiohttp.WSMsgType.TEXT, message
-    result: dict[str, Any] = json.loads(message.data)
-    return result
-
-
-async def until_ready(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-    """Frames up to and including Ready."""
-    frames = []
-    while True:
-        frames.append(await frame(ws))
-        if "ready" in frames[-1]:
-            return frames
 
 
 def held(event_id: str, *seats: str) -> events_pb2.SeatsHeld:
