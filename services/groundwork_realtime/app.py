@@ -24,7 +24,7 @@ from groundwork_realtime.hub import Hub, Subscriber
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.tail import StreamTail
 from groundwork_realtime.updates import Routed, orders_topic, seats_topic
-from groundwork_shared.metrics import WEBSOCKETS, WEBSOCKETS_DROPPED
+from groundwork_shared.metrics import WEBSOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class Realtime:
         self._tail = tail
         self._sockets: set[web.WebSocketResponse] = set()
         self._draining = False
+        WEBSOCKETS.set_function(lambda: len(self._sockets))
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -99,16 +100,13 @@ class Realtime:
         transport = request.transport
         await ws.prepare(request)
         self._sockets.add(ws)
-        WEBSOCKETS.inc()
         subscriber = self._hub.subscribe(topic)
         try:
             await self._session(ws, subscriber, label, last)
         finally:
             self._hub.unsubscribe(subscriber)
             self._sockets.discard(ws)
-            WEBSOCKETS.dec()
             if subscriber.overflowed.is_set():
-                WEBSOCKETS_DROPPED.inc()
                 log.warning("slow client dropped", extra={"topic": label})
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(

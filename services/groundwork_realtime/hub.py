@@ -10,6 +10,7 @@ import asyncio
 from collections import defaultdict
 
 from groundwork_realtime.updates import Routed
+from groundwork_shared.metrics import WEBSOCKETS_DROPPED
 
 
 class Subscriber:
@@ -47,6 +48,7 @@ class Hub:
                 self.unsubscribe(subscriber)
                 subscriber.overflowed.set()
                 self.dropped += 1
+                WEBSOCKETS_DROPPED.inc()
 
     @property
     def subscribers(self) -> int:
