@@ -31,19 +31,10 @@ async def main() -> None:
         payments,
         timedelta(seconds=settings.order_payment_seconds),
     )
-    stop = asyncio.Event()
-    workers = [
-        asyncio.create_task(sweep(pool, stop, settings.sweep_interval_seconds)),
-        asyncio.create_task(Relay(pool, redis).run(stop)),
-    ]
+    relay = Relay(pool, redis)
 
-    async def close() -> None:
-        stop.set()
-        await asyncio.gather(*workers)
-        await catalog.close()
-        await payments.close()
-        await redis.aclose()
-        await pool.close()
+    async def sweeper(stop: asyncio.Event) -> None:
+        await sweep(pool, stop, settings.sweep_interval_seconds)
 
     await serve(
         settings,
@@ -53,7 +44,8 @@ async def main() -> None:
                 service, server
             ),
             probes=[reachable(pool)],
-            on_close=[close],
+            workers=[sweeper, relay.run],
+            on_close=[catalog.close, payments.close, redis.aclose, pool.close],
         ),
     )
 

@@ -24,19 +24,12 @@ async def main() -> None:
     redis = connect(settings.redis_url) if settings.redis_url else None
     cache = Cache(redis, "catalog") if redis else None
     service = CatalogService(CatalogRepository(pool), cache)
-    stop = asyncio.Event()
     consumers = []
     if redis:
         # Both instances share the "catalog" group: each event is applied by one of them.
         config = ConsumerConfig(stream="booking", group="catalog", consumer=settings.instance_id)
         projection = SeatMapProjection(cache)
-        consumers.append(
-            asyncio.create_task(Consumer(redis, pool, config, projection.apply).run(stop))
-        )
-
-    async def stop_consumers() -> None:
-        stop.set()
-        await asyncio.gather(*consumers)
+        consumers.append(Consumer(redis, pool, config, projection.apply).run)
 
     await serve(
         settings,
@@ -46,7 +39,8 @@ async def main() -> None:
                 service, server
             ),
             probes=[reachable(pool)],
-            on_close=[stop_consumers, pool.close, *([redis.aclose] if redis else [])],
+            workers=consumers,
+            on_close=[pool.close, *([redis.aclose] if redis else [])],
         ),
     )
 

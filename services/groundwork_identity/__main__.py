@@ -22,15 +22,10 @@ async def main() -> None:
     repository = IdentityRepository(pool)
     ring = KeyRing(repository, settings)
     await ring.refresh()
-    watcher = asyncio.create_task(ring.watch())
     service = IdentityService(repository, ring, settings)
 
     async def has_signing_key() -> None:
         ring.signing_key()
-
-    async def close() -> None:
-        watcher.cancel()
-        await pool.close()
 
     await serve(
         settings,
@@ -40,7 +35,8 @@ async def main() -> None:
                 service, server
             ),
             probes=[reachable(pool), has_signing_key],
-            on_close=[close],
+            workers=[ring.watch],
+            on_close=[pool.close],
         ),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -49,10 +50,12 @@ class KeyRing:
             )
         self._keys = await self._repository.load_keys(s.key_encryption_key)
 
-    async def watch(self, interval: float = 30) -> None:
+    async def watch(self, stop: asyncio.Event, interval: float = 30) -> None:
         with background():
-            while True:
-                await asyncio.sleep(interval)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+                    return
                 try:
                     await self.refresh()
                 except Exception:

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +23,9 @@ from groundwork_shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Register = Callable[[grpc.aio.Server], None]
+# A background loop (consumer, relay, sweeper): runs until the event is set, then
+# finishes what it has in hand and returns.
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 async def until_stopped(stop: asyncio.Event | None = None) -> None:
@@ -36,11 +40,14 @@ async def until_stopped(stop: asyncio.Event | None = None) -> None:
 
 @dataclass
 class App:
-    """What a service hands to `serve`: its gRPC services and how to check and close it."""
+    """What a service hands to `serve`: its gRPC services, its background workers,
+    and how to check and close it."""
 
     service_names: Sequence[str]
     register: Register
     probes: Sequence[Probe] = ()
+    workers: Sequence[Worker] = ()
+    # Run after the workers have stopped, in order (clients, then pools).
     on_close: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -71,6 +78,8 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     await server.start()
     await health.check_once()
     watcher = asyncio.create_task(health.watch())
+    halt = asyncio.Event()
+    workers = [asyncio.create_task(work(halt)) for work in app.workers]
     log.info("serving", extra={"listen": settings.grpc_listen, "services": list(app.service_names)})
 
     await until_stopped(stop)
@@ -83,6 +92,8 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
         await watcher
     await health.shutting_down()
     await server.stop(settings.shutdown_grace_seconds)
+    halt.set()  # each worker finishes the message or batch in hand
+    await asyncio.gather(*workers)
     for close in app.on_close:
         await close()
     telemetry.flush()

@@ -21,18 +21,9 @@ async def main() -> None:
     signer = TicketSigner.from_settings(settings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     redis = connect(settings.redis_url)
-    stop = asyncio.Event()
     config = ConsumerConfig(stream="booking", group="ticketing", consumer=settings.instance_id)
-    worker = asyncio.create_task(
-        Consumer(redis, pool, config, TicketIssuer(signer).apply).run(stop)
-    )
+    issuer = Consumer(redis, pool, config, TicketIssuer(signer).apply)
     service = TicketingService(pool, signer)
-
-    async def close() -> None:
-        stop.set()  # the message in hand is finished first
-        await worker
-        await redis.aclose()
-        await pool.close()
 
     await serve(
         settings,
@@ -42,7 +33,8 @@ async def main() -> None:
                 service, server
             ),
             probes=[reachable(pool)],
-            on_close=[close],
+            workers=[issuer.run],
+            on_close=[redis.aclose, pool.close],
         ),
     )
 
