@@ -154,8 +154,8 @@ def build(settings: RuntimeSettings) -> Plan:
     infra: list[Process] = []
     otlp = settings.otlp_endpoint
     if settings.traces and not otlp:
-        otlp = f"{infra_ip}.4:{TRACES_PORT}"
         host = f"{infra_ip}.4"
+        otlp = f"{host}:{TRACES_PORT}"
         infra.append(
             Process(
                 "traces",
