@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo up down status test lint typecheck pytest proto clean
+.PHONY: install demo up down status test lint typecheck tools pytest proto clean
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ down:
 status:
 	$(BIN)/groundwork status
 
-test: lint typecheck pytest
+test: lint typecheck tools pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -43,6 +43,11 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy services envoy tests proto/generate.py
+
+# Go programs the tests run for real (Jaeger), built once per pinned version and
+# cached in ~/.cache/groundwork: minutes the first time, nothing after.
+tools: install
+	$(BIN)/python -m tests.infra.gobuild all
 
 pytest: install
 	$(BIN)/pytest

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from groundwork_cli.runtime import mesh, supervisor
+from groundwork_cli.runtime.jaeger import JaegerNotFound
 from groundwork_cli.runtime.plan import Plan, build
 from groundwork_cli.runtime.settings import RuntimeSettings
 from groundwork_shared.settings import describe_errors
@@ -27,6 +28,8 @@ def _plan() -> Plan:
         return build(RuntimeSettings())
     except ValidationError as error:
         raise click.ClickException(describe_errors(RuntimeSettings, error)) from error
+    except JaegerNotFound as error:
+        raise click.ClickException(str(error)) from error
 
 
 def _say(message: str) -> None:
@@ -74,6 +77,8 @@ def _endpoints(plan: Plan) -> None:
     ]
     if plan.profile.otlp_endpoint:
         rows.append(("traces (OTLP/gRPC)", plan.profile.otlp_endpoint))
+    if plan.jaeger:
+        rows.append(("Jaeger UI", plan.jaeger.ui()))
     for label, value in rows:
         click.echo(f"  {label:<26} {value}")
     click.echo(f"\n  try:  curl -s http://{plan.edge_http()}/v1/events?page_size=2")
@@ -117,10 +122,41 @@ def status() -> None:
             healthy &= cluster.ok
             mark = "ok" if cluster.ok else "DEGRADED"
             click.echo(f"{envoy:<22}{cluster.name:<22}{cluster.healthy}/{cluster.total} {mark}")
+    click.echo(f"\n{'SERVICE':<22}RPCS SINCE START")
+    for service, line in _rpc_lines(plan):
+        click.echo(f"{service:<22}{line}")
     click.echo(f"\n{_cache_line(plan)}")
     click.echo(_realtime_line(plan))
     click.echo("\nall healthy" if healthy else "\nNOT all healthy")
     sys.exit(0 if healthy else 1)
+
+
+def _rpc_lines(plan: Plan) -> list[tuple[str, str]]:
+    """Each gRPC service's requests, errors and latency over all its instances."""
+    import httpx
+
+    from groundwork_cli.rpc_figures import figures
+
+    async def read(address: str) -> str:
+        async with httpx.AsyncClient(timeout=2) as client:
+            reply = await client.get(f"http://{address}:{plan.mesh.ports.metrics}/metrics")
+            reply.raise_for_status()
+            return reply.text
+
+    async def service(name: str, instances: int) -> str:
+        addresses = [plan.profile.listen_address(name, i) for i in range(instances)]
+        try:
+            texts = await asyncio.gather(*(read(a) for a in addresses))
+        except httpx.HTTPError as error:
+            return f"unknown ({error!r})"
+        return figures(texts).describe()
+
+    async def read_all() -> list[tuple[str, str]]:
+        grpc = [(n, s.instances) for n, s in plan.mesh.services.items() if s.protocol == "grpc"]
+        lines = await asyncio.gather(*(service(n, i) for n, i in grpc))
+        return [(n, line) for (n, _), line in zip(grpc, lines, strict=True)]
+
+    return asyncio.run(read_all())
 
 
 def _cache_line(plan: Plan) -> str:

@@ -87,6 +87,36 @@ class Mesh:
 
         return asyncio.run(load())
 
+    def purchase(self, event_index: int, seat: str) -> tuple[str, str, str]:
+        """Hold, order and pay through the edge; returns (pay's trace id, order id, the
+        buyer's token)."""
+        events = httpx.get(f"{self.http}/v1/events", params={"page_size": event_index + 1})
+        event_id = events.json()["events"][event_index]["event_id"]
+        token = self.user_token()
+        auth = {"authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=self.http, headers=auth, timeout=20) as api:
+            held = api.post(
+                "/v1/holds",
+                json={
+                    "event_id": event_id,
+                    "seat_ids": [seat],
+                    "idempotency_key": f"h-{uuid.uuid4()}",
+                },
+            )
+            assert held.status_code == 200, held.text
+            order = api.post(
+                "/v1/orders",
+                json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
+            ).json()
+            paid = api.post(
+                f"/v1/orders/{order['order_id']}:pay",
+                json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
+            )
+            assert paid.status_code == 200, paid.text
+        trace_id = paid.headers["x-groundwork-trace-id"]
+        assert len(trace_id) == 32 and int(trace_id, 16)
+        return trace_id, order["order_id"], token
+
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)
 
@@ -103,20 +133,15 @@ class Mesh:
         return result
 
 
-def mesh_env(state_dir: Path, net: int) -> dict[str, str]:
+def make_mesh(state_dir: Path, net: int, **settings: str) -> Mesh:
+    """A mesh on 127.<net>.x.y with its state in `state_dir`; `settings` are runtime
+    settings (GROUNDWORK_<NAME>) given to the plan and to every CLI call alike."""
+    # No Jaeger from the developer's PATH unless a test names one.
+    chosen = {"state_dir": str(state_dir), "loopback_net": str(net), "jaeger": "off", **settings}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GROUNDWORK_")}
-    env.update(
-        GROUNDWORK_STATE_DIR=str(state_dir),
-        GROUNDWORK_LOOPBACK_NET=str(net),
-        GROUNDWORK_START_TIMEOUT="90",
-    )
-    return env
-
-
-def make_mesh(state_dir: Path, net: int) -> Mesh:
-    return Mesh(
-        build(RuntimeSettings(state_dir=state_dir, loopback_net=net)), mesh_env(state_dir, net)
-    )
+    env.update({f"GROUNDWORK_{k.upper()}": v for k, v in chosen.items()})
+    env["GROUNDWORK_START_TIMEOUT"] = "90"
+    return Mesh(build(RuntimeSettings.model_validate(chosen)), env)
 
 
 class Receiver:
@@ -149,11 +174,10 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory, traces: Receiver) -> Iterator[Mesh]:
-    running = make_mesh(tmp_path_factory.mktemp("mesh"), 77)
+    # Every service and Envoy export to the test's own receiver.
+    running = make_mesh(tmp_path_factory.mktemp("mesh"), 77, otlp_endpoint=traces.listen)
     # The suite logs in far more often than a person; test_rate_limits checks limits.
     running.env["GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE"] = "100000"
-    # Every service and Envoy export to the test's own receiver.
-    running.env["GROUNDWORK_OTLP_ENDPOINT"] = traces.listen
     try:
         running.cli("up")
         yield running

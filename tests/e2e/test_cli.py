@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.e2e.conftest import Mesh
 
 
 def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
+    mesh.user_token()  # sign-up and login: RPCs for identity's figures
     result = mesh.cli("status")
     for name in (
         "postgres",
@@ -28,6 +31,7 @@ def test_status_reports_every_process_and_cluster_healthy(mesh: Mesh) -> None:
     assert "all healthy" in result.stdout
     assert "catalog cache:" in result.stdout and "hit ratio" in result.stdout
     assert "bus lag on stream booking:" in result.stdout
+    assert re.search(r"^identity\s+\d+ requests, \d+ errors, mean ", result.stdout, re.M)
     assert "DEGRADED" not in result.stdout
 
 

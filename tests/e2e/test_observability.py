@@ -18,35 +18,6 @@ from tests.e2e.conftest import Mesh, Receiver
 PRODUCER, CONSUMER = 4, 5  # OTLP span kinds
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
-def _purchase(mesh: Mesh, event_index: int, seat: str) -> tuple[str, str, str]:
-    """Hold, order and pay; returns (pay's trace id, order id, the buyer's token)."""
-    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": event_index + 1}).json()
-    event_id = events["events"][event_index]["event_id"]
-    token = mesh.user_token()
-    with httpx.Client(base_url=mesh.http, headers=_auth(token), timeout=20) as api:
-        held = api.post(
-            "/v1/holds",
-            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
-        )
-        assert held.status_code == 200, held.text
-        order = api.post(
-            "/v1/orders",
-            json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
-        ).json()
-        paid = api.post(
-            f"/v1/orders/{order['order_id']}:pay",
-            json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
-        )
-        assert paid.status_code == 200, paid.text
-    trace_id = paid.headers["x-groundwork-trace-id"]
-    assert len(trace_id) == 32 and int(trace_id, 16)
-    return trace_id, order["order_id"], token
-
-
 def _trace(traces: Receiver, trace_id: str, until: str) -> list[Span]:
     """The trace's spans once the edge's root and one named `until` have arrived."""
 
@@ -63,7 +34,7 @@ def _trace(traces: Receiver, trace_id: str, until: str) -> list[Span]:
 
 
 def test_a_purchase_is_one_trace_from_the_edge_to_the_ticket(mesh: Mesh, traces: Receiver) -> None:
-    trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-001")
+    trace_id, _, _ = mesh.purchase(8, "UPPER-R08-001")
     spans = _trace(traces, trace_id, "ticketing: booking process")
     by_id = {s.span_id: s for s in spans}
     services = {s.service for s in spans}
@@ -103,7 +74,7 @@ def test_a_trace_continues_across_the_bus_after_the_consumer_restarts(
     rpc = supervisor.client(mesh.plan.layout)
     rpc.stopProcess("ticketing-0", True)
     try:
-        trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-002")  # published while it is down
+        trace_id, _, _ = mesh.purchase(8, "UPPER-R08-002")  # published while it is down
     finally:
         rpc.startProcess("ticketing-0", True)
     spans = _trace(traces, trace_id, "ticketing: booking process")
@@ -112,7 +83,7 @@ def test_a_trace_continues_across_the_bus_after_the_consumer_restarts(
 
 
 def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver) -> None:
-    trace_id, order_id, token = _purchase(mesh, 8, "UPPER-R08-003")
+    trace_id, order_id, token = mesh.purchase(8, "UPPER-R08-003")
     _trace(traces, trace_id, "ticketing: booking process")
 
     def logged(process: str) -> list[dict[str, object]]:
@@ -132,7 +103,7 @@ def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver
 
 
 def test_services_and_envoy_expose_prometheus_metrics(mesh: Mesh) -> None:
-    _purchase(mesh, 8, "UPPER-R08-004")
+    mesh.purchase(8, "UPPER-R08-004")
     httpx.get(f"{mesh.http}/v1/events/{uuid.uuid4()}/seats")  # a catalog read (miss, 404)
     profile, ports = mesh.plan.profile, mesh.plan.mesh.ports
 
@@ -176,7 +147,7 @@ def test_services_and_envoy_expose_prometheus_metrics(mesh: Mesh) -> None:
 
 def test_the_waterfall_of_a_purchase(mesh: Mesh, traces: Receiver) -> None:
     """What `groundwork trace` prints, from the same kind of store."""
-    trace_id, _, _ = _purchase(mesh, 8, "UPPER-R08-005")
+    trace_id, _, _ = mesh.purchase(8, "UPPER-R08-005")
     _trace(traces, trace_id, "ticketing: booking process")
     printed = waterfall(traces.store.spans(trace_id))
     assert printed.splitlines()[0].startswith(f"trace {trace_id}")

@@ -28,6 +28,10 @@ class Layout:
         return self.root / "traces.db"
 
     @property
+    def jaeger_config(self) -> Path:
+        return self.run / "jaeger.yaml"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

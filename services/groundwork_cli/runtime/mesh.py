@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
+import yaml
 
 from groundwork_cli.registry import SeedContext, services
-from groundwork_cli.runtime import ports, probes, supervisor
+from groundwork_cli.runtime import jaeger, ports, probes, supervisor
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_mesh_certs, ensure_server_cert
 from groundwork_cli.runtime.plan import Plan, Process, service_database_url
 from groundwork_envoy.render import render, write
@@ -56,6 +57,9 @@ def prepare(plan: Plan) -> None:
             raise MeshError(
                 f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
             )
+    if plan.jaeger:
+        settings = jaeger.config(plan.jaeger.host, forward=plan.jaeger.forward)
+        layout.jaeger_config.write_text(yaml.safe_dump(settings, sort_keys=False))
     if plan.postgres:
         plan.postgres.init()
     layout.supervisor_conf.write_text(supervisor.render_config(plan))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundwork_cli.registry import services
-from groundwork_cli.runtime import probes
+from groundwork_cli.runtime import jaeger, probes
 from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_cli.runtime.layout import Layout
 from groundwork_cli.runtime.secrets import Secrets
@@ -56,6 +56,21 @@ def app_probe(target: str, svc: Service) -> probes.Probe:
 
 
 @dataclass(frozen=True)
+class Jaeger:
+    """Jaeger run beside the mesh: its address and where else it sends spans."""
+
+    binary: Path
+    host: str
+    forward: str | None
+
+    def otlp(self) -> str:
+        return f"{self.host}:{jaeger.OTLP_PORT}"
+
+    def ui(self) -> str:
+        return f"http://{self.host}:{jaeger.QUERY_PORT}"
+
+
+@dataclass(frozen=True)
 class Plan:
     layout: Layout
     mesh: Mesh
@@ -69,6 +84,7 @@ class Plan:
     services: list[Process]
     sidecars: list[Process]
     edge: Process
+    jaeger: Jaeger | None = None
 
     def processes(self) -> list[Process]:
         return [*self.infra, *self.services, *self.sidecars, self.edge]
@@ -165,6 +181,14 @@ def build(settings: RuntimeSettings) -> Plan:
                 kind="infra",
             )
         )
+    # An explicit endpoint is the user's own collector; otherwise a Jaeger binary on
+    # PATH (or named) runs beside the mesh, passing spans on to the built-in receiver.
+    binary = None if settings.otlp_endpoint else jaeger.find(settings.jaeger)
+    tracing_ui = None
+    if binary:
+        tracing_ui = Jaeger(binary, f"{infra_ip}.5", forward=otlp or None)
+        otlp = tracing_ui.otlp()
+        infra.append(_jaeger(tracing_ui, layout))
     profile = LocalProfile(
         mesh,
         layout.root,
@@ -265,6 +289,18 @@ def build(settings: RuntimeSettings) -> Plan:
         service_procs,
         sidecars,
         edge,
+        tracing_ui,
+    )
+
+
+def _jaeger(setup: Jaeger, layout: Layout) -> Process:
+    host = setup.host
+    return Process(
+        "jaeger",
+        [str(setup.binary), "--config", str(layout.jaeger_config)],
+        gate=probes.http_health(f"{host}:{jaeger.QUERY_PORT}", "/api/services"),
+        binds=[(host, p) for p in jaeger.PORTS],
+        kind="infra",
     )
 
 

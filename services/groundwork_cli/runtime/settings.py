@@ -40,4 +40,7 @@ class RuntimeSettings(BaseSettings):
     # reads. Neither: tracing is off and costs nothing.
     otlp_endpoint: str = ""
     traces: bool = False
+    # Jaeger v2 to run beside the mesh when no endpoint is set: a binary's path, empty
+    # for `jaeger` on PATH, or `off`.
+    jaeger: str = ""
     trace_sampling: float = Field(default=1.0, ge=0, le=1)

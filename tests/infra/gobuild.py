@@ -1,0 +1,117 @@
+"""Go programs the tests run for real (Jaeger now; the simulated Kubernetes control
+plane later), built from the Go module proxy once per pinned version and cached.
+
+Each program has a wrapper module under tests/infra/go/<name>/ whose go.mod pins it
+with a `tool` directive and whose committed go.sum pins every dependency, so a build
+on a fresh machine checks each download against the hashes here.
+
+    python -m tests.infra.gobuild jaeger     # build if needed, print the binary's path
+    python -m tests.infra.gobuild all        # every program (make test does this)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MODULES = Path(__file__).parent / "go"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    module: str  # the Go module that provides it, pinned in the wrapper's go.mod
+    package: str
+
+    @property
+    def wrapper(self) -> Path:
+        return MODULES / self.name
+
+    def version(self) -> str:
+        """The pinned version, read from the wrapper's go.mod: one source of truth."""
+        go_mod = (self.wrapper / "go.mod").read_text()
+        found = re.search(rf"^\s*{re.escape(self.module)} (v\S+)", go_mod, re.MULTILINE)
+        if not found:
+            raise RuntimeError(f"{self.wrapper / 'go.mod'} does not pin {self.module}")
+        return found.group(1)
+
+
+PROGRAMS = {
+    p.name: p
+    for p in (
+        Program(
+            name="jaeger",
+            module="github.com/jaegertracing/jaeger",
+            package="github.com/jaegertracing/jaeger/cmd/jaeger",
+        ),
+    )
+}
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("GROUNDWORK_TOOLS_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "groundwork"
+
+
+class BuildFailed(RuntimeError):
+    pass
+
+
+def binary(name: str) -> Path:
+    """The program's binary, built first if this version was never built here."""
+    program = PROGRAMS[name]
+    target = cache_root() / name / program.version() / name
+    if target.exists():
+        return target
+    go = shutil.which("go")
+    if not go:
+        raise BuildFailed(f"building {name} needs the Go toolchain (`go` on PATH)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One build at a time per program and version, even across test processes.
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            built = Path(scratch) / name
+            result = subprocess.run(
+                [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(built), program.package],
+                cwd=program.wrapper,
+                # Readonly: go.sum must already hold every hash, so nothing unpinned slips in.
+                env={**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"},
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise BuildFailed(f"go build {program.package} failed:\n{result.stderr[-4000:]}")
+            built.rename(target)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    names = list(PROGRAMS) if argv == ["all"] else argv
+    if not names or any(name not in PROGRAMS for name in names):
+        choices = "|".join([*PROGRAMS, "all"])
+        print(f"usage: python -m tests.infra.gobuild {{{choices}}} ...", file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            print(binary(name))
+        except BuildFailed as error:
+            print(error, file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
