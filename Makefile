@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy services envoy tests proto/generate.py
+	$(BIN)/mypy services envoy loadtest tests proto/generate.py
 
 # Go programs the tests run for real (Jaeger), built once per pinned version and
 # cached in ~/.cache/groundwork: minutes the first time, nothing after.

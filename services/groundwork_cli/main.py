@@ -287,3 +287,13 @@ def envoy_config(profile: str, directory: Path) -> None:
     target = plan.profile if profile == "local" else KubernetesProfile()
     for path in write(render(plan.mesh, target), directory):
         click.echo(path)
+
+
+def _register_load_commands() -> None:
+    from groundwork_cli.load import check_cmd, load
+
+    cli.add_command(load)
+    cli.add_command(check_cmd)
+
+
+_register_load_commands()

@@ -1,0 +1,1 @@
+"""One locustfile per scenario; each names the users (and shape) it runs."""

@@ -1,0 +1,259 @@
+"""`groundwork load`: one scenario headless, its figures as JSON beside Locust's HTML
+report, then the correctness check. Locust runs in a subprocess (it patches the
+standard library with gevent on import), bounded by the run's own time limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from groundwork_loadtest import check, results
+
+LOCUSTFILES = Path(__file__).parent / "locustfiles"
+SCENARIOS = {
+    "browse": "browse.py",
+    "buy": "buy.py",
+    "flash-sale": "flash_sale.py",
+    "grpc": "grpc_reads.py",
+    "reads": "reads.py",
+}
+# The same read over REST (through the edge's transcoder) and native gRPC.
+SAME_READS = {
+    "ListEvents": "/v1/events",
+    "GetEvent": "/v1/events/:id",
+    "GetSeatMap": "/v1/events/:id/seats",
+}
+# Past the run time: Locust's stop timeout, report writing, a slow start.
+SLACK_SECONDS = 90
+
+
+class LoadError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Databases:
+    booking: str
+    ticketing: str
+
+
+@dataclass(frozen=True)
+class Run:
+    scenario: str
+    host: str
+    out: Path
+    users: int = 20
+    spawn_rate: float = 10
+    duration: str = "30s"
+    workers: int = 0
+    event_id: str = ""
+    ticket_wait: str = "poll"
+    accounts: int = 200
+    think: float = 2.0
+    flash_users: int = 2000
+    flash_ramp: float = 10
+    flash_hold: float = 20
+    databases: Databases | None = None  # None: no correctness check
+    settle: float = 30
+
+
+def seconds(duration: str) -> float:
+    """Locust's run-time syntax: 90, 30s, 2m, 1h30m."""
+    text = duration.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or not parts:
+        raise LoadError(f"bad duration {duration!r}: use e.g. 45s, 2m or 1h30m")
+    hours, minutes, secs = (int(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def busiest_event(host: str) -> str:
+    """The listed event with the most seats left: the flash sale's default target."""
+    reply = httpx.get(f"{host}/v1/events", params={"page_size": 100}, timeout=10)
+    reply.raise_for_status()
+    events = reply.json().get("events", [])
+    if not events:
+        raise LoadError(f"{host} lists no events to sell")
+    best = max(events, key=lambda e: int(e.get("seats_available", 0)))
+    return str(best["event_id"])
+
+
+def locust_command(run: Run) -> list[str]:
+    if run.scenario not in SCENARIOS:
+        raise LoadError(f"unknown scenario {run.scenario!r}: one of {', '.join(SCENARIOS)}")
+    prefix = run.out / "locust"
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILES / SCENARIOS[run.scenario]),
+        "--headless",
+        "--host",
+        run.host,
+        "--csv",
+        str(prefix),
+        "--html",
+        str(run.out / "report.html"),
+        "--json-file",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "10",
+        "--loglevel",
+        "WARNING",
+        "--ticket-wait",
+        run.ticket_wait,
+        "--accounts",
+        str(run.accounts),
+        "--think",
+        str(run.think),
+    ]
+    if run.event_id:
+        command += ["--event-id", run.event_id]
+    if run.scenario == "flash-sale":
+        # The shape sets users and rate; the run time only bounds it.
+        limit = run.flash_ramp + run.flash_hold + 30
+        command += [
+            "--flash-users",
+            str(run.flash_users),
+            "--flash-ramp",
+            str(run.flash_ramp),
+            "--flash-hold",
+            str(run.flash_hold),
+            "--run-time",
+            f"{int(limit)}s",
+        ]
+    else:
+        command += ["-u", str(run.users), "-r", str(run.spawn_rate), "--run-time", run.duration]
+    if run.workers:
+        command += ["--processes", str(run.workers)]
+    return command
+
+
+def _limit(run: Run) -> float:
+    if run.scenario == "flash-sale":
+        return run.flash_ramp + run.flash_hold + 30 + SLACK_SECONDS
+    return seconds(run.duration) + SLACK_SECONDS
+
+
+def execute(run: Run) -> dict[str, Any]:
+    """Run the scenario and the check; returns (and writes) the result document."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    if run.scenario == "flash-sale" and not run.event_id:
+        run = Run(**{**run.__dict__, "event_id": busiest_event(run.host)})
+    command = locust_command(run)
+    log = run.out / "locust.log"
+    with log.open("w") as output:
+        try:
+            finished = subprocess.run(
+                command, stdout=output, stderr=subprocess.STDOUT, timeout=_limit(run)
+            )
+        except subprocess.TimeoutExpired as error:
+            raise LoadError(f"locust did not finish in {_limit(run):.0f}s; see {log}") from error
+    stats_file = run.out / "locust.json"
+    if not stats_file.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise LoadError(f"locust exited {finished.returncode} without results:\n{tail}")
+    figures = results.summarize(json.loads(stats_file.read_text()), run.out / "locust_failures.csv")
+    document: dict[str, Any] = {
+        "scenario": run.scenario,
+        "host": run.host,
+        "options": {k: v for k, v in run.__dict__.items() if k not in ("out", "databases", "host")},
+        **figures,
+        "html_report": str(run.out / "report.html"),
+    }
+    if run.scenario == "reads":
+        document["grpc_vs_rest"] = compare(figures["requests"])
+    if run.databases:
+        report = asyncio.run(
+            check.check(run.databases.booking, run.databases.ticketing, run.settle)
+        )
+        document["correctness"] = report.as_dict()
+    document["ok"] = (
+        figures["total"]["failures"] == 0
+        and all(o["failures"] == 0 for o in figures["outcomes"].values())
+        and document.get("correctness", {"ok": True})["ok"]
+    )
+    (run.out / "result.json").write_text(json.dumps(document, indent=2) + "\n")
+    return document
+
+
+def compare(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Native gRPC against REST for each read and in all: throughput ratio (gRPC /
+    REST) and both medians, from one run with as many users on each."""
+    by_name = {(r["kind"], r["name"]): r for r in requests}
+    result: dict[str, Any] = {}
+    totals = {"grpc": 0.0, "rest": 0.0}
+    for method, path in SAME_READS.items():
+        grpc_row, rest_row = by_name.get(("grpc", method)), by_name.get(("GET", path))
+        if not grpc_row or not rest_row:
+            continue
+        totals["grpc"] += grpc_row["per_second"]
+        totals["rest"] += rest_row["per_second"]
+        result[method] = {
+            "grpc_per_second": grpc_row["per_second"],
+            "rest_per_second": rest_row["per_second"],
+            "throughput_ratio": _ratio(grpc_row["per_second"], rest_row["per_second"]),
+            "grpc_p50_ms": grpc_row["p50_ms"],
+            "rest_p50_ms": rest_row["p50_ms"],
+        }
+    result["all reads"] = {
+        "grpc_per_second": round(totals["grpc"], 2),
+        "rest_per_second": round(totals["rest"], 2),
+        "throughput_ratio": _ratio(totals["grpc"], totals["rest"]),
+    }
+    return result
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def table(document: dict[str, Any]) -> str:
+    """The result as a person reads it."""
+    lines = [
+        f"{document['scenario']} against {document['host']}: {document['seconds']}s",
+        f"{'REQUEST':<34}{'COUNT':>8}{'FAIL':>6}{'REQ/S':>9}{'P50':>8}{'P95':>8}{'P99':>8}",
+    ]
+    for row in [*document["requests"], document["total"]]:
+        label = f"{row['kind']} {row['name']}".strip()
+        lines.append(
+            f"{label[:33]:<34}{row['requests']:>8}{row['failures']:>6}{row['per_second']:>9}"
+            f"{row['p50_ms']:>8.0f}{row['p95_ms']:>8.0f}{row['p99_ms']:>8.0f}"
+        )
+    for name, outcome in sorted(document["outcomes"].items()):
+        lines.append(f"  outcome {name}: {outcome['count']} (failed {outcome['failures']})")
+    for failure in document["failures"]:
+        lines.append(
+            f"  FAILED {failure['method']} {failure['name']} x{failure['occurrences']}: "
+            f"{failure['error'][:160]}"
+        )
+    for read, row in document.get("grpc_vs_rest", {}).items():
+        lines.append(
+            f"  gRPC/REST {read}: {row['throughput_ratio']}x throughput "
+            f"({row['grpc_per_second']} vs {row['rest_per_second']} req/s)"
+        )
+    correctness = document.get("correctness")
+    if correctness is None:
+        lines.append("correctness: not checked (no database given)")
+    elif correctness["ok"]:
+        lines.append(
+            f"correctness: ok ({correctness['paid_orders']} paid orders, "
+            f"{correctness['tickets']} tickets, no seat sold twice)"
+        )
+    else:
+        lines.append(f"correctness: {len(correctness['violations'])} VIOLATIONS")
+        lines += [f"  {v}" for v in correctness["violations"][:20]]
+    lines.append("result: ok" if document["ok"] else "result: FAILED")
+    return "\n".join(lines)

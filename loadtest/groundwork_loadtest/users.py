@@ -1,0 +1,362 @@
+"""Locust users of the ticketing system, all through the edge.
+
+Imported only inside Locust's own processes (Locust monkey-patches the standard
+library with gevent on import); the runner starts those as subprocesses.
+
+- BrowserUser: list events, open one, read its seat map (the cached read path).
+- BuyerUser: log in, hold a seat, order, pay, wait for the ticket.
+- GrpcBrowserUser: the same reads as BrowserUser over native gRPC through the edge.
+- FlashBuyer: a buyer who races for seats of one event (the flash-sale shape).
+
+Losing a race for a seat (hold answered 400: taken) or finding an event sold out
+are outcomes of a sale, not failures: they are counted as their own entries
+("hold lost race", "sold out") so failures mean only that the system misbehaved.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+import uuid
+from typing import Any
+
+import gevent
+import grpc
+import grpc.experimental.gevent as grpc_gevent
+import websocket
+from gevent.event import AsyncResult
+from locust import FastHttpUser, User, between, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+from groundwork.catalog.v1 import catalog_pb2 as catalog_pb
+from groundwork.catalog.v1 import catalog_pb2_grpc
+
+grpc_gevent.init_gevent()  # gRPC's own threads cooperate with gevent's loop
+
+PASSWORD = "load-test password 1"
+AVAILABLE = "SEAT_STATUS_AVAILABLE"
+PAID = "ORDER_STATUS_PAID"
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    group = parser.add_argument_group("groundwork")
+    group.add_argument("--event-id", default="", help="Buy (and browse) only this event")
+    group.add_argument(
+        "--ticket-wait",
+        choices=["poll", "websocket"],
+        default="poll",
+        help="Wait for a ticket by polling /v1/tickets, or watch the order over the WebSocket",
+    )
+    group.add_argument(
+        "--accounts", type=int, default=200, help="Buyer accounts per Locust process"
+    )
+    group.add_argument(
+        "--think",
+        type=float,
+        default=2.0,
+        help="Browsers' and buyers' most seconds between tasks (0: none, to saturate)",
+    )
+    group.add_argument("--flash-users", type=int, default=2000, help="Flash sale: peak users")
+    group.add_argument("--flash-ramp", type=float, default=10, help="Flash sale: seconds to peak")
+    group.add_argument("--flash-hold", type=float, default=20, help="Flash sale: seconds at peak")
+
+
+def _options_of(environment: Environment) -> Any:
+    return environment.parsed_options
+
+
+def thinking(user: User) -> float:
+    """A person's pause between actions: up to --think seconds, at least a quarter."""
+    most = float(_options_of(user.environment).think)
+    return random.uniform(most / 4, most) if most > 0 else 0.0
+
+
+class Accounts:
+    """Buyer accounts shared by the users of one Locust process: sign-up and login
+    hash passwords (argon2id), so a few hundred accounts serve thousands of users."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, AsyncResult] = {}
+        self._next = itertools.count()
+        self._prefix = uuid.uuid4().hex[:12]
+
+    def token(self, user: FastHttpUser, size: int) -> str:
+        slot = next(self._next) % max(size, 1)
+        if slot in self._slots:
+            try:
+                return str(self._slots[slot].get())
+            except RuntimeError as error:
+                raise StopUser() from error
+        result = self._slots[slot] = AsyncResult()
+        email = f"load-{self._prefix}-{slot}@example.com"
+        body = {"email": email, "password": PASSWORD}
+        user.client.post("/v1/auth/signup", json=body, name="signup")
+        with user.client.post(
+            "/v1/auth/login", json=body, name="login", catch_response=True
+        ) as reply:
+            if reply.status_code != 200:
+                del self._slots[slot]
+                result.set_exception(RuntimeError(f"login failed: {reply.status_code}"))
+                reply.failure(f"login {reply.status_code}: {reply.text[:200]}")
+                raise StopUser()  # this user cannot buy
+            token = reply.json()["access_token"]
+        result.set(token)
+        return str(token)
+
+
+ACCOUNTS = Accounts()
+
+
+class Catalog:
+    """Events and seat maps as a buyer's client sees them."""
+
+    def __init__(self, user: FastHttpUser) -> None:
+        self.user = user
+
+    def event_ids(self) -> list[str]:
+        chosen = _options_of(self.user.environment).event_id
+        if chosen:
+            return [chosen]
+        reply = self.user.client.get("/v1/events?page_size=50", name="/v1/events")
+        return [e["event_id"] for e in reply.json()["events"]]
+
+    def seat_map(self, event_id: str) -> dict[str, Any]:
+        reply = self.user.client.get(f"/v1/events/{event_id}/seats", name="/v1/events/:id/seats")
+        result: dict[str, Any] = reply.json()
+        return result
+
+
+class BrowserUser(FastHttpUser):
+    """Reads only: the path the catalog's cache serves. Learns the event ids once, as
+    GrpcBrowserUser does, so both do the same reads."""
+
+    wait_time = thinking
+
+    def on_start(self) -> None:
+        self.events = Catalog(self).event_ids()
+
+    @task(3)
+    def list_events(self) -> None:
+        self.client.get("/v1/events?page_size=20", name="/v1/events")
+
+    @task(2)
+    def open_event(self) -> None:
+        if self.events:
+            self.client.get(f"/v1/events/{random.choice(self.events)}", name="/v1/events/:id")
+
+    @task(2)
+    def seat_map(self) -> None:
+        if self.events:
+            Catalog(self).seat_map(random.choice(self.events))
+
+
+class BuyerUser(FastHttpUser):
+    """A whole purchase per iteration: hold → order → pay → ticket."""
+
+    wait_time = thinking
+
+    def on_start(self) -> None:
+        token = ACCOUNTS.token(self, _options_of(self.environment).accounts)
+        self.auth = {"authorization": f"Bearer {token}"}
+
+    @task
+    def buy(self) -> None:
+        catalog = Catalog(self)
+        event_id = random.choice(catalog.event_ids())
+        seats = [
+            s["seat_id"] for s in catalog.seat_map(event_id)["seats"] if s["status"] == AVAILABLE
+        ]
+        if not seats:
+            _outcome(self, "sold out")
+            return
+        self.purchase(event_id, random.choice(seats))
+
+    def purchase(self, event_id: str, seat_id: str) -> bool:
+        """Hold, order, pay and wait for the ticket; False when the seat was lost or
+        a step failed (the failure is recorded on that step)."""
+        with self.client.post(
+            "/v1/holds",
+            json={"event_id": event_id, "seat_ids": [seat_id], "idempotency_key": _key("h")},
+            headers=self.auth,
+            name="hold",
+            catch_response=True,
+        ) as held:
+            if held.status_code == 400:
+                held.success()  # taken by another buyer since the seat map was read
+                _outcome(self, "hold lost race")
+                return False
+        if held.status_code != 200:
+            return False
+        order = self.client.post(
+            "/v1/orders",
+            json={"hold_id": held.json()["hold_id"], "idempotency_key": _key("o")},
+            headers=self.auth,
+            name="order",
+        )
+        if order.status_code != 200:
+            return False
+        order_id = order.json()["order_id"]
+        watch = _watch_order(self, order_id) if self._by_websocket() else None
+        paid = self.client.post(
+            f"/v1/orders/{order_id}:pay",
+            json={"card_token": "tok_approve", "idempotency_key": _key("p")},
+            headers=self.auth,
+            name="pay",
+        )
+        if paid.status_code != 200:
+            return False
+        if watch is not None:
+            watch.get()
+        return self.wait_for_ticket(order_id)
+
+    def _by_websocket(self) -> bool:
+        return bool(_options_of(self.environment).ticket_wait == "websocket")
+
+    def wait_for_ticket(self, order_id: str, timeout: float = 30) -> bool:
+        """The ticket is issued by ticketing from the bus: poll until it appears."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            reply = self.client.get("/v1/tickets", headers=self.auth, name="/v1/tickets")
+            if any(t["order_id"] == order_id for t in reply.json().get("tickets", [])):
+                _outcome(self, "ticket issued", (time.monotonic() - started) * 1000)
+                return True
+            gevent.sleep(0.5)
+        _failed(self, "ticket issued", f"no ticket for order {order_id} in {timeout:.0f}s")
+        return False
+
+
+def _watch_order(user: BuyerUser, order_id: str) -> gevent.Greenlet:
+    """Open /v1/live/orders before paying and wait for the order's `paid` update."""
+    url = str(user.host).replace("http", "ws", 1) + "/v1/live/orders"
+    started = time.monotonic()
+    ws = websocket.create_connection(url, header=[f"authorization: {user.auth['authorization']}"])
+
+    def watch() -> None:
+        try:
+            ws.settimeout(30)
+            while True:
+                update = json.loads(ws.recv())
+                order = update.get("order", {})
+                if order.get("order_id") == order_id and order.get("status") == PAID:
+                    _outcome(user, "order paid (websocket)", (time.monotonic() - started) * 1000)
+                    return
+        except Exception as error:  # a broken or silent socket fails this entry
+            _failed(user, "order paid (websocket)", repr(error))
+        finally:
+            ws.close()
+
+    return gevent.spawn(watch)
+
+
+class GrpcBrowserUser(User):
+    """BrowserUser's reads as native gRPC calls to the edge (h2c), for REST vs gRPC."""
+
+    wait_time = thinking
+
+    def on_start(self) -> None:
+        target = str(self.host).split("://", 1)[-1].rstrip("/")
+        self.channel = grpc.insecure_channel(target)
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+        chosen = _options_of(self.environment).event_id
+        self.events = [chosen] if chosen else []
+
+    def on_stop(self) -> None:
+        self.channel.close()
+
+    def _call(self, name: str, method: Any, request: Any) -> Any:
+        started = time.perf_counter()
+        reply, error = None, None
+        try:
+            reply = method(request, timeout=10)
+        except grpc.RpcError as failure:
+            error = failure
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=reply.ByteSize() if reply is not None else 0,
+            exception=error,
+            context={},
+        )
+        return reply
+
+    def _event_ids(self) -> list[str]:
+        if not self.events:
+            listed = self._call(
+                "ListEvents", self.stub.ListEvents, catalog_pb.ListEventsRequest(page_size=50)
+            )
+            self.events = [e.event_id for e in listed.events] if listed else []
+        return self.events
+
+    @task(3)
+    def list_events(self) -> None:
+        self._call("ListEvents", self.stub.ListEvents, catalog_pb.ListEventsRequest(page_size=20))
+
+    @task(2)
+    def open_event(self) -> None:
+        if ids := self._event_ids():
+            request = catalog_pb.GetEventRequest(event_id=random.choice(ids))
+            self._call("GetEvent", self.stub.GetEvent, request)
+
+    @task(2)
+    def seat_map(self) -> None:
+        if ids := self._event_ids():
+            request = catalog_pb.GetSeatMapRequest(event_id=random.choice(ids))
+            self._call("GetSeatMap", self.stub.GetSeatMap, request)
+
+
+class FlashBuyer(BuyerUser):
+    """One customer of a flash sale: reads the event's seat map once, then races for
+    the best seats until one is won (then buys it and leaves) or none is left. Aims
+    are skewed to the front of the map, as real buyers' are, so the race is real."""
+
+    wait_time = between(0, 0.2)
+
+    def on_start(self) -> None:
+        super().on_start()
+        catalog = Catalog(self)
+        self.event_id = catalog.event_ids()[0]
+        self.seats = [
+            s["seat_id"]
+            for s in catalog.seat_map(self.event_id)["seats"]
+            if s["status"] == AVAILABLE
+        ]
+
+    @task
+    def buy(self) -> None:
+        if not self.seats:
+            _outcome(self, "sold out")
+            raise StopUser()
+        aim = min(int(random.expovariate(1 / 30)), len(self.seats) - 1)
+        if self.purchase(self.event_id, self.seats.pop(aim)):
+            raise StopUser()  # one ticket per customer
+
+
+def _key(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def _outcome(user: User, name: str, milliseconds: float = 0) -> None:
+    user.environment.events.request.fire(
+        request_type="outcome",
+        name=name,
+        response_time=milliseconds,
+        response_length=0,
+        exception=None,
+        context={},
+    )
+
+
+def _failed(user: User, name: str, why: str) -> None:
+    user.environment.events.request.fire(
+        request_type="outcome",
+        name=name,
+        response_time=0,
+        response_length=0,
+        exception=RuntimeError(why),
+        context={},
+    )

@@ -1,0 +1,124 @@
+"""`groundwork load SCENARIO` and `groundwork check`: Locust against the edge, then
+the correctness check over the system's own databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from groundwork_shared.database import database_url
+
+SCENARIO_NAMES = ["browse", "buy", "flash-sale", "grpc", "reads"]
+
+
+def _local_host() -> str:
+    from groundwork_cli.main import _plan
+
+    return f"http://{_plan().edge_http()}"
+
+
+def _databases(postgres: str | None) -> tuple[str, str]:
+    """Booking's and ticketing's database URLs: on the server `postgres` names (its
+    admin URL, as GROUNDWORK_DATABASE_URL), else on the local mesh's."""
+    if not postgres:
+        from groundwork_cli.main import _plan
+
+        postgres = _plan().postgres_server_url()
+    return database_url(postgres, "booking"), database_url(postgres, "ticketing")
+
+
+@click.command()
+@click.argument("scenario", type=click.Choice(SCENARIO_NAMES))
+@click.option("--host", help="Base URL of the edge. Default: the local mesh's.")
+@click.option("-u", "--users", default=20, show_default=True, type=click.IntRange(1))
+@click.option("-r", "--spawn-rate", default=10.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("-t", "--duration", default="30s", show_default=True, help="e.g. 45s, 2m")
+@click.option(
+    "--workers", default=0, show_default=True, type=click.IntRange(0), help="Local worker processes"
+)
+@click.option("--event-id", default="", help="Buy (and browse) only this event.")
+@click.option("--ticket-wait", type=click.Choice(["poll", "websocket"]), default="poll")
+@click.option("--accounts", default=200, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--think",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Most seconds a user pauses between tasks; 0 saturates (for throughput).",
+)
+@click.option("--flash-users", default=2000, show_default=True, type=click.IntRange(1))
+@click.option("--flash-ramp", default=10.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--flash-hold", default=20.0, show_default=True, type=click.FloatRange(0))
+@click.option("--postgres", help="Admin URL of the system's Postgres, for the check.")
+@click.option("--no-check", is_flag=True, help="Skip the correctness check.")
+@click.option("--out", type=click.Path(path_type=Path), help="Default: loadtest-results/<run>")
+def load(
+    scenario: str,
+    host: str | None,
+    users: int,
+    spawn_rate: float,
+    duration: str,
+    workers: int,
+    event_id: str,
+    ticket_wait: str,
+    accounts: int,
+    think: float,
+    flash_users: int,
+    flash_ramp: float,
+    flash_hold: float,
+    postgres: str | None,
+    no_check: bool,
+    out: Path | None,
+) -> None:
+    """Run a Locust SCENARIO headless; write result.json and report.html; check the
+    system's state after it. Exit 1 on any failed request or correctness violation."""
+    from groundwork_loadtest.runner import Databases, LoadError, Run, execute, table
+
+    # Host and database both default to the local mesh; another host needs its own.
+    if host is not None and postgres is None and not no_check:
+        raise click.UsageError("a --host other than the local mesh needs --postgres or --no-check")
+    target = host or _local_host()
+    databases = None if no_check else Databases(*_databases(postgres))
+    directory = out or Path("loadtest-results") / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}"
+    run = Run(
+        scenario=scenario,
+        host=target.rstrip("/"),
+        out=directory,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        workers=workers,
+        event_id=event_id,
+        ticket_wait=ticket_wait,
+        accounts=accounts,
+        think=think,
+        flash_users=flash_users,
+        flash_ramp=flash_ramp,
+        flash_hold=flash_hold,
+        databases=databases,
+    )
+    try:
+        document = execute(run)
+    except LoadError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(table(document))
+    click.echo(f"\nJSON: {directory / 'result.json'}\nHTML: {directory / 'report.html'}")
+    sys.exit(0 if document["ok"] else 1)
+
+
+@click.command("check")
+@click.option("--postgres", help="Admin URL of the system's Postgres. Default: the local mesh's.")
+@click.option("--settle", default=30.0, show_default=True, help="Seconds to wait for tickets.")
+def check_cmd(postgres: str | None, settle: float) -> None:
+    """Check the system's state: no seat sold twice, every paid order has its tickets,
+    every hold converted or expired. Exit 1 on any violation."""
+    from groundwork_loadtest.check import check
+
+    report = asyncio.run(check(*_databases(postgres), settle=settle))
+    click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    sys.exit(0 if report.ok else 1)

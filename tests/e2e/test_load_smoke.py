@@ -1,0 +1,88 @@
+"""Short Locust runs through the edge (`groundwork load`): any failed request or any
+violation found by the correctness check afterwards fails the test. They buy on an
+event of their own (the last listed) so other tests' seats are left alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Mesh
+
+
+@pytest.fixture(scope="module")
+def event_id(mesh: Mesh) -> str:
+    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 100}).json()["events"]
+    return str(events[-1]["event_id"])
+
+
+def _load(mesh: Mesh, out: Path, *args: str) -> dict[str, object]:
+    result = mesh.cli("load", *args, "--out", str(out), timeout=240, check=False)
+    document: dict[str, object] = json.loads((out / "result.json").read_text())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+    return document
+
+
+def test_a_small_flash_sale_sells_each_seat_once(mesh: Mesh, event_id: str, tmp_path: Path) -> None:
+    document = _load(
+        mesh,
+        tmp_path,
+        "flash-sale",
+        "--event-id",
+        event_id,
+        "--flash-users",
+        "30",
+        "--flash-ramp",
+        "3",
+        "--flash-hold",
+        "8",
+        "--accounts",
+        "10",
+    )
+    total = document["total"]
+    assert isinstance(total, dict) and total["failures"] == 0 and total["requests"] > 100
+    outcomes = document["outcomes"]
+    assert isinstance(outcomes, dict) and outcomes["ticket issued"]["count"] >= 10
+    correctness = document["correctness"]
+    assert isinstance(correctness, dict) and correctness["ok"], correctness
+    assert correctness["paid_orders"] >= outcomes["ticket issued"]["count"]
+
+
+def test_buyers_watch_their_orders_and_reads_compare_grpc_with_rest(
+    mesh: Mesh, event_id: str, tmp_path: Path
+) -> None:
+    buy = _load(
+        mesh,
+        tmp_path / "buy",
+        "buy",
+        "--event-id",
+        event_id,
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "10s",
+        "--think",
+        "0.5",
+        "--ticket-wait",
+        "websocket",
+        "--accounts",
+        "4",
+    )
+    outcomes = buy["outcomes"]
+    assert isinstance(outcomes, dict)
+    assert outcomes["order paid (websocket)"]["count"] >= 4
+    assert outcomes["ticket issued"]["count"] == outcomes["order paid (websocket)"]["count"]
+
+    reads = _load(
+        mesh, tmp_path / "reads", "reads", "-u", "4", "-r", "4", "-t", "8s", "--think", "0"
+    )
+    comparison = reads["grpc_vs_rest"]
+    assert isinstance(comparison, dict)
+    assert comparison["all reads"]["throughput_ratio"] > 0
+    assert {"ListEvents", "GetEvent", "GetSeatMap"} <= set(comparison)
