@@ -1,10 +1,15 @@
 """Cache-aside in Redis for protobuf reads, with a bounded TTL, explicit
 invalidation, and hit/miss counters kept in Redis so the hit ratio is one
 figure across every instance. Redis is an optimisation here: when it is down,
-reads go to the database and the failure is logged, never surfaced."""
+reads go to the database and the failure is logged, never surfaced.
+
+Concurrent misses of one key in one instance share a single load: when a flash
+sale invalidates a hot seat map with every hold, the crowd waiting for it costs
+one database read, not one each."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -31,6 +36,7 @@ class Cache:
         self._redis = redis
         self._namespace = namespace
         self._get_and_count = redis.register_script(_GET_AND_COUNT)
+        self._loading: dict[str, asyncio.Future[Message | None]] = {}
 
     def _key(self, key: str) -> str:
         return f"cache:{self._namespace}:{key}"
@@ -54,7 +60,34 @@ class Cache:
         except (RedisError, OSError, DecodeError) as error:
             log.warning("cache read failed", extra={"error": repr(error)})
         CACHE_REQUESTS.labels(self._namespace, "miss").inc()
-        message: M | None = await load()
+        flight = self._loading.get(key)
+        if flight is not None:
+            try:
+                shared = await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if not flight.cancelled():
+                    raise  # this caller was cancelled, not the load
+                return await load()
+            return shared  # type: ignore[return-value]  # the same key loads the same type
+        return await self._load(key, ttl_seconds, load)
+
+    async def _load(
+        self, key: str, ttl_seconds: int, load: Callable[[], Awaitable[M | None]]
+    ) -> M | None:
+        flight: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = flight
+        try:
+            message = await load()
+            flight.set_result(message)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except Exception as error:
+            flight.set_exception(error)  # the waiters get the same error
+            flight.exception()  # and it is not "never retrieved" when there are none
+            raise
+        finally:
+            del self._loading[key]
         if message is not None:
             try:
                 await self._redis.set(self._key(key), message.SerializeToString(), ex=ttl_seconds)

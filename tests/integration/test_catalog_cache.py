@@ -3,6 +3,7 @@ invalidate, and a Redis outage only costs speed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -67,3 +68,44 @@ async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
     event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), verified("someone"))
     assert event.event_id == event_id
+
+
+async def test_concurrent_misses_of_a_key_share_one_load(redis_server: str) -> None:
+    redis = Redis.from_url(redis_server)
+    cache = Cache(redis, f"t-{uuid.uuid4().hex[:6]}")
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> pb.Event:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return pb.Event(event_id="e-1", name="Hot")
+
+    async def failing() -> pb.Event:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        raise RuntimeError("database down")
+
+    try:
+        readers = [
+            asyncio.create_task(cache.get_or_load("hot", pb.Event, 5, load)) for _ in range(50)
+        ]
+        await asyncio.sleep(0.2)
+        release.set()
+        replies = await asyncio.gather(*readers)
+        assert loads == 1 and {r.name for r in replies if r} == {"Hot"}
+        cached = await cache.get_or_load("hot", pb.Event, 5, load)
+        assert cached is not None and cached.name == "Hot" and loads == 1
+
+        release.clear()
+        failing_readers = [
+            asyncio.create_task(cache.get_or_load("cold", pb.Event, 5, failing)) for _ in range(5)
+        ]
+        await asyncio.sleep(0.2)
+        release.set()
+        outcomes = await asyncio.gather(*failing_readers, return_exceptions=True)
+        assert loads == 2 and all(isinstance(o, RuntimeError) for o in outcomes)
+    finally:
+        await redis.aclose()
