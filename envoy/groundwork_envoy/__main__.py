@@ -1,10 +1,12 @@
-"""python -m groundwork_envoy {local,kubernetes} OUT_DIR: render every Envoy config."""
+"""python -m groundwork_envoy {local,kubernetes} OUT_DIR: render every Envoy config.
+python -m groundwork_envoy chart: refresh the Helm chart's copy (helm/groundwork/files)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from groundwork_envoy.chart import CHART_FILES, write_chart_files
 from groundwork_envoy.model import load_mesh
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile, Profile
 from groundwork_envoy.render import render, write
@@ -12,8 +14,8 @@ from groundwork_envoy.render import render, write
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("profile", choices=["local", "kubernetes"])
-    parser.add_argument("out", type=Path)
+    parser.add_argument("profile", choices=["local", "kubernetes", "chart"])
+    parser.add_argument("out", type=Path, nargs="?", default=CHART_FILES)
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -23,6 +25,10 @@ def main() -> None:
     parser.add_argument("--namespace", default="groundwork", help="kubernetes profile")
     args = parser.parse_args()
     mesh = load_mesh()
+    if args.profile == "chart":
+        for path in write_chart_files(mesh, args.out):
+            print(path)  # noqa: T201
+        return
     profile: Profile = (
         LocalProfile(mesh, args.state_dir.resolve())
         if args.profile == "local"

@@ -19,6 +19,7 @@ class Ports(_Strict):
     inbound: int = Field(ge=1, le=65535)
     outbound: int = Field(ge=1, le=65535)
     admin: int = Field(ge=1, le=65535)
+    health: int = Field(ge=1, le=65535)  # sidecar: plaintext health for probes
     metrics: int = Field(ge=1, le=65535)  # the app's Prometheus /metrics
 
 

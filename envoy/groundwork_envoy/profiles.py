@@ -55,7 +55,10 @@ class Profile(Protocol):
     def authorities(self, service: str) -> list[str]: ...
     def edge_tls(self) -> TlsFiles: ...
     def mesh_tls(self, service: str) -> TlsFiles: ...
-    def spiffe_id(self, service: str) -> str: ...
+    def identity(self, service: str) -> str: ...
+    @property
+    def identity_san_type(self) -> str: ...
+    def outbound_address(self, address: str) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
     @property
     def otlp_endpoint(self) -> str: ...
@@ -117,6 +120,16 @@ class LocalProfile:
     def spiffe_id(self, service: str) -> str:
         return spiffe_id("local", service)
 
+    def identity(self, service: str) -> str:
+        return self.spiffe_id(service)
+
+    @property
+    def identity_san_type(self) -> str:
+        return "URI"
+
+    def outbound_address(self, address: str) -> str:
+        return address  # the instance's own loopback address
+
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """(file name, service, instance): one sidecar config per local instance."""
         return [
@@ -168,8 +181,18 @@ class KubernetesProfile:
         d = self.mesh_tls_dir
         return TlsFiles(f"{d}/tls.crt", f"{d}/tls.key", f"{d}/ca.crt")
 
-    def spiffe_id(self, service: str) -> str:
-        return spiffe_id(self.namespace, service)
+    def identity(self, service: str) -> str:
+        """A DNS-form identity (as Linkerd's), carried as a DNS SAN: the chart issues
+        mesh certificates with Helm's own functions, which cannot write URI SANs."""
+        return f"{service}.{self.namespace}.serviceaccount.identity.{TRUST_DOMAIN}"
+
+    @property
+    def identity_san_type(self) -> str:
+        return "DNS"
+
+    def outbound_address(self, address: str) -> str:
+        # Only the pod's own app may send through its sidecar's identity.
+        return "127.0.0.1"
 
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """Every replica of a service has the same sidecar config: one file per service."""

@@ -5,9 +5,9 @@ A bad value stops start-up with a message naming the variable (see `load`)."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(
         default="", description="postgresql:// URL of this service's own database"
     )
+    # Or a server and a database name (as on Kubernetes, where one Secret holds the
+    # server's URL for every service): the URL of that database on that server.
+    postgres_url: str = Field(default="", repr=False)
+    database_name: str = ""
     redis_url: str = ""
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)
@@ -47,6 +51,17 @@ class ServiceSettings(BaseSettings):
     deployment_environment: str = Field(default="local", min_length=1)
     # Prometheus /metrics (host:port); empty: not served.
     metrics_listen: HostPort | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_on_server(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("database_url") and data.get("postgres_url"):
+            from groundwork_shared.database import database_url
+
+            if not data.get("database_name"):
+                raise ValueError("postgres_url needs database_name (GROUNDWORK_DATABASE_NAME)")
+            data = {**data, "database_url": database_url(data["postgres_url"], data["database_name"])}
+        return data
 
 
 S = TypeVar("S", bound=BaseSettings)

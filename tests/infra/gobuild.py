@@ -1,7 +1,8 @@
-"""Go programs the tests run for real (Jaeger now; the simulated Kubernetes control
-plane later), built from the Go module proxy once per pinned version and cached.
+"""Go programs the tests run for real (Jaeger, and the simulated Kubernetes control
+plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok),
+built from the Go module proxy once per pinned version and cached.
 
-Each program has a wrapper module under tests/infra/go/<name>/ whose go.mod pins it
+Each program has a wrapper module under tests/infra/go/<module>/ whose go.mod pins it
 with a `tool` directive and whose committed go.sum pins every dependency, so a build
 on a fresh machine checks each download against the hashes here.
 
@@ -29,10 +30,11 @@ class Program:
     name: str
     module: str  # the Go module that provides it, pinned in the wrapper's go.mod
     package: str
+    wrapper_name: str = ""  # the wrapper module's directory, when not `name`
 
     @property
     def wrapper(self) -> Path:
-        return MODULES / self.name
+        return MODULES / (self.wrapper_name or self.name)
 
     def version(self) -> str:
         """The pinned version, read from the wrapper's go.mod: one source of truth."""
@@ -51,6 +53,17 @@ PROGRAMS = {
             module="github.com/jaegertracing/jaeger",
             package="github.com/jaegertracing/jaeger/cmd/jaeger",
         ),
+        *(
+            Program(
+                name=command,
+                module="k8s.io/kubernetes",
+                package=f"k8s.io/kubernetes/cmd/{command}",
+                wrapper_name="kube",
+            )
+            for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        ),
+        Program(name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"),
+        Program(name="kwok", module="sigs.k8s.io/kwok", package="sigs.k8s.io/kwok/cmd/kwok"),
     )
 }
 

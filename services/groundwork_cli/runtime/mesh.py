@@ -13,13 +13,11 @@ from dataclasses import dataclass
 import psutil
 import yaml
 
-from groundwork_cli.registry import SeedContext, services
+from groundwork_cli import migrate
 from groundwork_cli.runtime import jaeger, ports, probes, supervisor
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_mesh_certs, ensure_server_cert
-from groundwork_cli.runtime.plan import Plan, Process, service_database_url
+from groundwork_cli.runtime.plan import Plan, Process
 from groundwork_envoy.render import render, write
-from groundwork_shared.database import ensure_database
-from groundwork_shared.migrations import migrate
 
 Say = Callable[[str], None]
 
@@ -67,20 +65,9 @@ def prepare(plan: Plan) -> None:
 
 async def migrate_and_seed(plan: Plan, say: Say, seed: bool = True, reset: bool = False) -> None:
     """What Helm hook Jobs do on Kubernetes: databases, migrations, sample data."""
-    context = SeedContext(reset, plan.secrets, plan.mesh)
-    for name, entry in services().items():
-        if name not in plan.mesh.services or entry.migrations is None:
-            continue
-        if await ensure_database(plan.postgres_server_url(), name):
-            say(f"  created database {name}")
-        url = service_database_url(plan, name)
-        applied = await migrate(url, entry.migrations)
-        for m in applied:
-            say(f"  {name}: applied migration {m.version:04d}_{m.name}")
-        if seed and entry.seed:
-            done = await entry.seed(url, context)
-            if done:
-                say(f"  {name}: {done}")
+    await migrate.migrate_and_seed(
+        plan.postgres_server_url(), plan.mesh, plan.secrets, say, seed=seed, reset=reset
+    )
 
 
 async def _start(plan: Plan, process: Process, timeout: float, say: Say) -> None:

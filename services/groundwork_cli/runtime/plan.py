@@ -262,7 +262,12 @@ def build(settings: RuntimeSettings) -> Plan:
                     ["local_app"],
                     [
                         (address, p)
-                        for p in (mesh.ports.inbound, mesh.ports.outbound, mesh.ports.admin)
+                        for p in (
+                            mesh.ports.inbound,
+                            mesh.ports.outbound,
+                            mesh.ports.admin,
+                            mesh.ports.health,
+                        )
                     ],
                     kind="sidecar",
                 )
