@@ -31,6 +31,22 @@ class Program:
     module: str  # the Go module that provides it, pinned in the wrapper's go.mod
     package: str
     wrapper_name: str = ""  # the wrapper module's directory, when not `name`
+    # Go packages whose version variables (-X) take the pinned version: without them
+    # a binary built as a module calls itself v0.0.0 (and Helm refuses that cluster).
+    version_packages: tuple[str, ...] = ()
+
+    def ldflags(self) -> str:
+        flags = ["-s", "-w"]
+        version = self.version()
+        major, minor = version.lstrip("v").split(".")[:2]
+        for package in self.version_packages:
+            flags += [
+                f"-X {package}.gitVersion={version}",
+                f"-X {package}.gitMajor={major}",
+                f"-X {package}.gitMinor={minor}",
+                f"-X {package}.gitTreeState=clean",
+            ]
+        return " ".join(flags)
 
     @property
     def wrapper(self) -> Path:
@@ -59,6 +75,10 @@ PROGRAMS = {
                 module="k8s.io/kubernetes",
                 package=f"k8s.io/kubernetes/cmd/{command}",
                 wrapper_name="kube",
+                version_packages=(
+                    "k8s.io/component-base/version",
+                    "k8s.io/client-go/pkg/version",
+                ),
             )
             for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
         ),
@@ -98,7 +118,15 @@ def binary(name: str) -> Path:
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             built = Path(scratch) / name
             result = subprocess.run(
-                [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(built), program.package],
+                [
+                    go,
+                    "build",
+                    "-trimpath",
+                    f"-ldflags={program.ldflags()}",
+                    "-o",
+                    str(built),
+                    program.package,
+                ],
                 cwd=program.wrapper,
                 # Readonly: go.sum must already hold every hash, so nothing unpinned slips in.
                 env={**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"},

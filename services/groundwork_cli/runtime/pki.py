@@ -105,32 +105,52 @@ def ensure_server_cert(
         fresh = existing.not_valid_after_utc > _now() + dt.timedelta(days=1)
         if set(ips) | set(uris) <= have and fresh:
             return
+    alt_names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    alt_names += [x509.UniformResourceIdentifier(uri) for uri in uris]
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if uris else [])
+    _issue(
+        pki, name, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]), alt_names, usages
+    )
+
+
+def issue_client_cert(pki: Pki, name: str, user: str, groups: list[str]) -> None:
+    """A client certificate as Kubernetes reads one: the user in CN, groups in O."""
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+    _issue(pki, name, x509.Name(subject), [], [ExtendedKeyUsageOID.CLIENT_AUTH])
+
+
+def _issue(
+    pki: Pki,
+    name: str,
+    subject: x509.Name,
+    alt_names: list[x509.GeneralName],
+    usages: list[x509.ObjectIdentifier],
+) -> None:
     ensure_ca(pki)
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    alt_names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    alt_names += [x509.UniformResourceIdentifier(uri) for uri in uris]
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if uris else [])
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
+        .subject_name(subject)
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(_now() - dt.timedelta(minutes=5))
         .not_valid_after(_now() + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     pki.cert(name).parent.mkdir(parents=True, exist_ok=True)
     _write_key(pki.key(name), key)
     pki.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
