@@ -296,4 +296,11 @@ def _register_load_commands() -> None:
     cli.add_command(check_cmd)
 
 
+def _register_kube_commands() -> None:
+    from groundwork_cli.kube import kube
+
+    cli.add_command(kube)
+
+
 _register_load_commands()
+_register_kube_commands()

@@ -60,7 +60,10 @@ class ServiceSettings(BaseSettings):
 
             if not data.get("database_name"):
                 raise ValueError("postgres_url needs database_name (GROUNDWORK_DATABASE_NAME)")
-            data = {**data, "database_url": database_url(data["postgres_url"], data["database_name"])}
+            data = {
+                **data,
+                "database_url": database_url(data["postgres_url"], data["database_name"]),
+            }
         return data
 
 

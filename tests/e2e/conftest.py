@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from groundwork_cli.runtime.plan import Plan, build, service_database_url
@@ -26,9 +24,10 @@ from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 from groundwork_cli.runtime.settings import RuntimeSettings
 from groundwork_cli.traces import SpanStore, receiver
 from groundwork_identity.keys import SigningKey
+from tests import edge_flows
 
 GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
-PASSWORD = "correct horse battery staple"
+PASSWORD = edge_flows.PASSWORD
 
 
 @dataclass(frozen=True)
@@ -52,22 +51,13 @@ class Mesh:
         return self.plan.secrets.admin_password()
 
     def login(self, email: str, password: str) -> dict[str, Any]:
-        reply = httpx.post(
-            f"{self.http}/v1/auth/login", json={"email": email, "password": password}
-        )
-        assert reply.status_code == 200, reply.text
-        return dict(reply.json())
+        return edge_flows.login(self.http, email, password)
 
     def admin_token(self) -> str:
         return str(self.login(ADMIN_EMAIL, self.admin_password())["access_token"])
 
     def user_token(self) -> str:
-        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-        reply = httpx.post(
-            f"{self.http}/v1/auth/signup", json={"email": email, "password": PASSWORD}
-        )
-        assert reply.status_code == 200, reply.text
-        return str(self.login(email, PASSWORD)["access_token"])
+        return edge_flows.new_user_token(self.http)
 
     def signing_key(self) -> tuple[str, bytes]:
         """(kid, private PEM) of identity's current key, read as identity reads it, so
@@ -90,32 +80,9 @@ class Mesh:
     def purchase(self, event_index: int, seat: str) -> tuple[str, str, str]:
         """Hold, order and pay through the edge; returns (pay's trace id, order id, the
         buyer's token)."""
-        events = httpx.get(f"{self.http}/v1/events", params={"page_size": event_index + 1})
-        event_id = events.json()["events"][event_index]["event_id"]
         token = self.user_token()
-        auth = {"authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=self.http, headers=auth, timeout=20) as api:
-            held = api.post(
-                "/v1/holds",
-                json={
-                    "event_id": event_id,
-                    "seat_ids": [seat],
-                    "idempotency_key": f"h-{uuid.uuid4()}",
-                },
-            )
-            assert held.status_code == 200, held.text
-            order = api.post(
-                "/v1/orders",
-                json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
-            ).json()
-            paid = api.post(
-                f"/v1/orders/{order['order_id']}:pay",
-                json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
-            )
-            assert paid.status_code == 200, paid.text
-        trace_id = paid.headers["x-groundwork-trace-id"]
-        assert len(trace_id) == 32 and int(trace_id, 16)
-        return trace_id, order["order_id"], token
+        trace_id, order_id = edge_flows.purchase(self.http, token, event_index, seat)
+        return trace_id, order_id, token
 
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)

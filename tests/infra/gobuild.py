@@ -82,7 +82,9 @@ PROGRAMS = {
             )
             for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
         ),
-        Program(name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"),
+        Program(
+            name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"
+        ),
         Program(name="kwok", module="sigs.k8s.io/kwok", package="sigs.k8s.io/kwok/cmd/kwok"),
     )
 }

