@@ -107,11 +107,21 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
     hcm = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
     rbac = hcm["http_filters"][0]["typed_config"]
     principals = rbac["rules"]["policies"]["callers"]["principals"]
-    assert principals[1]["authenticated"]["principal_name"]["exact"].endswith("/sa/booking")
+    # Kubernetes identities are DNS-form names (the chart's certificates carry DNS SANs).
+    assert principals[1]["authenticated"]["principal_name"]["exact"] == (
+        "booking.shop.serviceaccount.identity.groundwork.local"
+    )
+    peer = cluster(edge, "catalog")["transport_socket"]["typed_config"]["common_tls_context"]
+    assert peer["validation_context"]["match_typed_subject_alt_names"] == [
+        {
+            "san_type": "DNS",
+            "matcher": {"exact": "catalog.shop.serviceaccount.identity.groundwork.local"},
+        }
+    ]
     assert principals[:1] == [
         {
             "authenticated": {
-                "principal_name": {"exact": "spiffe://groundwork.local/ns/shop/sa/edge"}
+                "principal_name": {"exact": "edge.shop.serviceaccount.identity.groundwork.local"}
             }
         }
     ]
@@ -134,6 +144,9 @@ def _shape(node: Any) -> Any:
                 "domains",
                 "filename",
                 "lb_endpoints",
+                # Identities: SPIFFE URIs locally, DNS-form names on Kubernetes.
+                "principal_name",
+                "match_typed_subject_alt_names",
             }
         }
     if isinstance(node, list):
