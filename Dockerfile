@@ -15,7 +15,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/groundwork
+RUN python -m venv /opt/groundwork && /opt/groundwork/bin/pip install --upgrade pip
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY services ./services
