@@ -23,8 +23,10 @@ COPY envoy ./envoy
 COPY loadtest ./loadtest
 COPY proto ./proto
 # Only the services' own dependencies: the local runtime's (Envoy, embedded
-# Postgres and Redis, supervisor) are the `local` extra, left out here.
-RUN /opt/groundwork/bin/pip install --no-compile . \
+# Postgres and Redis, supervisor) are the `local` extra, left out here. For the
+# chart's load-test Job: docker build --build-arg EXTRAS=load -t groundwork-load:0.1.0 .
+ARG EXTRAS=""
+RUN /opt/groundwork/bin/pip install --no-compile ".${EXTRAS:+[${EXTRAS}]}" \
  && /opt/groundwork/bin/python -m compileall -q /opt/groundwork/lib
 
 FROM ${PYTHON_IMAGE}

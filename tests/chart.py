@@ -13,13 +13,19 @@ import yaml
 from groundwork_cli.kube import CHART
 
 PRODUCTION_VALUES = CHART.parent / "values-production.yaml"
-VALUE_SETS = {"default": None, "production": PRODUCTION_VALUES}
+VALUE_SETS: dict[str, Path | dict[str, Any] | None] = {
+    "default": None,
+    "production": PRODUCTION_VALUES,
+    "loadtest": {"loadtest": {"enabled": True, "workers": 2}},
+}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
 
 def values(name: str) -> dict[str, Any]:
-    path = VALUE_SETS[name]
-    return yaml.safe_load(Path(path).read_text()) if path else {}
+    source = VALUE_SETS[name]
+    if isinstance(source, dict):
+        return source
+    return yaml.safe_load(Path(source).read_text()) if source else {}
 
 
 def render(

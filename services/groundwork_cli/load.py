@@ -122,3 +122,9 @@ def check_cmd(postgres: str | None, settle: float) -> None:
     report = asyncio.run(check(*_databases(postgres), settle=settle))
     click.echo(json.dumps(report.as_dict(), indent=2, default=str))
     sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    # `python -m groundwork_cli.load`: the chart's load-test Job, in an image
+    # without the local runtime that the `groundwork` command imports.
+    load()

@@ -47,10 +47,20 @@ def test_the_whole_mesh_is_there(rendered: list[dict[str, Any]]) -> None:
         assert by_kind(rendered, "Service")[f"{name}-mesh"]["spec"]["clusterIP"] == "None"
         assert name in by_kind(rendered, "ServiceAccount")
     hooks = {
-        j["metadata"]["name"]: j["metadata"]["annotations"]["helm.sh/hook"]
-        for j in by_kind(rendered, "Job").values()
+        name: j["metadata"].get("annotations", {}).get("helm.sh/hook")
+        for name, j in by_kind(rendered, "Job").items()
     }
     assert hooks["migrate"] == "post-install,pre-upgrade"
+
+
+def test_the_load_test_job_runs_locust_against_the_edge_then_the_check() -> None:
+    jobs = by_kind(render(values("loadtest"), namespace="shop"), "Job")
+    args = jobs["loadtest-1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["python", "-m", "groundwork_cli.load", "browse"]
+    assert args[args.index("--host") + 1] == "http://edge.shop.svc.cluster.local"
+    assert args[args.index("--workers") + 1] == "2"
+    assert args[args.index("--postgres") + 1] == "$(GROUNDWORK_POSTGRES_URL)"
+    assert "loadtest-1" not in by_kind(render(), "Job")
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
