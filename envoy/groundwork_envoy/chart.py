@@ -38,11 +38,9 @@ def chart_files(mesh: Mesh) -> dict[str, str]:
 
 
 def write_chart_files(mesh: Mesh, directory: Path = CHART_FILES) -> list[Path]:
+    """Write the chart's copy, removing Envoy configs the mesh no longer has."""
     files = chart_files(mesh)
-    envoy_dir = directory / "envoy"
-    for stale in envoy_dir.glob("*.yaml") if envoy_dir.exists() else []:
+    for stale in (directory / "envoy").glob("*.yaml"):
         if f"envoy/{stale.name}" not in files:
             stale.unlink()
-    write({k.removeprefix("envoy/"): v for k, v in files.items() if k != "mesh.yaml"}, envoy_dir)
-    write({"mesh.yaml": files["mesh.yaml"]}, directory)
-    return [directory / k for k in files]
+    return write(files, directory)

@@ -58,7 +58,8 @@ def write(configs: dict[str, str], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text in configs.items():
-        path = directory / name
+        path = directory / name  # a name may hold a subdirectory (the chart's envoy/)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         paths.append(path)
     return paths

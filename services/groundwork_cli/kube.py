@@ -91,17 +91,11 @@ def install(
     _run([kubectl_bin(), *access, "apply", "-f", "-"], input=namespace_manifest(namespace))
     config = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace)
     try:
-        existing = {r["name"] for r in config.list()}
-        if release in existing:
-            result = config.upgrade(
-                str(CHART), release, values or {}, namespace=namespace, wait="watcher",
-                timeout=timeout,
-            )  # fmt: skip
-        else:
-            result = config.install(
-                str(CHART), release, values or {}, namespace=namespace, wait="watcher",
-                timeout=timeout,
-            )  # fmt: skip
+        exists = release in {r["name"] for r in config.list()}
+        action = config.upgrade if exists else config.install
+        result = action(
+            str(CHART), release, values or {}, namespace=namespace, wait="watcher", timeout=timeout
+        )
     finally:
         config.close()
     return dict(result)
