@@ -55,6 +55,9 @@ class WebSocketRoute(_Strict):
 
 class Service(_Strict):
     instances: int = Field(ge=1, le=50)
+    # Locally, the last `canary` instances run as the service's canary version: a
+    # TrafficPolicy's split weighs them against the rest (without one, all serve).
+    canary: int = Field(default=0, ge=0)
     # grpc: HTTP/2 everywhere, health by grpc.health.v1. websocket: HTTP/1.1 with
     # upgrades on `routes`, health by GET `health_path`.
     protocol: Literal["grpc", "websocket"] = "grpc"
@@ -68,6 +71,8 @@ class Service(_Strict):
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Service:
+        if self.canary >= self.instances:
+            raise ValueError("canary instances must leave at least one stable instance")
         if self.protocol == "grpc" and (not self.grpc_services or self.routes):
             raise ValueError("a grpc service lists grpc_services and no routes")
         if self.protocol == "websocket" and (self.grpc_services or not self.routes):

@@ -60,6 +60,9 @@ class Profile(Protocol):
     def identity_san_type(self) -> str: ...
     def outbound_address(self, address: str) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
+    def dynamic_dir(self, envoy: str) -> str: ...
+    def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None: ...
+    def version(self, mesh: Mesh, service: str, instance: int) -> str: ...
     @property
     def otlp_endpoint(self) -> str: ...
     @property
@@ -138,6 +141,24 @@ class LocalProfile:
             for i in range(svc.instances)
         ]
 
+    def dynamic_dir(self, envoy: str) -> str:
+        return str(self.state_dir / "envoy" / envoy)
+
+    def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None:
+        """(stable, canary): a service's last `canary` instances are its canary."""
+        svc = mesh.services[service]
+        if not svc.canary:
+            return None
+        every = self.upstream(mesh, service).endpoints
+        first_canary = svc.instances - svc.canary
+        return Upstream("STATIC", every[:first_canary]), Upstream("STATIC", every[first_canary:])
+
+    def version(self, mesh: Mesh, service: str, instance: int) -> str:
+        svc = mesh.services[service]
+        if not svc.canary:
+            return ""
+        return "canary" if instance >= svc.instances - svc.canary else "stable"
+
 
 @dataclass(frozen=True)
 class KubernetesProfile:
@@ -148,6 +169,8 @@ class KubernetesProfile:
     name: str = "kubernetes"
     otlp_endpoint: str = ""
     trace_sampling: float = 1.0
+    # Services the chart runs a canary Deployment of (services.NAME.canary.replicas).
+    canaries: frozenset[str] = frozenset()
 
     def edge_address(self) -> str:
         return "0.0.0.0"
@@ -197,3 +220,20 @@ class KubernetesProfile:
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """Every replica of a service has the same sidecar config: one file per service."""
         return [(f"sidecar-{name}.yaml", name, 0) for name in mesh.services]
+
+    def dynamic_dir(self, envoy: str) -> str:
+        return "/etc/envoy"  # the Envoy's ConfigMap, mounted
+
+    def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None:
+        """(stable, canary) of a service the chart runs a canary Deployment for: each
+        version has its own headless Service selecting its pods."""
+        if service not in self.canaries:
+            return None
+        port = mesh.ports.inbound
+        return tuple(  # type: ignore[return-value]
+            Upstream("STRICT_DNS", [Endpoint(self._fqdn(f"{service}-{version}"), port)])
+            for version in ("stable", "canary")
+        )
+
+    def version(self, mesh: Mesh, service: str, instance: int) -> str:
+        return ""  # one config serves every replica of both versions

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import yaml
 
+from groundwork_envoy import compiler, dynamic
 from groundwork_envoy.access import methods
 from groundwork_envoy.model import Mesh
+from groundwork_envoy.policy import TrafficPolicy
 from groundwork_envoy.profiles import Profile
 
 
@@ -28,38 +34,100 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(mesh: Mesh, profile: Profile) -> dict[str, str]:
-    """File name -> Envoy config (YAML) for the edge and every sidecar of the profile."""
+@dataclass
+class Rendered:
+    files: dict[str, str]  # relative path -> content (see `render`)
+    outcome: compiler.Outcome  # which policies apply, and why the others do not
+    touched: dict[str, list[str]]  # policy name -> the Envoys it changes
+
+
+def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Envoy name -> (role, full static config) for the edge and every sidecar."""
     env = _environment()
     descriptor_b64 = base64.b64encode(descriptor_set()).decode()
-    configs = {
-        "edge.yaml": env.get_template("edge.yaml.j2").render(
-            mesh=mesh, profile=profile, descriptor_b64=descriptor_b64, methods=methods
+    texts = {
+        "edge": (
+            "edge",
+            env.get_template("edge.yaml.j2").render(
+                mesh=mesh, profile=profile, descriptor_b64=descriptor_b64, methods=methods
+            ),
         )
     }
     sidecar = env.get_template("sidecar.yaml.j2")
     for file_name, service, instance in profile.config_names(mesh):
-        configs[file_name] = sidecar.render(
-            mesh=mesh,
-            profile=profile,
-            service=service,
-            address=profile.listen_address(service, instance),
-            app_target=profile.app_target(mesh, service, instance),
+        texts[file_name.removesuffix(".yaml")] = (
+            service,
+            sidecar.render(
+                mesh=mesh,
+                profile=profile,
+                service=service,
+                address=profile.listen_address(service, instance),
+                app_target=profile.app_target(mesh, service, instance),
+                version=profile.version(mesh, service, instance),
+            ),
         )
-    for name, text in configs.items():
+    configs = {}
+    for name, (role, text) in texts.items():
         try:
-            yaml.safe_load(text)
+            configs[name] = (role, yaml.safe_load(text))
         except yaml.YAMLError as error:  # a template bug, caught before Envoy sees it
             raise ValueError(f"rendered {name} is not valid YAML: {error}") from error
     return configs
 
 
+def compile_static(
+    mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] = ()
+) -> tuple[dict[str, dict[str, Any]], compiler.Outcome, dict[str, list[str]]]:
+    """Every Envoy's config as one static document, policies compiled in (what
+    `envoy --mode validate` checks); with the outcome and who each policy touches."""
+    outcome = compiler.select(mesh, profile, policies)
+    touched: dict[str, list[str]] = {p.name: [] for p in outcome.applied.values()}
+    configs = {}
+    for name, (role, config) in _configs(mesh, profile).items():
+        for policy in compiler.apply(config, mesh, profile, role, outcome):
+            touched[policy].append(name)
+        configs[name] = config
+    return configs, outcome, touched
+
+
+def render_with(mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] = ()) -> Rendered:
+    """Per Envoy NAME: NAME.yaml (its bootstrap) and NAME/{lds,cds,rds-*}.yaml (what
+    it loads dynamically, from profile.dynamic_dir(NAME))."""
+    configs, outcome, touched = compile_static(mesh, profile, policies)
+    files = {}
+    for name, config in configs.items():
+        role = "edge" if name == "edge" else name.removeprefix("sidecar-")
+        parts = dynamic.split(config, (name, role), profile.dynamic_dir(name))
+        files[f"{name}.yaml"] = parts.pop("bootstrap")
+        for file_name, text in parts.items():
+            files[f"{name}/{file_name}"] = text
+    return Rendered(files, outcome, touched)
+
+
+def render(mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] = ()) -> dict[str, str]:
+    return render_with(mesh, profile, policies).files
+
+
 def write(configs: dict[str, str], directory: Path) -> list[Path]:
+    """Write each file by atomic rename: a running Envoy watching the directory sees
+    a whole new file or the old one, never half of one. Dynamic files are written
+    clusters first, so a route never names a cluster Envoy has not been given yet."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in configs.items():
-        path = directory / name  # a name may hold a subdirectory (the chart's envoy/)
+    for name, text in sorted(configs.items(), key=lambda item: _write_order(item[0])):
+        path = directory / name  # a name may hold a subdirectory
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if path.exists() and path.read_text() == text:
+            paths.append(path)
+            continue
+        staging = path.with_name(f".{path.name}.tmp")
+        staging.write_text(text)
+        os.replace(staging, path)
         paths.append(path)
     return paths
+
+
+def _write_order(name: str) -> tuple[int, str]:
+    file_name = name.rsplit("/", 1)[-1]
+    rank = {"cds.yaml": 0, "lds.yaml": 2}.get(file_name, 1 if file_name.startswith("rds-") else 3)
+    return rank, name

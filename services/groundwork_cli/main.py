@@ -2,6 +2,7 @@
 
 groundwork up | down [--purge] | status | logs [NAME] | demo
 groundwork migrate [SERVICE] | seed [--reset] | envoy-config PROFILE DIR
+groundwork policy apply FILE | delete NAME | list
 """
 
 from __future__ import annotations
@@ -298,8 +299,10 @@ def _register_load_commands() -> None:
 
 def _register_kube_commands() -> None:
     from groundwork_cli.kube import kube
+    from groundwork_cli.policy import policy
 
     cli.add_command(kube)
+    cli.add_command(policy)
 
 
 _register_load_commands()

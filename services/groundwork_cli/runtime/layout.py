@@ -19,6 +19,11 @@ class Layout:
         return self.root / "envoy"
 
     @property
+    def policies(self) -> Path:
+        """TrafficPolicies applied with `groundwork policy apply`."""
+        return self.root / "policies"
+
+    @property
     def secrets(self) -> Path:
         return self.root / "secrets"
 

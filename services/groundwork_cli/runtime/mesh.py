@@ -14,10 +14,9 @@ import psutil
 import yaml
 
 from groundwork_cli import migrate
-from groundwork_cli.runtime import jaeger, ports, probes, supervisor
+from groundwork_cli.runtime import jaeger, policies, ports, probes, supervisor
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_mesh_certs, ensure_server_cert
 from groundwork_cli.runtime.plan import Plan, Process
-from groundwork_envoy.render import render, write
 
 Say = Callable[[str], None]
 
@@ -44,7 +43,7 @@ def prepare(plan: Plan) -> None:
     )
     identities = ["edge", *plan.mesh.services]
     ensure_mesh_certs(pki, {name: plan.profile.spiffe_id(name) for name in identities})
-    write(render(plan.mesh, plan.profile), layout.envoy)
+    policies.deliver(plan)  # with the TrafficPolicies applied before, if any
     # Apps listen on Unix sockets here; only this user may enter the directory.
     apps = layout.run / "apps"
     apps.mkdir(mode=0o700, exist_ok=True)

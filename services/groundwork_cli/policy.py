@@ -1,0 +1,69 @@
+"""groundwork policy apply FILE | delete NAME | list: TrafficPolicies on the local
+mesh, live (the Envoys reload their dynamic config files; nothing restarts)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import click
+
+from groundwork_cli.runtime import policies
+from groundwork_cli.runtime.plan import Plan
+from groundwork_envoy.policy import PolicyError
+from groundwork_envoy.render import Rendered
+
+
+def _plan() -> Plan:
+    from groundwork_cli.main import _plan as plan  # main registers this group: import late
+
+    return plan()
+
+
+def _where(rendered: Rendered, name: str) -> str:
+    return ", ".join(rendered.touched.get(name, [])) or "no Envoy (nothing to change)"
+
+
+@click.group()
+def policy() -> None:
+    """TrafficPolicies (the Kubernetes custom resource, as a file) on the local mesh."""
+
+
+@policy.command("apply")
+@click.argument("file", type=click.File("r"))
+def apply_cmd(file: TextIO) -> None:
+    """Apply (or update) the TrafficPolicy in FILE ('-' for stdin)."""
+    plan = _plan()
+    try:
+        applied, rendered = policies.apply(plan, file.read())
+    except PolicyError as error:
+        raise click.ClickException(f"not applied: {error}") from error
+    click.echo(
+        f"trafficpolicy/{applied.name} (generation {applied.generation}) applied to"
+        f" {_where(rendered, applied.name)}"
+    )
+
+
+@policy.command("delete")
+@click.argument("name")
+def delete_cmd(name: str) -> None:
+    """Delete the TrafficPolicy NAME: its Envoys return to the mesh's defaults."""
+    try:
+        policies.delete(_plan(), name)
+    except PolicyError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"trafficpolicy/{name} deleted")
+
+
+@policy.command("list")
+def list_cmd() -> None:
+    """The applied TrafficPolicies and the Envoys each one changes."""
+    plan = _plan()
+    stored = policies.stored(plan)
+    if not stored:
+        click.echo("no TrafficPolicies applied")
+        return
+    rendered = policies.deliver(plan, stored)
+    for item in stored:
+        error = rendered.outcome.errors.get(item.name)
+        state = f"NOT APPLIED: {error}" if error else f"applied to {_where(rendered, item.name)}"
+        click.echo(f"{item.name}\t{item.spec.service}\tgeneration {item.generation}\t{state}")

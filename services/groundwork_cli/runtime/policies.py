@@ -1,0 +1,60 @@
+"""TrafficPolicies of the local mesh: kept as files in the state directory and
+compiled into every Envoy's dynamic config files, which the running Envoys
+reload by themselves (no restart). What the operator does on Kubernetes."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from groundwork_cli.runtime.plan import Plan
+from groundwork_envoy.policy import PolicyError, TrafficPolicy, load
+from groundwork_envoy.render import Rendered, render_with, write
+
+
+def stored(plan: Plan) -> list[TrafficPolicy]:
+    directory = plan.layout.policies
+    if not directory.is_dir():
+        return []
+    return [load(path.read_text()) for path in sorted(directory.glob("*.yaml"))]
+
+
+def deliver(plan: Plan, policies: list[TrafficPolicy] | None = None) -> Rendered:
+    """Render every Envoy's config with the policies and write what changed."""
+    rendered = render_with(plan.mesh, plan.profile, stored(plan) if policies is None else policies)
+    write(rendered.files, plan.layout.envoy)
+    return rendered
+
+
+def apply(plan: Plan, text: str) -> tuple[TrafficPolicy, Rendered]:
+    """Validate, compile and deliver a policy; a policy that cannot apply is refused
+    before anything is written, so the mesh keeps running what it had."""
+    policy = load(text)
+    others = [p for p in stored(plan) if p.name != policy.name]
+    previous = next((p for p in stored(plan) if p.name == policy.name), None)
+    if previous:
+        changed = previous.spec != policy.spec
+        generation = previous.generation + 1 if changed else previous.generation
+        policy = policy.model_copy(update={"generation": generation})
+    rendered = render_with(plan.mesh, plan.profile, [*others, policy])
+    if policy.name in rendered.outcome.errors:
+        raise PolicyError(rendered.outcome.errors[policy.name])
+    document = yaml.safe_load(text)
+    document.setdefault("metadata", {})["generation"] = policy.generation
+    directory = plan.layout.policies
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / f".{policy.name}.yaml.tmp"
+    staging.write_text(yaml.safe_dump(document, sort_keys=False))
+    os.replace(staging, directory / f"{policy.name}.yaml")
+    write(rendered.files, plan.layout.envoy)
+    return policy, rendered
+
+
+def delete(plan: Plan, name: str) -> Rendered:
+    path = plan.layout.policies / f"{name}.yaml"
+    if not path.exists():
+        names = ", ".join(p.name for p in stored(plan)) or "none"
+        raise PolicyError(f"no TrafficPolicy named {name!r} (applied: {names})")
+    path.unlink()
+    return deliver(plan)
