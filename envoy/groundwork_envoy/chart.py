@@ -40,7 +40,7 @@ def chart_files(mesh: Mesh) -> dict[str, str]:
 def write_chart_files(mesh: Mesh, directory: Path = CHART_FILES) -> list[Path]:
     """Write the chart's copy, removing Envoy configs the mesh no longer has."""
     files = chart_files(mesh)
-    for stale in (directory / "envoy").glob("*.yaml"):
-        if f"envoy/{stale.name}" not in files:
+    for stale in (directory / "envoy").glob("**/*.yaml"):
+        if stale.relative_to(directory).as_posix() not in files:
             stale.unlink()
     return write(files, directory)

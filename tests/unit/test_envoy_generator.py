@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from groundwork_cli.registry import services
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile
-from groundwork_envoy.render import render
+from groundwork_envoy.render import compile_static, render
 
 MESH = load_mesh()
 
 
 def configs(profile: Any) -> dict[str, dict[str, Any]]:
-    return {name: yaml.safe_load(text) for name, text in render(MESH, profile).items()}
+    """Each Envoy's whole config, before it is split into bootstrap and dynamic files."""
+    return {f"{name}.yaml": config for name, config in compile_static(MESH, profile)[0].items()}
 
 
 def listener(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -147,6 +148,8 @@ def _shape(node: Any) -> Any:
                 # Identities: SPIFFE URIs locally, DNS-form names on Kubernetes.
                 "principal_name",
                 "match_typed_subject_alt_names",
+                # Locally each instance names its version (stable, canary) in a header.
+                "response_headers_to_add",
             }
         }
     if isinstance(node, list):
@@ -158,7 +161,8 @@ def _shape(node: Any) -> Any:
 
 def test_both_profiles_come_from_the_same_templates(tmp_path: Path) -> None:
     local = configs(LocalProfile(MESH, tmp_path))
-    kube = configs(KubernetesProfile())
+    canaries = frozenset(name for name, svc in MESH.services.items() if svc.canary)
+    kube = configs(KubernetesProfile(canaries=canaries))
     assert _shape(local["edge.yaml"]) == _shape(kube["edge.yaml"])
     assert _shape(local["sidecar-catalog-0.yaml"]) == _shape(kube["sidecar-catalog.yaml"])
 
@@ -227,7 +231,8 @@ def test_realtime_sidecar_speaks_http1_with_upgrades(tmp_path: Path) -> None:
 
 def test_access_logs_never_carry_query_strings(tmp_path: Path) -> None:
     """A browser's WebSocket sends its token as ?access_token=: no log may keep it."""
-    for text in render(MESH, LocalProfile(MESH, tmp_path)).values():
+    for config in compile_static(MESH, LocalProfile(MESH, tmp_path))[0].values():
+        text = yaml.safe_dump(config)
         assert "%PATH(NQ:ORIG_OR_PATH)%" in text
         assert "X-ENVOY-ORIGINAL-PATH?:PATH" not in text
 
@@ -302,7 +307,7 @@ def test_rate_limit_failure_mode_is_rendered(tmp_path: Path, mode: str, deny: bo
     mesh = MESH.model_copy(
         update={"ratelimit": MESH.ratelimit.model_copy(update={"failure_mode": mode})}
     )
-    edge = yaml.safe_load(render(mesh, LocalProfile(mesh, tmp_path))["edge.yaml"])
+    edge = compile_static(mesh, LocalProfile(mesh, tmp_path))[0]["edge"]
     hcm = listener(edge, "edge_http")["filter_chains"][0]["filters"][0]["typed_config"]
     ratelimit = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")
     assert ratelimit["typed_config"]["failure_mode_deny"] is deny
