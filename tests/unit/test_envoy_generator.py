@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from groundwork_cli.registry import services
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile
-from groundwork_envoy.render import compile_static, render
+from groundwork_envoy.render import compile_static
 
 MESH = load_mesh()
 

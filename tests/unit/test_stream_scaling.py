@@ -4,9 +4,8 @@ only after the cooldown, and steady within the tolerance."""
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from groundwork_operator.scaling import ScalerSpec, decide
+from pydantic import ValidationError
 
 SPEC = ScalerSpec.model_validate(
     {

@@ -287,9 +287,9 @@ def test_one_policy_per_service(tmp_path: Path) -> None:
 def test_documents_are_checked_before_anything_else() -> None:
     with pytest.raises(PolicyError, match="not YAML"):
         load("a: [")
-    with pytest.raises(PolicyError, match="expected apiVersion groundwork.dev/v1alpha1"):
+    with pytest.raises(PolicyError, match=r"expected apiVersion groundwork\.dev/v1alpha1"):
         load("apiVersion: v1\nkind: ConfigMap\n")
-    with pytest.raises(PolicyError, match="metadata.name must be a DNS label"):
+    with pytest.raises(PolicyError, match=r"metadata\.name must be a DNS label"):
         load(
             "apiVersion: groundwork.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {name: Bad_Name}\n"
         )
