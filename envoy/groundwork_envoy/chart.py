@@ -21,11 +21,16 @@ OTLP_PORT = 4317
 CHART_FILES = Path(__file__).resolve().parents[2] / "helm" / "groundwork" / "files"
 
 
-def profile(namespace: str, cluster_domain: str, otlp_host: str) -> KubernetesProfile:
+def profile(
+    namespace: str, cluster_domain: str, otlp_host: str, canaries: frozenset[str] = frozenset()
+) -> KubernetesProfile:
+    """The profile the chart's files are rendered with; the operator renders the
+    same one for its release (with the canaries the release runs)."""
     return KubernetesProfile(
         namespace=namespace,
         cluster_domain=cluster_domain,
         otlp_endpoint=f"{otlp_host}:{OTLP_PORT}",
+        canaries=canaries,
     )
 
 

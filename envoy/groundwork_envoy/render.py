@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ def descriptor_set() -> bytes:
     return (resources.files("groundwork") / "descriptors.pb").read_bytes()
 
 
+@functools.cache  # compiling the templates costs more than rendering them
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("groundwork_envoy", "templates"),
@@ -69,7 +71,7 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any
     configs = {}
     for name, (role, text) in texts.items():
         try:
-            configs[name] = (role, yaml.safe_load(text))
+            configs[name] = (role, yaml.load(text, Loader=yaml.CSafeLoader))
         except yaml.YAMLError as error:  # a template bug, caught before Envoy sees it
             raise ValueError(f"rendered {name} is not valid YAML: {error}") from error
     return configs

@@ -7,8 +7,10 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 from groundwork_cli.runtime.pki import Pki, ensure_mesh_certs, ensure_server_cert
-from groundwork_envoy import chart
+from groundwork_envoy import chart, dynamic
 from groundwork_envoy.model import load_mesh
 from groundwork_envoy.render import render
 from tests.chart import by_kind
@@ -17,14 +19,16 @@ from tests.envoy_check import validate
 
 
 def _chart_configs(namespace: str) -> dict[str, str]:
-    """File name (as the generator names it) -> the config the chart mounts."""
+    """File name (as the generator names it) -> what the chart mounts: each Envoy's
+    bootstrap (NAME.yaml) and its dynamic files (NAME/lds.yaml, ...)."""
     maps = by_kind(render_chart(namespace=namespace), "ConfigMap")
     configs = {}
     for name, config_map in maps.items():
         if name.startswith("envoy-"):
             role = name.removeprefix("envoy-")
-            file_name = "edge.yaml" if role == "edge" else f"sidecar-{role}.yaml"
-            configs[file_name] = config_map["data"]["envoy.yaml"]
+            envoy = "edge" if role == "edge" else f"sidecar-{role}"
+            for key, text in config_map["data"].items():
+                configs[f"{envoy}.yaml" if key == "envoy.yaml" else f"{envoy}/{key}"] = text
     return configs
 
 
@@ -63,8 +67,13 @@ def test_rendered_chart_configs_pass_envoy_validate(tmp_path: Path) -> None:
     shutil.copy(pki.cert("mesh/edge"), mesh_tls / "tls.crt")
     shutil.copy(pki.key("mesh/edge"), mesh_tls / "tls.key")
     shutil.copy(pki.ca_cert, mesh_tls / "ca.crt")
+    files = _chart_configs("shop")
     paths = []
-    for name, text in _chart_configs("shop").items():
+    for name in [n for n in files if "/" not in n]:
+        envoy = name.removesuffix(".yaml")
+        parts = {k.partition("/")[2]: v for k, v in files.items() if k.startswith(f"{envoy}/")}
+        # The whole config Envoy ends up with: bootstrap and dynamic files joined.
+        text = yaml.safe_dump(dynamic.join({"bootstrap": files[name], **parts}))
         path = tmp_path / name
         path.write_text(text.replace("/etc/groundwork/", f"{tmp_path}/etc/"))
         paths.append(path)

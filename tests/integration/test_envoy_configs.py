@@ -8,12 +8,32 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from groundwork_cli.runtime.pki import Pki, ensure_mesh_certs, ensure_server_cert
+from groundwork_envoy import dynamic
 from groundwork_envoy.model import load_mesh
+from groundwork_envoy.policy import load
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile, Profile, spiffe_id
 from groundwork_envoy.render import render, write
 from tests.envoy_check import validate
+
+EVERY_FIELD = load(
+    """
+apiVersion: groundwork.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: everything}
+spec:
+  service: catalog
+  timeout: 2s
+  retries: {conditions: [unavailable, reset], attempts: 3, perTryTimeout: 500ms, budget: {}}
+  circuitBreaker: {maxRequests: 50}
+  outlierDetection: {consecutive5xx: 2}
+  rateLimit: {requestsPerSecond: 100, burst: 200}
+  fault: {delay: {percent: 5, duration: 100ms}, abort: {percent: 5, grpcStatus: 14}}
+  split: {stable: 90, canary: 10}
+"""
+)
 
 
 @pytest.mark.parametrize("otlp", ["", "otlp-collector:4317"], ids=["untraced", "traced"])
@@ -36,9 +56,23 @@ def test_rendered_configs_pass_envoyvalidate(tmp_path: Path, profile_name: str, 
         shutil.copy(pki.key("mesh/edge"), mesh_dir / "tls.key")
         shutil.copy(pki.ca_cert, mesh_dir / "ca.crt")
         profile = KubernetesProfile(
-            tls_dir=str(tmp_path), mesh_tls_dir=str(mesh_dir), otlp_endpoint=otlp
+            tls_dir=str(tmp_path),
+            mesh_tls_dir=str(mesh_dir),
+            otlp_endpoint=otlp,
+            canaries=frozenset({"catalog"}),
         )
-    paths = write(render(mesh, profile), tmp_path / "envoy")
+    files = render(mesh, profile, [EVERY_FIELD])
+    write(files, tmp_path / "envoy")
+    # What each Envoy runs: its bootstrap and dynamic files joined (validate mode
+    # reads no dynamic file), with a policy that sets every field.
+    paths = []
+    for name in [n for n in files if "/" not in n]:
+        envoy = name.removesuffix(".yaml")
+        parts = {k.partition("/")[2]: v for k, v in files.items() if k.startswith(f"{envoy}/")}
+        path = tmp_path / "whole" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(dynamic.join({"bootstrap": files[name], **parts})))
+        paths.append(path)
     assert len(paths) >= 2
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(validate, paths))

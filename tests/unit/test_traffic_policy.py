@@ -362,3 +362,13 @@ def test_the_crd_schema_and_the_model_name_the_same_fields() -> None:
     crd = yaml.safe_load(CRD.read_text())
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert _crd_fields(spec) == _model_fields(TrafficPolicySpec)
+
+
+def test_split_and_join_are_inverse(tmp_path: Path) -> None:
+    profile = LocalProfile(MESH, tmp_path)
+    p = policy({"service": "catalog", "timeout": "2s", "split": {"stable": 50, "canary": 50}})
+    whole, _, _ = compile_static(MESH, profile, [p])
+    files = render(MESH, profile, [p])
+    for name, config in whole.items():
+        parts = {k.partition("/")[2]: v for k, v in files.items() if k.startswith(f"{name}/")}
+        assert dynamic.join({"bootstrap": files[f"{name}.yaml"], **parts}) == config, name

@@ -127,3 +127,19 @@ secretKeyRef: {name: {{ required "redis.external.existingSecret is required when
 {{- define "groundwork.databases" -}}
 [booking, catalog, identity, payments, ticketing]
 {{- end }}
+
+{{/* kopf's peering object: the operator's replicas elect a leader in it. */}}
+{{- define "groundwork.peering" -}}
+{{- printf "%s-operator" .Release.Name }}
+{{- end }}
+
+{{/* Services that run a canary Deployment beside their stable one (a YAML list). */}}
+{{- define "groundwork.canaries" -}}
+{{- $mesh := include "groundwork.mesh" . | fromYaml -}}
+{{- $canaries := list -}}
+{{- range $name := keys $mesh.services | sortAlpha }}
+{{- $values := include "groundwork.serviceValues" (dict "root" $ "name" $name) | fromYaml }}
+{{- if gt (int $values.canary.replicas) 0 }}{{ $canaries = append $canaries $name }}{{ end }}
+{{- end }}
+{{- toYaml $canaries }}
+{{- end }}
