@@ -36,6 +36,9 @@ def main() -> None:
     async def start(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         settings.peering.priority = random.randint(1, 2**30)
         settings.peering.mandatory = True
+        # One namespace, CRDs installed with the chart: no cluster-wide watch of
+        # namespaces and CRDs, so no ClusterRole.
+        settings.scanning.disabled = True
         settings.posting.level = logging.INFO  # events for Applied, Scaled, ...
         # kopf's bookkeeping in annotations: status holds only what users read.
         settings.persistence.finalizer = "groundwork.dev/operator"

@@ -9,6 +9,9 @@ from kubernetes_asyncio import client, config
 
 GROUP = "groundwork.dev"
 VERSION = "v1alpha1"
+# The client would send a JSON Patch otherwise; its stubs omit `_content_type`,
+# which the generated code accepts.
+MERGE = "application/merge-patch+json"
 
 
 async def api_client() -> client.ApiClient:
@@ -33,7 +36,13 @@ async def patch_status(
     api: client.ApiClient, namespace: str, plural: str, name: str, status: dict[str, Any]
 ) -> None:
     await client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, plural, name, {"status": status}
+        GROUP,
+        VERSION,
+        namespace,
+        plural,
+        name,
+        {"status": status},
+        _content_type=MERGE,  # type: ignore[call-arg]
     )
 
 
@@ -45,7 +54,12 @@ async def config_map_data(api: client.ApiClient, namespace: str, name: str) -> d
 async def patch_config_map_data(
     api: client.ApiClient, namespace: str, name: str, data: dict[str, str]
 ) -> None:
-    await client.CoreV1Api(api).patch_namespaced_config_map(name, namespace, {"data": data})
+    await client.CoreV1Api(api).patch_namespaced_config_map(
+        name,
+        namespace,
+        {"data": data},
+        _content_type=MERGE,  # type: ignore[call-arg]
+    )
 
 
 async def deployment_replicas(api: client.ApiClient, namespace: str, name: str) -> int:
@@ -55,5 +69,8 @@ async def deployment_replicas(api: client.ApiClient, namespace: str, name: str) 
 
 async def scale_deployment(api: client.ApiClient, namespace: str, name: str, replicas: int) -> None:
     await client.AppsV1Api(api).patch_namespaced_deployment_scale(
-        name, namespace, {"spec": {"replicas": replicas}}
+        name,
+        namespace,
+        {"spec": {"replicas": replicas}},
+        _content_type=MERGE,  # type: ignore[call-arg]
     )

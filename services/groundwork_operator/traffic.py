@@ -9,6 +9,7 @@ ConfigMap reset by `helm upgrade` is rewritten as soon as it changes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -23,6 +24,9 @@ from groundwork_operator import kube
 from groundwork_operator.settings import OperatorSettings
 
 PLURAL = "trafficpolicies"
+# The whole namespace is reconciled at once: log as the operator, not as the
+# object whose event happened to trigger it.
+logger = logging.getLogger("groundwork_operator.traffic")
 ENVOY_LABEL = "groundwork.dev/envoy"  # on the chart's Envoy ConfigMaps
 
 
@@ -67,7 +71,7 @@ def desired(settings: OperatorSettings, mesh: Mesh, documents: list[dict[str, An
                 "observedGeneration": generation,
             }
         else:
-            envoys = rendered.touched.get(name, [])
+            envoys = sorted(rendered.touched.get(name, []))
             statuses[name] = {
                 "phase": "Applied",
                 "message": f"applied to {', '.join(envoys) or 'no Envoy (nothing to change)'}",
@@ -87,7 +91,7 @@ class State:
     synced_at: float = -1.0
 
 
-async def reconcile(state: State, logger: Any) -> None:
+async def reconcile(state: State) -> None:
     """Bring ConfigMaps and statuses to what the policies say. Events arrive in
     bursts: a run that started after this call was asked for already covers it."""
     asked = time.monotonic()
@@ -95,11 +99,11 @@ async def reconcile(state: State, logger: Any) -> None:
         if state.synced_at > asked:
             return
         started = time.monotonic()
-        await _reconcile(state, logger)
+        await _reconcile(state)
         state.synced_at = started
 
 
-async def _reconcile(state: State, logger: Any) -> None:
+async def _reconcile(state: State) -> None:
     namespace = state.settings.namespace
     documents = await kube.list_objects(state.api, namespace, PLURAL)
     want = await asyncio.to_thread(desired, state.settings, state.mesh, documents)
@@ -128,9 +132,9 @@ def register(state_of: Any) -> None:
     """Handlers; `state_of(memo)` gives the operator's State."""
 
     @kopf.on.event(kube.GROUP, kube.VERSION, PLURAL)
-    async def policy_changed(memo: kopf.Memo, logger: Any, **_: Any) -> None:
-        await reconcile(state_of(memo), logger)
+    async def policy_changed(memo: kopf.Memo, **_: Any) -> None:
+        await reconcile(state_of(memo))
 
     @kopf.on.event("", "v1", "configmaps", labels={ENVOY_LABEL: kopf.PRESENT})
-    async def envoy_config_changed(memo: kopf.Memo, logger: Any, **_: Any) -> None:
-        await reconcile(state_of(memo), logger)
+    async def envoy_config_changed(memo: kopf.Memo, **_: Any) -> None:
+        await reconcile(state_of(memo))
