@@ -25,6 +25,7 @@ COPY proto ./proto
 # Only the services' own dependencies: the local runtime's (Envoy, embedded
 # Postgres and Redis, supervisor) are the `local` extra, left out here. For the
 # chart's load-test Job: docker build --build-arg EXTRAS=load -t groundwork-load:0.1.0 .
+# For the operator: docker build --build-arg EXTRAS=operator -t groundwork-operator:0.1.0 .
 ARG EXTRAS=""
 RUN /opt/groundwork/bin/pip install --no-compile ".${EXTRAS:+[${EXTRAS}]}" \
  && /opt/groundwork/bin/python -m compileall -q /opt/groundwork/lib

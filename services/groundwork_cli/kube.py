@@ -22,9 +22,15 @@ NAMESPACE = "groundwork"
 RELEASE = "groundwork"
 
 
-def image_tag() -> str:
+def image_tag(repository: str = "groundwork") -> str:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    return f"groundwork:{chart['appVersion']}"
+    return f"{repository}:{chart['appVersion']}"
+
+
+def images() -> dict[str, str]:
+    """Image tag -> the Dockerfile's EXTRAS for it: the services, and the operator
+    (the renderer and kopf besides)."""
+    return {image_tag(): "", image_tag("groundwork-operator"): "operator"}
 
 
 def kind_config() -> str:
@@ -110,21 +116,23 @@ def kube() -> None:
 @click.argument("target", type=click.Choice(["kind", "minikube"]))
 @click.option("--values", "values_file", type=click.Path(exists=True, dir_okay=False))
 def up(target: str, values_file: str | None) -> None:
-    """Make the cluster, build and load the image, install the chart, wait."""
-    tag = image_tag()
+    """Make the cluster, build and load the images, install the chart, wait."""
     if target == "kind":
         _need("docker", "kind")
         clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True)
         if CLUSTER not in clusters.stdout.split():
             _run(["kind", "create", "cluster", "--name", CLUSTER, "--config", "-"], kind_config())
-        _run(["docker", "build", "-t", tag, str(ROOT)])
-        _run(["kind", "load", "docker-image", tag, "--name", CLUSTER])
+        for tag, extras in images().items():
+            _run(["docker", "build", "--build-arg", f"EXTRAS={extras}", "-t", tag, str(ROOT)])
+            _run(["kind", "load", "docker-image", tag, "--name", CLUSTER])
         context = f"kind-{CLUSTER}"
     else:
         _need("minikube")
         _run(["minikube", "start", "-p", CLUSTER, "--ports=30080:30080,30443:30443"])
         # Built inside minikube's own engine: nothing to load afterwards.
-        _run(["minikube", "-p", CLUSTER, "image", "build", "-t", tag, str(ROOT)])
+        for tag, extras in images().items():
+            build = ["minikube", "-p", CLUSTER, "image", "build", "-t", tag]
+            _run([*build, f"--build-opt=build-arg=EXTRAS={extras}", str(ROOT)])
         context = CLUSTER
     values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
     release = install(values, context=context)

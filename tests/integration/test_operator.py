@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -215,8 +215,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         kubectl(admin, "create", "namespace", NAMESPACE)
         for crd in sorted((CHART / "crds").glob("*.yaml")):
             kubectl(admin, "apply", "-f", str(crd))
-        for crd in ("trafficpolicies.groundwork.dev", "streamscalers.groundwork.dev"):
-            kubectl(admin, "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+        for name in ("trafficpolicies.groundwork.dev", "streamscalers.groundwork.dev"):
+            kubectl(admin, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
         chart = render(namespace=NAMESPACE, release="gw")
         objects = yaml.safe_dump_all(_chart_objects(chart))
         kubectl(admin, "-n", NAMESPACE, "apply", "-f", "-", input=objects)
@@ -443,8 +443,8 @@ def test_a_stream_scaler_follows_the_groups_lag(env: Env, operator: Operator) ->
     until(lambda: "Scaled" in env.events("ticketing"), what="a Scaled event")
 
     # Drain it: down only once the cooldown since the last change has passed.
-    while batch := client.xreadgroup(GROUP, "worker", {STREAM: ">"}, count=100):
-        for _, entries in batch:  # type: ignore[union-attr]
+    while batch := cast(Any, client.xreadgroup(GROUP, "worker", {STREAM: ">"}, count=100)):
+        for _, entries in batch:
             client.xack(STREAM, GROUP, *[entry_id for entry_id, _ in entries])
     status = until(
         lambda: _scaler_status(env).get("lag") == 0 and _scaler_status(env), what="lag 0"
@@ -475,7 +475,10 @@ def test_a_second_replica_waits_for_the_leader(env: Env, operator: Operator) -> 
     second_env["GROUNDWORK_HEALTH_LISTEN"] = f"{HOST}:8081"
     second = Operator(second_env, env.state / "operator-2.log")
     try:
-        peers = lambda: (env.get("kopfpeering", "gw-operator") or {}).get("status") or {}  # noqa: E731
+
+        def peers() -> dict[str, Any]:
+            return dict((env.get("kopfpeering", "gw-operator") or {}).get("status") or {})
+
         until(lambda: len(peers()) == 2, 60, "both replicas in the peering object")
         # The lower priority pauses in favour of the other; exactly one works.
         logs = until(

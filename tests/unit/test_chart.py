@@ -294,3 +294,91 @@ def test_default_values_pass_the_schema() -> None:
 def test_values_yaml_and_schema_agree_on_the_services() -> None:
     declared = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
     assert set(declared) == set(load_mesh().services)
+
+
+def test_the_operator_has_a_role_naming_exactly_what_it_touches(
+    rendered: list[dict[str, Any]],
+) -> None:
+    assert not by_kind(rendered, "ClusterRole") and not by_kind(rendered, "ClusterRoleBinding")
+    role = by_kind(rendered, "Role")["operator"]
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+        assert not {"delete", "create", "update"} & set(rule["verbs"]) or rule["resources"] == [
+            "events"
+        ], rule
+    writes = {
+        (resource, name)
+        for rule in role["rules"]
+        if "patch" in rule["verbs"]
+        for resource in rule["resources"]
+        for name in rule.get("resourceNames", ["*any*"])
+    }
+    config_maps = {name for name in by_kind(rendered, "ConfigMap") if name.startswith("envoy-")}
+    assert {n for r, n in writes if r == "configmaps"} == config_maps
+    assert {n for r, n in writes if r == "deployments/scale"} == {
+        "ticketing",
+        "realtime",
+        "catalog",
+    }
+    assert {n for r, n in writes if r == "kopfpeerings"} == set(by_kind(rendered, "KopfPeering"))
+    binding = by_kind(rendered, "RoleBinding")["operator"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "operator", "namespace": "shop"}
+    ]
+
+
+def test_the_operators_environment_is_what_its_settings_read(
+    rendered: list[dict[str, Any]],
+) -> None:
+    from groundwork_operator.settings import OperatorSettings
+
+    deployment = by_kind(rendered, "Deployment")["operator"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    names = {item["name"] for item in container["env"]}
+    fields = {f"GROUNDWORK_{name.upper()}" for name in OperatorSettings.model_fields}
+    assert names <= fields, names - fields
+    required = {
+        f"GROUNDWORK_{name.upper()}"
+        for name, info in OperatorSettings.model_fields.items()
+        if info.is_required()
+    }
+    assert required <= names
+    assert container["args"] == ["python", "-m", "groundwork_operator"]
+    assert container["image"] == "groundwork-operator:0.1.0"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+
+
+def test_a_canary_is_a_second_deployment_with_a_service_per_version() -> None:
+    objects = render({"services": {"catalog": {"canary": {"replicas": 1, "tag": "0.2.0"}}}})
+    deployments = by_kind(objects, "Deployment")
+    canary, stable = deployments["catalog-canary"], deployments["catalog"]
+    assert canary["spec"]["replicas"] == 1
+    pod = canary["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "catalog"  # the same mesh identity
+    assert containers(canary["spec"]["template"])[-1]["image"] == "groundwork:0.2.0"
+    assert stable["spec"]["template"]["metadata"]["labels"]["groundwork.dev/version"] == "stable"
+    services = by_kind(objects, "Service")
+    assert services["catalog-canary-mesh"]["spec"]["selector"]["groundwork.dev/version"] == "canary"
+    assert services["catalog-stable-mesh"]["spec"]["selector"]["groundwork.dev/version"] == "stable"
+    assert "groundwork.dev/version" not in services["catalog-mesh"]["spec"]["selector"]
+    operator = containers(deployments["operator"]["spec"]["template"])[0]
+    env = {item["name"]: item.get("value") for item in operator["env"]}
+    assert env["GROUNDWORK_CANARIES"] == "catalog"
+    # Without a canary, none of it.
+    default = render()
+    assert "catalog-canary" not in by_kind(default, "Deployment")
+    assert "catalog-canary-mesh" not in by_kind(default, "Service")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"services": {"catalog": {"canary": {"replicas": -1}}}},
+        {"operator": {"scalableDeployments": ["postgres"]}},
+        {"operator": {"replicas": 0}},
+    ],
+)
+def test_the_schema_refuses_bad_operator_and_canary_values(overrides: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmError):
+        render(overrides)
