@@ -10,7 +10,7 @@ import click
 from groundwork_cli.runtime import policies
 from groundwork_cli.runtime.plan import Plan
 from groundwork_envoy.policy import PolicyError
-from groundwork_envoy.render import Rendered
+from groundwork_envoy.render import Rendered, render_with
 
 
 def _plan() -> Plan:
@@ -62,7 +62,7 @@ def list_cmd() -> None:
     if not stored:
         click.echo("no TrafficPolicies applied")
         return
-    rendered = policies.deliver(plan, stored)
+    rendered = render_with(plan.mesh, plan.profile, stored)
     for item in stored:
         error = rendered.outcome.errors.get(item.name)
         state = f"NOT APPLIED: {error}" if error else f"applied to {_where(rendered, item.name)}"

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 import kopf
+from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -52,7 +53,18 @@ async def evaluate(
     except ValidationError as error:
         reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
         return {"reason": f"invalid spec: {reason}"}
-    current = await kube.deployment_replicas(api, namespace, scaler.deployment)
+    try:
+        current = await kube.deployment_replicas(api, namespace, scaler.deployment)
+    except ApiException as error:
+        reason = (
+            f"may not scale deployment {scaler.deployment}: list it in the chart's"
+            " operator.scalableDeployments"
+            if error.status == 403
+            else f"cannot read deployment {scaler.deployment}: {error.status} {error.reason}"
+        )
+        if status.get("reason") != reason:
+            kopf.warn(body, reason="DeploymentUnavailable", message=reason)
+        return {"reason": reason}
     try:
         lag = await read_lag(redis, scaler.stream, scaler.group)
     except (RedisError, OSError) as error:

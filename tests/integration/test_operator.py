@@ -480,15 +480,41 @@ def test_a_second_replica_waits_for_the_leader(env: Env, operator: Operator) -> 
             return dict((env.get("kopfpeering", "gw-operator") or {}).get("status") or {})
 
         until(lambda: len(peers()) == 2, 60, "both replicas in the peering object")
-        # The lower priority pauses in favour of the other; exactly one works.
-        logs = until(
-            lambda: [t for t in (operator.text(), second.text()) if "Pausing" in t],
-            60,
-            "one replica pausing",
+        time.sleep(3)  # each has seen the other: the lower priority has paused
+        # Exactly one of them handles what happens now.
+        assert (
+            env.apply(policy("leader-check", {"service": "payments", "timeout": "4s"})).returncode
+            == 0
         )
-        assert len(logs) == 1
+        until(lambda: _status(env, "leader-check").get("phase") == "Applied", what="Applied")
+        env.kubectl("delete", "trafficpolicy", "leader-check", "--wait=true")
+        handled = [
+            log for log in (operator.text(), second.text()) if '"name": "leader-check"' in log
+        ]
+        assert len(handled) == 1
     finally:
         second.stop()
+
+
+def test_a_deployment_the_role_does_not_name_is_reported(env: Env, operator: Operator) -> None:
+    spec = {
+        "deployment": "payments",
+        "stream": STREAM,
+        "group": GROUP,
+        "targetLagPerReplica": 5,
+        "maxReplicas": 3,
+    }
+    assert env.apply(scaler("payments", spec)).returncode == 0
+    reason = until(
+        lambda: (env.get("streamscaler", "payments") or {}).get("status", {}).get("reason"),
+        what="a reason",
+    )
+    assert (
+        "may not scale deployment payments: list it in the chart's operator.scalableDeployments"
+        in reason
+    )
+    until(lambda: "DeploymentUnavailable" in env.events("payments"), what="an event")
+    env.kubectl("delete", "streamscaler", "payments", "--wait=true", "--timeout=30s")
 
 
 def test_deleting_a_stream_scaler_leaves_nothing(env: Env, operator: Operator) -> None:
