@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import kopf
 
-from groundwork_envoy import chart
+from groundwork_envoy import chart, compiler
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.policy import PolicyError, TrafficPolicy, parse
 from groundwork_envoy.render import render_with
@@ -41,44 +41,77 @@ class Desired:
     statuses: dict[str, dict[str, Any]]  # policy name -> its status
 
 
-def desired(settings: OperatorSettings, mesh: Mesh, documents: list[dict[str, Any]]) -> Desired:
-    policies: list[TrafficPolicy] = []
+def _candidates(documents: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """name -> (current policy, last applied policy or None); parse errors."""
+    found: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    generations = {}
     for document in documents:
         name = document["metadata"]["name"]
-        generations[name] = int(document["metadata"].get("generation", 1))
+        status = document.get("status") or {}
+        fallback = None
+        if status.get("appliedSpec") and status.get("appliedGeneration"):
+            try:
+                fallback = parse(
+                    {
+                        **document,
+                        "metadata": {"name": name, "generation": status["appliedGeneration"]},
+                        "spec": status["appliedSpec"],
+                    }
+                )
+            except PolicyError:
+                fallback = None
         try:
-            policies.append(parse(document))
+            current = parse(document)
         except PolicyError as error:
+            current = None
             errors[name] = str(error)
+        found[name] = (current, fallback)
+    return found, errors
+
+
+def desired(settings: OperatorSettings, mesh: Mesh, documents: list[dict[str, Any]]) -> Desired:
+    """An update the compiler refuses does not undo the generation before it: that
+    one stays applied (from status.appliedSpec) and the status says both."""
     profile = chart.profile(
         settings.namespace, settings.cluster_domain, settings.otlp_host, settings.canary_services()
     )
-    rendered = render_with(mesh, profile, policies)
-    errors.update(rendered.outcome.errors)
+    found, errors = _candidates(documents)
+    current = [policy for policy, _ in found.values() if policy]
+    errors.update(compiler.select(mesh, profile, current).errors)
+    effective: list[TrafficPolicy] = [
+        policy if name not in errors else fallback
+        for name, (policy, fallback) in found.items()
+        if (policy if name not in errors else fallback)
+    ]
+    outcome = compiler.select(mesh, profile, effective)
+    for name, message in outcome.errors.items():  # e.g. a conflict with a kept generation
+        errors.setdefault(name, message)
+    rendered = render_with(mesh, profile, [p for p in effective if p.name not in outcome.errors])
     config_maps: dict[str, dict[str, str]] = {}
     for path, text in rendered.files.items():
         envoy, _, file_name = path.partition("/")
         if file_name:  # the bootstraps never change: the chart owns them
             config_maps.setdefault(config_map_name(envoy), {})[file_name] = text
-    statuses = {}
-    for name, generation in generations.items():
+    applied = {p.name: p for p in rendered.outcome.applied.values()}
+    specs = {d["metadata"]["name"]: d.get("spec") for d in documents}
+    statuses: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        name = document["metadata"]["name"]
+        generation = int(document["metadata"].get("generation", 1))
+        in_effect = applied.get(name)
+        envoys = sorted(rendered.touched.get(name, [])) if in_effect else []
+        where = f"applied to {', '.join(envoys) or 'no Envoy (nothing to change)'}"
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "appliedGeneration": in_effect.generation if in_effect else None,
+            "envoys": envoys,
+        }
         if name in errors:
-            statuses[name] = {
-                "phase": "Invalid",
-                "message": errors[name],
-                "observedGeneration": generation,
-            }
+            kept = f"; generation {in_effect.generation} stays {where}" if in_effect else ""
+            status |= {"phase": "Invalid", "message": f"{errors[name]}{kept}"}
         else:
-            envoys = sorted(rendered.touched.get(name, []))
-            statuses[name] = {
-                "phase": "Applied",
-                "message": f"applied to {', '.join(envoys) or 'no Envoy (nothing to change)'}",
-                "observedGeneration": generation,
-                "appliedGeneration": generation,
-                "envoys": envoys,
-            }
+            status |= {"phase": "Applied", "message": where, "appliedSpec": specs[name]}
+        statuses[name] = status
     return Desired(config_maps, statuses)
 
 

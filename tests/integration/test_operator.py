@@ -388,6 +388,25 @@ def test_a_policy_is_compiled_into_the_envoys_config_maps(env: Env, operator: Op
         what="repair",
     )
 
+    # An update the compiler refuses leaves the generation before it applied.
+    assert (
+        env.apply(
+            policy("catalog-chaos", {**spec, "split": {"stable": 50, "canary": 50}})
+        ).returncode
+        == 0
+    )
+    status = until(
+        lambda: (
+            _status(env, "catalog-chaos").get("observedGeneration") == 3
+            and _status(env, "catalog-chaos")
+        ),
+        what="generation 3 observed",
+    )
+    assert status["phase"] == "Invalid" and status["appliedGeneration"] == 2
+    assert "catalog has no canary version" in status["message"]
+    assert "generation 2 stays applied" in status["message"]
+    assert "timeout: 3.000s" in env.config_maps()["envoy-edge"]["rds-edge_routes.yaml"]
+
     # What the compiler refuses is reported on the policy, in words, and changes nothing.
     assert env.apply(policy("nowhere", {"service": "nope", "timeout": "1s"})).returncode == 0
     assert env.apply(policy("second", {"service": "catalog", "timeout": "9s"})).returncode == 0
