@@ -225,13 +225,17 @@ def add_versions(config: dict[str, Any], mesh: Mesh, profile: Profile, caller: s
 
 
 def apply_caller(config: dict[str, Any], caller: str, policy: TrafficPolicy) -> bool:
-    """The caller-side fields, on `caller`'s routes to and clusters of the service."""
+    """The caller-side fields, on `caller`'s routes to and clusters of the service;
+    whether there were any."""
     spec, service = policy.spec, policy.spec.service
     target = cluster_name(caller, service)
+    on_routes = bool(spec.timeout or spec.retries or spec.split)
+    budget = spec.retries.budget if spec.retries else None
+    on_clusters = bool(spec.circuit_breaker or spec.outlier_detection or budget)
     changed = False
     for route in _routes(config):
         action = route.get("route")
-        if not action or action.get("cluster") != target:
+        if not on_routes or not action or action.get("cluster") != target:
             continue
         if spec.timeout:
             action["timeout"] = envoy_duration(spec.timeout)
@@ -246,21 +250,17 @@ def apply_caller(config: dict[str, Any], caller: str, policy: TrafficPolicy) -> 
                 ]
             }
         changed = True
-    names = {
-        target,
-        cluster_name(caller, service, "stable"),
-        cluster_name(caller, service, "canary"),
-    }
+    versions = {cluster_name(caller, service, v) for v in ("stable", "canary")}
     for cluster in _clusters(config):
-        if cluster["name"] not in names:
+        if not on_clusters or cluster["name"] not in {target, *versions}:
             continue
         threshold = cluster.setdefault("circuit_breakers", {}).setdefault("thresholds", [{}])[0]
         if spec.circuit_breaker:
             threshold.update(spec.circuit_breaker.model_dump())
-        if spec.retries and spec.retries.budget:
+        if budget:
             threshold["retry_budget"] = {
-                "budget_percent": {"value": spec.retries.budget.percent},
-                "min_retry_concurrency": spec.retries.budget.min_concurrency,
+                "budget_percent": {"value": budget.percent},
+                "min_retry_concurrency": budget.min_concurrency,
             }
         if spec.outlier_detection:
             od = spec.outlier_detection
@@ -270,7 +270,7 @@ def apply_caller(config: dict[str, Any], caller: str, policy: TrafficPolicy) -> 
                 "base_ejection_time": envoy_duration(od.base_ejection_time),
                 "max_ejection_percent": od.max_ejection_percent,
             }
-        changed = changed or bool(spec.circuit_breaker or spec.outlier_detection or spec.retries)
+        changed = True
     return changed
 
 

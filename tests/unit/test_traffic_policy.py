@@ -372,3 +372,9 @@ def test_split_and_join_are_inverse(tmp_path: Path) -> None:
     for name, config in whole.items():
         parts = {k.partition("/")[2]: v for k, v in files.items() if k.startswith(f"{name}/")}
         assert dynamic.join({"bootstrap": files[f"{name}.yaml"], **parts}) == config, name
+
+
+def test_a_service_side_policy_touches_only_the_services_sidecars(tmp_path: Path) -> None:
+    p = policy({"service": "catalog", "rateLimit": {"requestsPerSecond": 5}})
+    _, _, touched = compile_static(MESH, LocalProfile(MESH, tmp_path), [p])
+    assert touched == {"p": ["sidecar-catalog-0", "sidecar-catalog-1"]}
