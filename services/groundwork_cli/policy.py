@@ -67,3 +67,16 @@ def list_cmd() -> None:
         error = rendered.outcome.errors.get(item.name)
         state = f"NOT APPLIED: {error}" if error else f"applied to {_where(rendered, item.name)}"
         click.echo(f"{item.name}\t{item.spec.service}\tgeneration {item.generation}\t{state}")
+
+
+@policy.command("bench")
+@click.option("--calls", default=600, show_default=True, help="Requests per variant.")
+@click.option("--rounds", default=3, show_default=True, help="Alternating rounds.")
+def bench_cmd(calls: int, rounds: int) -> None:
+    """What retries cost and hide, and how fast a policy goes live (running mesh)."""
+    from groundwork_cli.policy_bench import run
+
+    try:
+        run(_plan(), calls, rounds, click.echo)
+    except PolicyError as error:
+        raise click.ClickException(str(error)) from error

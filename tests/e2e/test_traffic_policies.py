@@ -169,3 +169,15 @@ def test_a_bad_policy_is_refused_and_changes_nothing(mesh: Mesh, clean: None) ->
     assert missing.returncode != 0 and "no TrafficPolicy named 'nothing'" in missing.stderr
     groundwork(mesh, "delete", "bad")
     assert {p: p.read_text() for p in files} == before
+
+
+def test_the_bench_prints_its_figures_and_leaves_no_policy(mesh: Mesh, clean: None) -> None:
+    from groundwork_cli.policy_bench import VARIANTS, run
+
+    lines: list[str] = []
+    run(mesh.plan, calls=40, rounds=2, say=lines.append)
+    rows = {line[:28].strip(): line.split() for line in lines[2:5]}
+    assert set(rows) == set(VARIANTS)
+    assert rows["no policy"][2] == "100.0%"
+    assert "no Envoy restarted" in lines[-1]
+    assert policies.stored(mesh.plan) == []
