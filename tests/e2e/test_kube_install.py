@@ -135,6 +135,11 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
     assert labels["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     workloads = _assert_all_ready(cluster)
     assert workloads["Deployment/catalog"]["spec"]["replicas"] == 2
+    assert workloads["Deployment/operator"]["spec"]["replicas"] == 2
+    # The chart's CRDs came with it (Helm installs crds/ first), and its peering object.
+    for crd in ("trafficpolicies", "streamscalers", "kopfpeerings"):
+        assert crd in cluster.kubectl("get", "crd", "-o", "name")
+    assert "gw-operator" in cluster.kubectl("-n", NAMESPACE, "get", "kopfpeerings", "-o", "name")
     hooks = _hooks(cluster)
     assert hooks["migrate"]["phase"] == "Succeeded" and hooks["seed"]["phase"] == "Succeeded"
     secrets = _kept_secrets(cluster)
@@ -168,6 +173,11 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
     assert [r["revision"] for r in history][-1] == 3
     workloads = _assert_all_ready(cluster)
     assert workloads["Deployment/catalog"]["spec"]["replicas"] == 2
+    assert workloads["Deployment/operator"]["spec"]["replicas"] == 2
+    # The chart's CRDs came with it (Helm installs crds/ first), and its peering object.
+    for crd in ("trafficpolicies", "streamscalers", "kopfpeerings"):
+        assert crd in cluster.kubectl("get", "crd", "-o", "name")
+    assert "gw-operator" in cluster.kubectl("-n", NAMESPACE, "get", "kopfpeerings", "-o", "name")
     assert _kept_secrets(cluster) == secrets
 
     # Uninstall: the release's objects go, and the garbage collector takes what
