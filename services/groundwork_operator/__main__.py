@@ -39,7 +39,10 @@ def main() -> None:
         # One namespace, CRDs installed with the chart: no cluster-wide watch of
         # namespaces and CRDs, so no ClusterRole.
         settings.scanning.disabled = True
-        settings.posting.level = logging.INFO  # events for Applied, Scaled, ...
+        # Events are the operator's own (Applied, Invalid, Scaled, RedisUnreachable, ...),
+        # not one per log line of every handler run.
+        settings.posting.level = logging.INFO
+        settings.posting.loggers = False
         # kopf's bookkeeping in annotations: status holds only what users read.
         settings.persistence.finalizer = "groundwork.dev/operator"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(

@@ -422,6 +422,7 @@ def test_a_policy_is_compiled_into_the_envoys_config_maps(env: Env, operator: Op
     # holds any of them.
     env.kubectl("delete", "trafficpolicy", "--all", "--wait=true", "--timeout=30s")
     until(lambda: env.config_maps() == original, what="the chart's ConfigMaps back")
+    assert env.events("envoy-edge") == []  # events are about policies, not per handler run
     assert json.loads(env.kubectl("get", "trafficpolicies", "-o", "json"))["items"] == []
 
 
