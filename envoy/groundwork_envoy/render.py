@@ -1,4 +1,6 @@
-"""Render the edge and sidecar configs of a profile from mesh.yaml and the templates."""
+"""Render the edge and sidecar configs of a profile from mesh.yaml and the templates:
+each Envoy's whole config, with the TrafficPolicies compiled in (compiler.py), then
+split into its bootstrap and the dynamic files it watches (dynamic.py)."""
 
 from __future__ import annotations
 
