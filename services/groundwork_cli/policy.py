@@ -59,14 +59,17 @@ def list_cmd() -> None:
     """The applied TrafficPolicies and the Envoys each one changes."""
     plan = _plan()
     stored = policies.stored(plan)
-    if not stored:
+    reasons = policies.not_applied(plan)
+    if not stored and not reasons:
         click.echo("no TrafficPolicies applied")
         return
     rendered = render_with(plan.mesh, plan.profile, stored)
     for item in stored:
-        error = rendered.outcome.errors.get(item.name)
+        error = reasons.get(item.name)
         state = f"NOT APPLIED: {error}" if error else f"applied to {_where(rendered, item.name)}"
         click.echo(f"{item.name}\t{item.spec.service}\tgeneration {item.generation}\t{state}")
+    for name in sorted(set(reasons) - {item.name for item in stored}):
+        click.echo(f"{name}\t?\t?\tNOT APPLIED: {reasons[name]}")
 
 
 @policy.command("bench")

@@ -13,11 +13,26 @@ from groundwork_envoy.policy import PolicyError, TrafficPolicy, load
 from groundwork_envoy.render import Rendered, render_with, write
 
 
-def stored(plan: Plan) -> list[TrafficPolicy]:
+def _read(plan: Plan) -> tuple[list[TrafficPolicy], dict[str, str]]:
+    """The stored policies, and why any stored file is not one (hand-edited?)."""
     directory = plan.layout.policies
-    if not directory.is_dir():
-        return []
-    return [load(path.read_text()) for path in sorted(directory.glob("*.yaml"))]
+    found, errors = [], {}
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        try:
+            found.append(load(path.read_text()))
+        except PolicyError as error:
+            errors[path.stem] = f"{path}: {error}"
+    return found, errors
+
+
+def stored(plan: Plan) -> list[TrafficPolicy]:
+    return _read(plan)[0]
+
+
+def not_applied(plan: Plan) -> dict[str, str]:
+    """Stored policies the mesh does not run, and why (`up` warns of them)."""
+    found, errors = _read(plan)
+    return errors | render_with(plan.mesh, plan.profile, found).outcome.errors
 
 
 def deliver(plan: Plan, policies: list[TrafficPolicy] | None = None) -> Rendered:
