@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from groundwork_cli.runtime import policies
+from groundwork_cli.runtime import policies, supervisor
 from tests.e2e.conftest import Mesh
 
 EVENTS = "/v1/events?page_size=1"
@@ -40,6 +40,11 @@ def groundwork(mesh: Mesh, *args: str, stdin: str = "") -> subprocess.CompletedP
 def stat(admin: str, name: str) -> int:
     text = httpx.get(f"http://{admin}/stats", params={"filter": f"^{name}$"}).text
     return int(text.split(":")[1]) if text.strip() else 0
+
+
+def _pid(mesh: Mesh, name: str) -> int:
+    """The process supervisord runs under this name (a restart would change it)."""
+    return int(supervisor.client(mesh.plan.layout).getProcessInfo(name)["pid"])
 
 
 def statuses(client: httpx.Client, count: int) -> Counter[int]:
@@ -75,9 +80,9 @@ def test_abort_fails_every_call_and_delete_restores_it_live(
 ) -> None:
     admins = mesh.plan.admin_addresses()
     sidecar = admins["sidecar-catalog-0"]
-    uptime = {name: stat(admins[name], "server.uptime") for name in ("edge", "sidecar-catalog-0")}
+    envoys = ("edge", "sidecar-catalog-0", "sidecar-catalog-1", "sidecar-booking-0")
+    pids = {name: _pid(mesh, name) for name in envoys}
     reloads = stat(sidecar, "http.inbound.rds.inbound.update_success")
-    started = time.monotonic()
     assert client.get(EVENTS).status_code == 200
 
     path = tmp_path / "abort.yaml"
@@ -98,9 +103,7 @@ def test_abort_fails_every_call_and_delete_restores_it_live(
 
     # Delivered by reloading routes, not by restarting Envoy.
     assert stat(sidecar, "http.inbound.rds.inbound.update_success") >= reloads + 2
-    elapsed = time.monotonic() - started
-    for name, before in uptime.items():
-        assert stat(admins[name], "server.uptime") >= before + int(elapsed) - 1, name
+    assert {name: _pid(mesh, name) for name in envoys} == pids  # the same processes
 
 
 def test_retries_hide_an_injected_50_percent_failure_rate(
@@ -123,11 +126,14 @@ def test_retries_hide_an_injected_50_percent_failure_rate(
     retried = "  retries: {conditions: [unavailable], attempts: 10}\n"
     policies.apply(mesh.plan, document("flaky", half + retried))
     time.sleep(1)  # the reload is milliseconds; leave no doubt
-    assert statuses(client, 200) == {200: 200}
+    # Eleven tries each: a call still fails with probability 0.5^11 (1 in 2,048), so
+    # 300 calls expect 0.15 failures; more than two would be a 1-in-2,000 event.
+    seen = statuses(client, 300)
+    assert seen[200] >= 298, seen
     after = sum(
         stat(admins[f"sidecar-catalog-{i}"], "http.inbound.fault.aborts_injected") for i in (0, 1)
     )
-    assert after - injected >= 100  # the failures happened; the retries hid them
+    assert after - injected >= 150  # the failures happened; the retries hid them
 
 
 def test_a_90_10_split_sends_about_a_tenth_to_the_canary(
