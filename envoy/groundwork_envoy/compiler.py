@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from groundwork_envoy.dynamic import DYNAMIC_ROUTES, http_managers
 from groundwork_envoy.model import Mesh
 from groundwork_envoy.policy import (
     GRPC_RETRY_ON,
@@ -29,8 +30,6 @@ from groundwork_envoy.policy import (
 )
 from groundwork_envoy.profiles import Profile, Upstream
 
-# Route configurations delivered by RDS (the rest stay inline in their listeners).
-DYNAMIC_ROUTES = ("edge_routes", "inbound", "outbound")
 TYPES = "type.googleapis.com/envoy.extensions.filters.http"
 FAULT = "envoy.filters.http.fault"
 LOCAL_RATE_LIMIT = "envoy.filters.http.local_ratelimit"
@@ -166,12 +165,10 @@ def retry_policy(spec: TrafficPolicySpec) -> dict[str, Any]:
 
 def _route_configs(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The RDS-delivered route configurations inlined in a rendered config."""
-    for listener in config.get("static_resources", {}).get("listeners", []):
-        for chain in listener.get("filter_chains", []):
-            for network_filter in chain.get("filters", []):
-                route_config = network_filter.get("typed_config", {}).get("route_config")
-                if route_config and route_config.get("name") in DYNAMIC_ROUTES:
-                    yield route_config
+    for hcm in http_managers(config["static_resources"]["listeners"]):
+        route_config = hcm.get("route_config")
+        if route_config and route_config.get("name") in DYNAMIC_ROUTES:
+            yield route_config
 
 
 def _routes(config: dict[str, Any], route_config: str | None = None) -> Iterator[dict[str, Any]]:

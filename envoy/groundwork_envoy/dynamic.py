@@ -12,15 +12,25 @@ policy (its filters are always in the chain, idle until a route enables them).""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
 
-from groundwork_envoy.compiler import DYNAMIC_ROUTES
-
+# Route configurations delivered by RDS (the rest stay inline in their listeners).
+DYNAMIC_ROUTES = ("edge_routes", "inbound", "outbound")
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+
+def http_managers(listeners: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each listener filter's typed_config (the HTTP connection managers, which hold
+    the route configurations), to read or change in place."""
+    for listener in listeners:
+        for chain in listener.get("filter_chains", []):
+            for network_filter in chain.get("filters", []):
+                yield network_filter.get("typed_config", {})
 
 
 def _source(directory: str, file_name: str) -> dict[str, Any]:
@@ -56,19 +66,14 @@ def split(config: dict[str, Any], node: tuple[str, str], directory: str) -> dict
     static = config.pop("static_resources")
     listeners, clusters = static["listeners"], static["clusters"]
     routes: dict[str, dict[str, Any]] = {}
-    for listener in listeners:
-        for chain in listener.get("filter_chains", []):
-            for network_filter in chain.get("filters", []):
-                hcm = network_filter.get("typed_config", {})
-                route_config = hcm.get("route_config")
-                if not route_config or route_config.get("name") not in DYNAMIC_ROUTES:
-                    continue
-                name = route_config["name"]
-                routes[name] = hcm.pop("route_config")
-                hcm["rds"] = {
-                    "route_config_name": name,
-                    "config_source": _source(directory, route_file(name)),
-                }
+    for hcm in http_managers(listeners):
+        name = hcm.get("route_config", {}).get("name")
+        if name in DYNAMIC_ROUTES:
+            routes[name] = hcm.pop("route_config")
+            hcm["rds"] = {
+                "route_config_name": name,
+                "config_source": _source(directory, route_file(name)),
+            }
     node_id, node_cluster = node
     bootstrap = {
         **config,
@@ -101,13 +106,10 @@ def join(files: dict[str, str]) -> dict[str, Any]:
     config.pop("dynamic_resources")
     config.pop("node")
     listeners = _resources(files["lds.yaml"])
-    for listener in listeners:
-        for chain in listener.get("filter_chains", []):
-            for network_filter in chain.get("filters", []):
-                hcm = network_filter.get("typed_config", {})
-                if "rds" in hcm:
-                    name = hcm.pop("rds")["route_config_name"]
-                    hcm["route_config"] = _resources(files[route_file(name)])[0]
+    for hcm in http_managers(listeners):
+        if "rds" in hcm:
+            name = hcm.pop("rds")["route_config_name"]
+            hcm["route_config"] = _resources(files[route_file(name)])[0]
     config["static_resources"] = {
         "listeners": listeners,
         "clusters": _resources(files["cds.yaml"]),

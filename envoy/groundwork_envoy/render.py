@@ -123,7 +123,7 @@ def write(configs: dict[str, str], directory: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and path.read_text() == text:
             paths.append(path)
-            continue
+            continue  # no rename: a watching Envoy would reload for nothing
         staging = path.with_name(f".{path.name}.tmp")
         staging.write_text(text)
         os.replace(staging, path)
