@@ -16,17 +16,7 @@ from pydantic.alias_generators import to_camel
 API_VERSION = "groundwork.dev/v1alpha1"
 KIND = "TrafficPolicy"
 
-# Envoy's retry_on conditions that make sense between mesh sidecars. The gRPC
-# ones read the grpc-status of a response, so only a gRPC service has them.
-HTTP_RETRY_ON = (
-    "5xx",
-    "gateway-error",
-    "reset",
-    "connect-failure",
-    "refused-stream",
-    "retriable-4xx",
-)
-GRPC_RETRY_ON = ("cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable")
+# Envoy's retry_on conditions that make sense between mesh sidecars.
 RetryOn = Literal[
     "5xx",
     "gateway-error",
@@ -40,6 +30,10 @@ RetryOn = Literal[
     "resource-exhausted",
     "unavailable",
 ]
+# These read a response's grpc-status, so only a gRPC service has them.
+GRPC_RETRY_ON = frozenset(
+    {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
+)
 DURATION = r"^[0-9]+(ms|s)$"
 _DURATION = re.compile(DURATION)
 

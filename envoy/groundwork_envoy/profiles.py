@@ -229,11 +229,12 @@ class KubernetesProfile:
         version has its own headless Service selecting its pods."""
         if service not in self.canaries:
             return None
-        port = mesh.ports.inbound
-        return tuple(  # type: ignore[return-value]
-            Upstream("STRICT_DNS", [Endpoint(self._fqdn(f"{service}-{version}"), port)])
-            for version in ("stable", "canary")
-        )
+
+        def headless(version: str) -> Upstream:
+            fqdn = self._fqdn(f"{service}-{version}")
+            return Upstream("STRICT_DNS", [Endpoint(fqdn, mesh.ports.inbound)])
+
+        return headless("stable"), headless("canary")
 
     def version(self, mesh: Mesh, service: str, instance: int) -> str:
         return ""  # one config serves every replica of both versions
