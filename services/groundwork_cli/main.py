@@ -63,9 +63,9 @@ def up(keep_on_failure: bool) -> None:
     except (mesh.MeshError, RuntimeError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"\nmesh up in {time.monotonic() - started:.1f}s\n")
-    from groundwork_cli.runtime.policies import not_applied
+    from groundwork_cli.runtime.policies import review
 
-    for name, reason in not_applied(plan).items():
+    for name, reason in review(plan).not_applied.items():
         click.echo(f"warning: trafficpolicy/{name} is not applied: {reason}")
     _endpoints(plan)
 

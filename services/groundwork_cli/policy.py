@@ -10,7 +10,7 @@ import click
 from groundwork_cli.runtime import policies
 from groundwork_cli.runtime.plan import Plan
 from groundwork_envoy.policy import PolicyError
-from groundwork_envoy.render import Rendered, render_with
+from groundwork_envoy.render import Rendered
 
 
 def _plan() -> Plan:
@@ -57,19 +57,18 @@ def delete_cmd(name: str) -> None:
 @policy.command("list")
 def list_cmd() -> None:
     """The applied TrafficPolicies and the Envoys each one changes."""
-    plan = _plan()
-    stored = policies.stored(plan)
-    reasons = policies.not_applied(plan)
-    if not stored and not reasons:
+    found = policies.review(_plan())
+    if not found.policies and not found.not_applied:
         click.echo("no TrafficPolicies applied")
         return
-    rendered = render_with(plan.mesh, plan.profile, stored)
-    for item in stored:
-        error = reasons.get(item.name)
-        state = f"NOT APPLIED: {error}" if error else f"applied to {_where(rendered, item.name)}"
+    for item in found.policies:
+        error = found.not_applied.get(item.name)
+        state = (
+            f"NOT APPLIED: {error}" if error else f"applied to {_where(found.rendered, item.name)}"
+        )
         click.echo(f"{item.name}\t{item.spec.service}\tgeneration {item.generation}\t{state}")
-    for name in sorted(set(reasons) - {item.name for item in stored}):
-        click.echo(f"{name}\t?\t?\tNOT APPLIED: {reasons[name]}")
+    for name in sorted(set(found.not_applied) - {item.name for item in found.policies}):
+        click.echo(f"{name}\t?\t?\tNOT APPLIED: {found.not_applied[name]}")
 
 
 @policy.command("bench")

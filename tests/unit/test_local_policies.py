@@ -29,7 +29,7 @@ def test_stored_policies_that_cannot_apply_are_reported(tmp_path: Path) -> None:
     (plan.layout.policies / "gone.yaml").write_text(
         GOOD.replace("name: good", "name: gone").replace("payments", "shipping")
     )
-    reasons = policies.not_applied(plan)
+    reasons = policies.review(plan).not_applied
     assert set(reasons) == {"broken", "gone"}
     assert "not YAML" in reasons["broken"]
     assert "spec.service 'shipping' is not a mesh service" in reasons["gone"]

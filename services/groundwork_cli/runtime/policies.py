@@ -5,6 +5,7 @@ reload by themselves (no restart). What the operator does on Kubernetes."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import yaml
 
@@ -29,15 +30,24 @@ def stored(plan: Plan) -> list[TrafficPolicy]:
     return _read(plan)[0]
 
 
-def not_applied(plan: Plan) -> dict[str, str]:
-    """Stored policies the mesh does not run, and why (`up` warns of them)."""
+@dataclass
+class Review:
+    policies: list[TrafficPolicy]  # the stored ones
+    rendered: Rendered  # the mesh's Envoy configs with them
+    not_applied: dict[str, str]  # name -> why the mesh does not run it
+
+
+def review(plan: Plan) -> Review:
+    """The stored policies, rendered, and those the mesh does not run (`up` warns
+    of them, `policy list` shows them)."""
     found, errors = _read(plan)
-    return errors | render_with(plan.mesh, plan.profile, found).outcome.errors
+    rendered = render_with(plan.mesh, plan.profile, found)
+    return Review(found, rendered, errors | rendered.outcome.errors)
 
 
-def deliver(plan: Plan, policies: list[TrafficPolicy] | None = None) -> Rendered:
-    """Render every Envoy's config with the policies and write what changed."""
-    rendered = render_with(plan.mesh, plan.profile, stored(plan) if policies is None else policies)
+def deliver(plan: Plan) -> Rendered:
+    """Render every Envoy's config with the stored policies and write what changed."""
+    rendered = render_with(plan.mesh, plan.profile, stored(plan))
     write(rendered.files, plan.layout.envoy)
     return rendered
 
@@ -46,8 +56,9 @@ def apply(plan: Plan, text: str) -> tuple[TrafficPolicy, Rendered]:
     """Validate, compile and deliver a policy; a policy that cannot apply is refused
     before anything is written, so the mesh keeps running what it had."""
     policy = load(text)
-    others = [p for p in stored(plan) if p.name != policy.name]
-    previous = next((p for p in stored(plan) if p.name == policy.name), None)
+    existing = stored(plan)
+    others = [p for p in existing if p.name != policy.name]
+    previous = next((p for p in existing if p.name == policy.name), None)
     if previous:
         changed = previous.spec != policy.spec
         generation = previous.generation + 1 if changed else previous.generation
