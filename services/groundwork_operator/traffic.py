@@ -41,9 +41,12 @@ class Desired:
     statuses: dict[str, dict[str, Any]]  # policy name -> its status
 
 
-def _candidates(documents: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """name -> (current policy, last applied policy or None); parse errors."""
-    found: dict[str, Any] = {}
+Candidates = dict[str, tuple[TrafficPolicy | None, TrafficPolicy | None]]
+
+
+def _candidates(documents: list[dict[str, Any]]) -> tuple[Candidates, dict[str, str]]:
+    """name -> (current policy, last applied policy), either None; parse errors."""
+    found: Candidates = {}
     errors: dict[str, str] = {}
     for document in documents:
         name = document["metadata"]["name"]
@@ -78,15 +81,11 @@ def desired(settings: OperatorSettings, mesh: Mesh, documents: list[dict[str, An
     found, errors = _candidates(documents)
     current = [policy for policy, _ in found.values() if policy]
     errors.update(compiler.select(mesh, profile, current).errors)
-    effective: list[TrafficPolicy] = [
-        policy if name not in errors else fallback
-        for name, (policy, fallback) in found.items()
-        if (policy if name not in errors else fallback)
-    ]
-    outcome = compiler.select(mesh, profile, effective)
-    for name, message in outcome.errors.items():  # e.g. a conflict with a kept generation
+    # Each policy's current generation, or its last applied one where that is refused.
+    chosen = [fallback if name in errors else policy for name, (policy, fallback) in found.items()]
+    rendered = render_with(mesh, profile, [policy for policy in chosen if policy])
+    for name, message in rendered.outcome.errors.items():  # e.g. a conflict with a kept one
         errors.setdefault(name, message)
-    rendered = render_with(mesh, profile, [p for p in effective if p.name not in outcome.errors])
     config_maps: dict[str, dict[str, str]] = {}
     for path, text in rendered.files.items():
         envoy, _, file_name = path.partition("/")
