@@ -143,3 +143,12 @@ secretKeyRef: {name: {{ required "redis.external.existingSecret is required when
 {{- end }}
 {{- toYaml $canaries }}
 {{- end }}
+
+{{/* Every Envoy of the mesh, as the generator names them (a YAML list): the edge,
+     then sidecar-NAME per service. Its ConfigMap is envoy-edge or envoy-NAME. */}}
+{{- define "groundwork.envoys" -}}
+{{- $mesh := include "groundwork.mesh" . | fromYaml -}}
+{{- $envoys := list "edge" -}}
+{{- range $name := keys $mesh.services | sortAlpha }}{{ $envoys = append $envoys (printf "sidecar-%s" $name) }}{{ end -}}
+{{- toYaml $envoys }}
+{{- end }}
