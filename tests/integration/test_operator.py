@@ -253,22 +253,21 @@ def _healthy() -> bool:
         return False
 
 
-def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+def resource(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "groundwork.dev/v1alpha1",
-        "kind": "TrafficPolicy",
+        "kind": kind,
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return resource("TrafficPolicy", name, spec)
 
 
 def scaler(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "groundwork.dev/v1alpha1",
-        "kind": "StreamScaler",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+    return resource("StreamScaler", name, spec)
 
 
 @pytest.mark.parametrize(
