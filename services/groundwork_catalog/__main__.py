@@ -9,25 +9,30 @@ from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.read_model import SeatMapProjection
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService
+from groundwork_catalog.settings import CatalogSettings
 from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, serve
-from groundwork_shared.settings import ServiceSettings, boot
+from groundwork_shared.settings import boot
 
 
 async def main() -> None:
-    settings = boot("catalog", ServiceSettings)
+    settings = boot("catalog", CatalogSettings)
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     # The cache is optional: without GROUNDWORK_REDIS_URL every read goes to Postgres.
     redis = connect(settings.redis_url) if settings.redis_url else None
     cache = Cache(redis, "catalog") if redis else None
-    service = CatalogService(CatalogRepository(pool), cache)
+    service = CatalogService(CatalogRepository(pool), cache, settings)
     consumers = []
     if redis:
-        # Both instances share the "catalog" group: each event is applied by one of them.
-        config = ConsumerConfig(stream="booking", group="catalog", consumer=settings.instance_id)
+        # Both instances share the "catalog" group, one consuming at a time (the other
+        # stands by): seat events are applied in stream order, so the availability's
+        # version (a stream position) covers everything before it.
+        config = ConsumerConfig(
+            stream="booking", group="catalog", consumer=settings.instance_id, exclusive=True
+        )
         projection = SeatMapProjection(cache)
         consumers.append(Consumer(redis, pool, config, projection.apply).run)
 

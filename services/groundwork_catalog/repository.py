@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from groundwork_catalog.availability import Version
 from groundwork_catalog.domain import UPDATABLE, Cursor, ListEventsQuery, NewEvent, SeatStatus
 from groundwork_shared.errors import NotFound, Violations
 
@@ -31,6 +32,34 @@ class EventRow:
     currency: str
     min_price_cents: int
     seats_available: int
+
+
+@dataclass(frozen=True)
+class LayoutSeat:
+    index: int
+    section: str
+    row: str
+    number: int
+    price_cents: int
+
+
+@dataclass(frozen=True)
+class AvailabilityRow:
+    layout_version: str
+    currency: str
+    seat_count: int
+    states: bytes
+    available: int
+    held: int
+    sold: int
+    version: Version
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    version: Version
+    seat_indexes: list[int]
+    status: SeatStatus
 
 
 @dataclass(frozen=True)
@@ -75,6 +104,25 @@ WHERE e.event_id = $1
 GET_SEATS = """
 SELECT seat_id, section, row_label, number, price_cents, status
 FROM event_seats WHERE event_id = $1 ORDER BY seat_id
+"""
+
+# Layout order is seat_id order, which the primary key reads without sorting.
+GET_LAYOUT = """
+SELECT seat_index, section, row_label, number, price_cents
+FROM event_seats WHERE event_id = $1 ORDER BY seat_id
+"""
+
+GET_AVAILABILITY = """
+SELECT layout_version, currency, seats_total, seat_states, seats_available, seats_held,
+       seats_sold, seats_version_ms, seats_version_seq
+FROM events WHERE event_id = $1
+"""
+
+GET_CHANGES = """
+SELECT version_ms, version_seq, seat_indexes, status FROM seat_changes
+WHERE event_id = $1 AND (version_ms, version_seq) > ($2, $3)
+ORDER BY version_ms, version_seq
+LIMIT $4
 """
 
 _NIL = uuid.UUID(int=0)
@@ -130,6 +178,51 @@ class CatalogRepository:
     def connection(self) -> asyncpg.pool.PoolAcquireContext:
         return self._pool.acquire()
 
+    async def get_layout(self, event_id: uuid.UUID) -> list[LayoutSeat]:
+        return [
+            LayoutSeat(r["seat_index"], r["section"], r["row_label"], r["number"], r["price_cents"])
+            for r in await self._pool.fetch(GET_LAYOUT, event_id)
+        ]
+
+    async def get_availability(self, event_id: uuid.UUID) -> AvailabilityRow | None:
+        r = await self._pool.fetchrow(GET_AVAILABILITY, event_id)
+        if r is None:
+            return None
+        return AvailabilityRow(
+            r["layout_version"],
+            r["currency"],
+            r["seats_total"],
+            r["seat_states"],
+            r["seats_available"],
+            r["seats_held"],
+            r["seats_sold"],
+            Version(r["seats_version_ms"], r["seats_version_seq"]),
+        )
+
+    async def get_changes(
+        self, event_id: uuid.UUID, since: Version, limit: int
+    ) -> list[ChangeRow] | None:
+        """The changes after `since`, or None when some of them are no longer kept."""
+        oldest = await self._pool.fetchrow(
+            """SELECT version_ms, version_seq FROM seat_changes WHERE event_id = $1
+               ORDER BY version_ms, version_seq LIMIT 1""",
+            event_id,
+        )
+        # Kept from `oldest` on: a client at or after the change before it is served.
+        if oldest is None or since < Version(oldest["version_ms"], oldest["version_seq"]):
+            return None
+        rows = await self._pool.fetch(GET_CHANGES, event_id, since.ms, since.seq, limit + 1)
+        if len(rows) > limit:
+            return None
+        return [
+            ChangeRow(
+                Version(r["version_ms"], r["version_seq"]),
+                list(r["seat_indexes"]),
+                SeatStatus(r["status"]),
+            )
+            for r in rows
+        ]
+
     async def get_seats(self, event_id: uuid.UUID) -> list[SeatRow]:
         return [
             SeatRow(
@@ -172,8 +265,10 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
         new.currency,
     )
     await conn.execute(
-        """INSERT INTO event_seats (event_id, seat_id, section, row_label, number, price_cents)
-           SELECT $1, seat_id, section, row_label, number, ($3::jsonb ->> section)::bigint
+        """INSERT INTO event_seats
+             (event_id, seat_id, section, row_label, number, price_cents, seat_index)
+           SELECT $1, seat_id, section, row_label, number, ($3::jsonb ->> section)::bigint,
+                  (row_number() OVER (ORDER BY seat_id) - 1)::integer
            FROM venue_seats WHERE venue_id = $2""",
         event_id,
         new.venue_id,
@@ -186,6 +281,7 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
            WHERE event_id = $1""",
         event_id,
     )
+    await conn.execute("SELECT catalog_rebuild_availability($1)", event_id)
     return event_id
 
 

@@ -98,7 +98,7 @@ async def seed(
             event_id = uuid.UUID(int=rng.getrandbits(128), version=4)
             starts_at = today + timedelta(days=3 + n * 4 + rng.randrange(3), hours=19 + n % 3)
             name = f"{ACTS[n % len(ACTS)]} — {KINDS[rng.randrange(len(KINDS))]}"
-            layout = seat_layout(capacity)
+            layout = sorted(seat_layout(capacity), key=lambda s: s.seat_id)  # layout order
             await conn.execute(
                 """INSERT INTO events (event_id, venue_id, city, name, starts_at, seats_total,
                                        seats_available, min_price_cents)
@@ -114,10 +114,14 @@ async def seed(
             await conn.copy_records_to_table(
                 "event_seats",
                 records=[
-                    (event_id, s.seat_id, s.section, s.row_label, s.number, s.price_cents)
-                    for s in layout
+                    (event_id, s.seat_id, s.section, s.row_label, s.number, s.price_cents, i)
+                    for i, s in enumerate(layout)
                 ],
-                columns=["event_id", "seat_id", "section", "row_label", "number", "price_cents"],
+                columns=[
+                    "event_id",
+                    *("seat_id", "section", "row_label", "number", "price_cents", "seat_index"),
+                ],
             )
+            await conn.execute("SELECT catalog_rebuild_availability($1)", event_id)
         await conn.execute("ANALYZE venues; ANALYZE events; ANALYZE event_seats")
     return EVENT_COUNT

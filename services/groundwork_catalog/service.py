@@ -3,6 +3,7 @@ Domain errors are translated to gRPC statuses by the shared interceptor."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,15 +14,25 @@ from google.protobuf.message import Message
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
-from groundwork_catalog import domain
-from groundwork_catalog.repository import CatalogRepository, EventRow, create_event, update_event
+from groundwork_catalog import availability, domain
+from groundwork_catalog.availability import ORIGIN, Version
+from groundwork_catalog.repository import (
+    AvailabilityRow,
+    CatalogRepository,
+    EventRow,
+    LayoutSeat,
+    create_event,
+    update_event,
+)
+from groundwork_catalog.settings import CatalogSettings
 from groundwork_shared import idempotency
 from groundwork_shared.cache import Cache
 from groundwork_shared.caller import require_role
 from groundwork_shared.errors import NotFound
+from groundwork_shared.interceptors import add_response_headers
 from groundwork_shared.messages import request_datetime, timestamp
 
-_SEAT_STATUS = {
+_SEAT_STATUS: dict[domain.SeatStatus, pb.SeatStatus.ValueType] = {
     domain.SeatStatus.AVAILABLE: pb.SEAT_STATUS_AVAILABLE,
     domain.SeatStatus.HELD: pb.SEAT_STATUS_HELD,
     domain.SeatStatus.SOLD: pb.SEAT_STATUS_SOLD,
@@ -48,16 +59,93 @@ def event_message(row: EventRow) -> pb.Event:
     )
 
 
-# Events change rarely and are invalidated on every write; seat maps change with
-# every hold, so their TTL bounds staleness until seat events invalidate them.
+# Events change rarely and are invalidated on every write. A layout changes only
+# with an admin edit (its version is a digest); a seat map is cached per version.
 EVENT_TTL = 300
-SEAT_MAP_TTL = 5
+LAYOUT_TTL = 300
+SEAT_MAP_TTL = 30
+# More changes than this since a client's version: it gets the full states.
+MAX_CHANGES = 500
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def layout_message(
+    event_id: uuid.UUID, version: str, currency: str, seats: list[LayoutSeat]
+) -> pb.SeatLayout:
+    """Seats in layout order grouped into sections and rows (contiguous in that order)."""
+    layout = pb.SeatLayout(
+        event_id=str(event_id), layout_version=version, currency=currency, seat_count=len(seats)
+    )
+    section: pb.LayoutSection | None = None
+    row: pb.LayoutRow | None = None
+    for seat in seats:
+        if section is None or section.name != seat.section:
+            section = layout.sections.add(name=seat.section, price_cents=seat.price_cents)
+            row = None
+        if row is None or row.label != seat.row:
+            row = section.rows.add(label=seat.row, first_index=seat.index)
+        row.numbers.append(seat.number)
+    return layout
+
+
+def availability_message(event_id: uuid.UUID, row: AvailabilityRow) -> pb.SeatAvailability:
+    return pb.SeatAvailability(
+        event_id=str(event_id),
+        version=str(row.version),
+        layout_version=row.layout_version,
+        seat_count=row.seat_count,
+        states=row.states,
+        available=row.available,
+        held=row.held,
+        sold=row.sold,
+    )
+
+
+def seat_map_message(layout: pb.SeatLayout, avail: pb.SeatAvailability) -> pb.SeatMap:
+    states = availability.unpack(avail.states, avail.seat_count)
+    seat_map = pb.SeatMap(
+        event_id=layout.event_id, available=avail.available, held=avail.held, sold=avail.sold
+    )
+    for section in layout.sections:
+        for row in section.rows:
+            for offset, number in enumerate(row.numbers):
+                seat_map.seats.add(
+                    seat_id=f"{section.name}-{row.label}-{number:03d}",
+                    section=section.name,
+                    row=row.label,
+                    number=number,
+                    price_cents=section.price_cents,
+                    status=_SEAT_STATUS[states[row.first_index + offset]],
+                )
+    return seat_map
+
+
+def _caching(etag: str, cache_control: str) -> None:
+    """HTTP caching headers; the edge's transcoder turns them into response headers."""
+    add_response_headers(("etag", f'"{etag}"'), ("cache-control", cache_control))
+
+
+def _validators(message: Message) -> None:
+    """A strong ETag (a digest of the answer) and no storing by shared caches:
+    these reads change with every sale, and a client revalidates for a 304."""
+    digest = hashlib.blake2b(message.SerializeToString(deterministic=True), digest_size=8)
+    _caching(digest.hexdigest(), "no-cache")
+
+
+async def _ready(message: M) -> M:
+    return message
 
 
 class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, repository: CatalogRepository, cache: Cache | None = None) -> None:
+    def __init__(
+        self,
+        repository: CatalogRepository,
+        cache: Cache | None = None,
+        settings: CatalogSettings | None = None,
+    ) -> None:
         self._repository = repository
         self._cache = cache
+        self._settings = settings or CatalogSettings()
 
     async def _cached(
         self, key: str, message_type: type[M], ttl: int, load: Callable[[], Awaitable[M | None]]
@@ -78,10 +166,12 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             now=datetime.now(UTC),
         )
         rows, cursor = await self._repository.list_events(query)
-        return pb.ListEventsResponse(
+        page = pb.ListEventsResponse(
             events=[event_message(r) for r in rows],
             next_page_token=cursor.encode(query.event_filter) if cursor else "",
         )
+        _validators(page)
+        return page
 
     async def GetEvent(self, request: pb.GetEventRequest, context: Context) -> pb.Event:
         event_id = domain.parse_event_id(request.event_id)
@@ -93,41 +183,80 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         event = await self._cached(f"event:{event_id}", pb.Event, EVENT_TTL, load)
         if event is None:
             raise NotFound(f"event {request.event_id} not found")
+        _validators(event)
         return event
+
+    async def _layout(self, event_id: uuid.UUID) -> pb.SeatLayout:
+        async def load() -> pb.SeatLayout | None:
+            row = await self._repository.get_availability(event_id)
+            if row is None:
+                return None
+            seats = await self._repository.get_layout(event_id)
+            return layout_message(event_id, row.layout_version, row.currency, seats)
+
+        layout = await self._cached(f"layout:{event_id}", pb.SeatLayout, LAYOUT_TTL, load)
+        if layout is None:
+            raise NotFound(f"event {event_id} not found")
+        return layout
+
+    async def _availability(self, event_id: uuid.UUID) -> pb.SeatAvailability:
+        # One primary-key read of one row: cheaper than a cache round trip to keep fresh.
+        row = await self._repository.get_availability(event_id)
+        if row is None:
+            raise NotFound(f"event {event_id} not found")
+        return availability_message(event_id, row)
+
+    async def GetSeatLayout(
+        self, request: pb.GetSeatLayoutRequest, context: Context
+    ) -> pb.SeatLayout:
+        event_id = domain.parse_event_id(request.event_id)
+        layout = await self._layout(event_id)
+        if request.layout_version and request.layout_version != layout.layout_version:
+            raise NotFound(
+                f"layout {request.layout_version} is not the event's current layout "
+                f"({layout.layout_version})"
+            )
+        max_age = self._settings.layout_cache_seconds
+        cache_control = IMMUTABLE if request.layout_version else f"public, max-age={max_age}"
+        _caching(layout.layout_version, cache_control)
+        return layout
+
+    async def GetSeatAvailability(
+        self, request: pb.GetSeatAvailabilityRequest, context: Context
+    ) -> pb.SeatAvailability:
+        event_id = domain.parse_event_id(request.event_id)
+        since = Version.parse(request.since_version) if request.since_version else None
+        current = await self._availability(event_id)
+        if since is not None and since != ORIGIN:
+            changes = await self._repository.get_changes(event_id, since, MAX_CHANGES)
+            if changes is not None:
+                current.ClearField("states")
+                current.incremental = True
+                for change in changes:
+                    current.changes.add(
+                        version=str(change.version),
+                        seat_indexes=change.seat_indexes,
+                        status=_SEAT_STATUS[change.status],
+                    )
+        etag = f"{current.version}{'+' + str(since) if current.incremental else ''}"
+        _caching(etag, f"public, max-age={self._settings.availability_cache_seconds}")
+        return current
 
     async def GetSeatMap(self, request: pb.GetSeatMapRequest, context: Context) -> pb.SeatMap:
         event_id = domain.parse_event_id(request.event_id)
+        layout = await self._layout(event_id)
+        current = await self._availability(event_id)
+        # Built once per version (per instance, then shared through Redis), not per read.
         seat_map = await self._cached(
-            f"seatmap:{event_id}", pb.SeatMap, SEAT_MAP_TTL, lambda: self._load_seat_map(event_id)
+            f"seatmap:{event_id}:{current.version}",
+            pb.SeatMap,
+            SEAT_MAP_TTL,
+            lambda: _ready(seat_map_message(layout, current)),
         )
-        if seat_map is None:
-            raise NotFound(f"event {request.event_id} not found")
+        assert seat_map is not None
+        etag = f"{layout.layout_version}.{current.version}"
+        _caching(etag, f"public, max-age={self._settings.availability_cache_seconds}")
         return seat_map
-
-    async def _load_seat_map(self, event_id: uuid.UUID) -> pb.SeatMap | None:
-        seats = await self._repository.get_seats(event_id)
-        if not seats and await self._repository.get_event(event_id) is None:
-            return None
-        counts = {status: 0 for status in domain.SeatStatus}
-        for seat in seats:
-            counts[seat.status] += 1
-        return pb.SeatMap(
-            event_id=str(event_id),
-            seats=[
-                pb.Seat(
-                    seat_id=s.seat_id,
-                    section=s.section,
-                    row=s.row,
-                    number=s.number,
-                    price_cents=s.price_cents,
-                    status=_SEAT_STATUS[s.status],
-                )
-                for s in seats
-            ],
-            available=counts[domain.SeatStatus.AVAILABLE],
-            held=counts[domain.SeatStatus.HELD],
-            sold=counts[domain.SeatStatus.SOLD],
-        )
 
     async def CreateEvent(self, request: pb.CreateEventRequest, context: Context) -> pb.Event:
         admin = require_role(context, "admin")

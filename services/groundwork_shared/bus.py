@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 FIELD = b"e"
 STREAM_MAXLEN = 1_000_000  # approximate trim: bounded memory, weeks of events
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+# (the transaction, the event, its stream position "ms-seq")
+Handler = Callable[[asyncpg.Connection, Envelope, str], Awaitable[None]]
+_EXCLUSIVE_LOCK = "groundwork.bus.exclusive"
 
 
 async def publish(redis: Redis, stream: str, event: Envelope) -> str:
@@ -73,6 +75,10 @@ class ConsumerConfig:
     block_ms: int = 1_000
     batch: int = 32
     reclaim_every: float = 5.0
+    # One consumer of the group at a time (the others stand by): the stream is
+    # then applied in its own order, which a projection that publishes versions
+    # (stream positions) needs. The holder of a Postgres advisory lock consumes.
+    exclusive: bool = False
 
 
 class Consumer:
@@ -105,9 +111,46 @@ class Consumer:
 
     async def _consume(self, stop: asyncio.Event) -> None:
         await self.ensure_group()
+        if not self._config.exclusive:
+            await self._consume_while(stop, lambda: True)
+            return
+        while not stop.is_set():
+            try:
+                async with self._pool.acquire() as lock:
+                    key = f"{_EXCLUSIVE_LOCK}:{self._config.stream}:{self._config.group}"
+                    if await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                        try:
+                            # Whatever a previous holder left pending comes first, in order.
+                            await self.take_over()
+                            await self._consume_while(stop, lambda: not lock.is_closed())
+                        finally:
+                            if not lock.is_closed():
+                                await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError) as error:
+                log.warning("exclusive consumer interrupted", extra={"error": repr(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1)  # standing by
+
+    async def take_over(self) -> int:
+        """Claim every pending entry of the group, whoever had it, and apply it."""
+        c = self._config
+        taken = 0
+        start = "0-0"
+        while True:
+            reply = await self._redis.xautoclaim(
+                c.stream, c.group, c.consumer, min_idle_time=0, start_id=start, count=c.batch
+            )
+            for message_id, fields in reply[1]:
+                await self._deliver(message_id, fields, deliveries=1)
+                taken += 1
+            start = reply[0]
+            if start in (b"0-0", "0-0"):
+                return taken
+
+    async def _consume_while(self, stop: asyncio.Event, holding: Callable[[], bool]) -> None:
         last_reclaim = 0.0
         c = self._config
-        while not stop.is_set():
+        while not stop.is_set() and holding():
             try:
                 if time.monotonic() - last_reclaim >= c.reclaim_every:
                     await self.reclaim()
@@ -186,7 +229,12 @@ class Consumer:
                         event.id,
                     )
                     if first:
-                        await self._handler(conn, event)
+                        position = (
+                            message_id.decode()
+                            if isinstance(message_id, bytes)
+                            else str(message_id)
+                        )
+                        await self._handler(conn, event, position)
         except Exception:
             # Left pending: reclaimed after claim_idle_ms, up to max_deliveries times.
             log.exception(

@@ -37,6 +37,7 @@ class Cache:
         self._namespace = namespace
         self._get_and_count = redis.register_script(_GET_AND_COUNT)
         self._loading: dict[str, asyncio.Future[Message | None]] = {}
+        self.joined = 0  # misses that waited for another caller's load instead of loading
 
     def _key(self, key: str) -> str:
         return f"cache:{self._namespace}:{key}"
@@ -62,6 +63,7 @@ class Cache:
         CACHE_REQUESTS.labels(self._namespace, "miss").inc()
         flight = self._loading.get(key)
         if flight is not None:
+            self.joined += 1
             try:
                 shared = await asyncio.shield(flight)
             except asyncio.CancelledError:

@@ -4,6 +4,7 @@ responses name the instance that served them (x-groundwork-instance)."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,18 @@ from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
 log = logging.getLogger("groundwork.rpc")
 
 INSTANCE_HEADER = "x-groundwork-instance"
+# Response headers a handler adds (ETag, Cache-Control): sent with the instance's
+# name as the call's initial metadata, which the edge's transcoder makes HTTP headers.
+_response_headers: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
+    "groundwork_response_headers", default=None
+)
+
+
+def add_response_headers(*headers: tuple[str, str]) -> None:
+    """Add headers to the current call's response (no-op outside a served call)."""
+    pending = _response_headers.get()
+    if pending is not None:
+        pending.extend(headers)
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
@@ -40,10 +53,14 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            headers = [(INSTANCE_HEADER, instance)]
+            token = _response_headers.set(headers)
             try:
-                await context.send_initial_metadata(((INSTANCE_HEADER, instance),))
-                return await inner(request, context)  # type: ignore[arg-type]
+                response = await inner(request, context)  # type: ignore[arg-type]
+                await context.send_initial_metadata(headers)
+                return response
             except DomainError as error:
+                await context.send_initial_metadata(headers[:1])
                 code = error.grpc_code
                 status = error.to_status()
                 await context.abort(status.code, status.details, status.trailing_metadata)
@@ -55,6 +72,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unhandled error", extra={"method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
+                _response_headers.reset(token)
                 if not method.startswith("/grpc.health."):
                     elapsed = time.perf_counter() - started
                     RPC_REQUESTS.labels(method, code.name).inc()

@@ -17,7 +17,7 @@ class TicketIssuer:
     def __init__(self, signer: TicketSigner) -> None:
         self._signer = signer
 
-    async def apply(self, conn: asyncpg.Connection, event: Envelope) -> None:
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, position: str) -> None:
         if event.type != "booking.order_paid":
             return
         paid = events_pb2.OrderPaid()

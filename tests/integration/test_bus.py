@@ -50,7 +50,7 @@ def _event(value: str, aggregate: str = "a-1") -> Envelope:
     return envelope("test.happened", aggregate, StringValue(value=value))
 
 
-async def _record(conn: asyncpg.Connection, event: Envelope) -> None:
+async def _record(conn: asyncpg.Connection, event: Envelope, position: str = "") -> None:
     value = StringValue()
     event.payload.Unpack(value)
     await conn.execute("INSERT INTO effects VALUES ($1, $2)", event.id, value.value)
@@ -114,7 +114,7 @@ async def test_stuck_messages_are_reclaimed_and_poison_goes_to_dead_letters(
 
     failures = 0
 
-    async def flaky(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def flaky(conn: asyncpg.Connection, event: Envelope, position: str) -> None:
         nonlocal failures
         value = StringValue()
         event.payload.Unpack(value)

@@ -107,8 +107,9 @@ async def test_queries_use_their_indexes(catalog_db: asyncpg.Pool) -> None:
         FROM generate_series(1, 20000) g
         JOIN venues v ON v.venue_id =
              ('00000000-0000-4000-8000-' || lpad((1 + g % 200)::text, 12, '0'))::uuid;
-        INSERT INTO event_seats (event_id, seat_id, section, row_label, number, price_cents)
-        SELECT e.event_id, 'A-R01-' || lpad(n::text, 3, '0'), 'A', 'R01', n, 1000
+        INSERT INTO event_seats
+            (event_id, seat_id, section, row_label, number, price_cents, seat_index)
+        SELECT e.event_id, 'A-R01-' || lpad(n::text, 3, '0'), 'A', 'R01', n, 1000, n - 1
         FROM (SELECT event_id FROM events LIMIT 2000) e, generate_series(1, 100) n;
         ANALYZE;
         """

@@ -373,3 +373,231 @@ class SeatMap(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SeatMap: _TypeAlias = SeatMap  # noqa: Y015
+
+@_typing.final
+class GetSeatLayoutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    LAYOUT_VERSION_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    layout_version: _builtins.str
+    """Optional: the version to read. Only the current one is served (404 once an
+    admin edit replaced it), so a versioned URL may be cached forever.
+    """
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        layout_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "layout_version", b"layout_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeatLayoutRequest: _TypeAlias = GetSeatLayoutRequest  # noqa: Y015
+
+@_typing.final
+class SeatLayout(_message.Message):
+    """A seat's index is its position in layout order: sections, rows and seats in
+    the order below. Availability and live updates address seats by that index.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    LAYOUT_VERSION_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    SEAT_COUNT_FIELD_NUMBER: _builtins.int
+    SECTIONS_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    layout_version: _builtins.str
+    """A digest of this layout: its strong ETag and the key of its immutable URL."""
+    currency: _builtins.str
+    seat_count: _builtins.int
+    @_builtins.property
+    def sections(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayoutSection]: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        layout_version: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        seat_count: _builtins.int = ...,
+        sections: _abc.Iterable[Global___LayoutSection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "event_id", b"event_id", "layout_version", b"layout_version", "seat_count", b"seat_count", "sections", b"sections"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SeatLayout: _TypeAlias = SeatLayout  # noqa: Y015
+
+@_typing.final
+class LayoutSection(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PRICE_CENTS_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    price_cents: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayoutRow]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        price_cents: _builtins.int = ...,
+        rows: _abc.Iterable[Global___LayoutRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "price_cents", b"price_cents", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LayoutSection: _TypeAlias = LayoutSection  # noqa: Y015
+
+@_typing.final
+class LayoutRow(_message.Message):
+    """Seat ids are "<section>-<row>-<number, 3 digits>"; the row's seats take the
+    indexes first_index, first_index + 1, ... in the order of numbers.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    FIRST_INDEX_FIELD_NUMBER: _builtins.int
+    NUMBERS_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    first_index: _builtins.int
+    @_builtins.property
+    def numbers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        first_index: _builtins.int = ...,
+        numbers: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_index", b"first_index", "label", b"label", "numbers", b"numbers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LayoutRow: _TypeAlias = LayoutRow  # noqa: Y015
+
+@_typing.final
+class GetSeatAvailabilityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    SINCE_VERSION_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    since_version: _builtins.str
+    """A version from an earlier read: answer only the changes after it, when they
+    are still kept; otherwise (or when empty) the full states.
+    """
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        since_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "since_version", b"since_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeatAvailabilityRequest: _TypeAlias = GetSeatAvailabilityRequest  # noqa: Y015
+
+@_typing.final
+class SeatAvailability(_message.Message):
+    """Two bits per seat, seat i in byte i / 4 at bit 2 * (i % 4) (least significant
+    first): 0 available, 1 held, 2 sold.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LAYOUT_VERSION_FIELD_NUMBER: _builtins.int
+    SEAT_COUNT_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    SOLD_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    INCREMENTAL_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    version: _builtins.str
+    """The booking stream position this reflects: also the id of the live update
+    frames (LiveUpdate.id), so ?last_event_id=<version> continues without a gap.
+    """
+    layout_version: _builtins.str
+    seat_count: _builtins.int
+    states: _builtins.bytes
+    """Empty when this answers since_version with changes."""
+    available: _builtins.int
+    held: _builtins.int
+    sold: _builtins.int
+    incremental: _builtins.bool
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SeatChange]:
+        """The changes after since_version, oldest first (only when since_version was
+        answered with changes).
+        """
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        version: _builtins.str = ...,
+        layout_version: _builtins.str = ...,
+        seat_count: _builtins.int = ...,
+        states: _builtins.bytes = ...,
+        available: _builtins.int = ...,
+        held: _builtins.int = ...,
+        sold: _builtins.int = ...,
+        changes: _abc.Iterable[Global___SeatChange] | None = ...,
+        incremental: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "changes", b"changes", "event_id", b"event_id", "held", b"held", "incremental", b"incremental", "layout_version", b"layout_version", "seat_count", b"seat_count", "sold", b"sold", "states", b"states", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SeatAvailability: _TypeAlias = SeatAvailability  # noqa: Y015
+
+@_typing.final
+class SeatChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    SEAT_INDEXES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    status: Global___SeatStatus.ValueType
+    @_builtins.property
+    def seat_indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        seat_indexes: _abc.Iterable[_builtins.int] | None = ...,
+        status: Global___SeatStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seat_indexes", b"seat_indexes", "status", b"status", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SeatChange: _TypeAlias = SeatChange  # noqa: Y015

@@ -49,6 +49,16 @@ class CatalogServiceStub:
                 request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.SerializeToString,
                 response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.FromString,
                 _registered_method=True)
+        self.GetSeatLayout = channel.unary_unary(
+                '/groundwork.catalog.v1.CatalogService/GetSeatLayout',
+                request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatLayoutRequest.SerializeToString,
+                response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatLayout.FromString,
+                _registered_method=True)
+        self.GetSeatAvailability = channel.unary_unary(
+                '/groundwork.catalog.v1.CatalogService/GetSeatAvailability',
+                request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatAvailabilityRequest.SerializeToString,
+                response_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatAvailability.FromString,
+                _registered_method=True)
         self.CreateEvent = channel.unary_unary(
                 '/groundwork.catalog.v1.CatalogService/CreateEvent',
                 request_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.CreateEventRequest.SerializeToString,
@@ -79,7 +89,24 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSeatMap(self, request, context):
-        """Every seat of the event's venue with its current state.
+        """Every seat of the event's venue with its current state: the layout and the
+        availability in one (large) message. Prefer GetSeatLayout + GetSeatAvailability.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeatLayout(self, request, context):
+        """Sections, rows and seats with their prices: changes only when an admin edits
+        the event. The versioned URL (layout_version from any read) is immutable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeatAvailability(self, request, context):
+        """The state of every seat, two bits each in layout order, at a stream position;
+        or, with since_version, only the changes after that position.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,6 +144,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetSeatMap,
                     request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.FromString,
                     response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.SerializeToString,
+            ),
+            'GetSeatLayout': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeatLayout,
+                    request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatLayoutRequest.FromString,
+                    response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatLayout.SerializeToString,
+            ),
+            'GetSeatAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeatAvailability,
+                    request_deserializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatAvailabilityRequest.FromString,
+                    response_serializer=groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatAvailability.SerializeToString,
             ),
             'CreateEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateEvent,
@@ -210,6 +247,60 @@ class CatalogService:
             '/groundwork.catalog.v1.CatalogService/GetSeatMap',
             groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatMapRequest.SerializeToString,
             groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatMap.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeatLayout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.catalog.v1.CatalogService/GetSeatLayout',
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatLayoutRequest.SerializeToString,
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatLayout.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeatAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/groundwork.catalog.v1.CatalogService/GetSeatAvailability',
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.GetSeatAvailabilityRequest.SerializeToString,
+            groundwork_dot_catalog_dot_v1_dot_catalog__pb2.SeatAvailability.FromString,
             options,
             channel_credentials,
             insecure,

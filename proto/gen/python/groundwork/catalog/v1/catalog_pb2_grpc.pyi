@@ -40,7 +40,17 @@ class CatalogServiceStub:
     """
     GetEvent: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetEventRequest, _catalog_pb2.Event]
     GetSeatMap: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatMapRequest, _catalog_pb2.SeatMap]
-    """Every seat of the event's venue with its current state."""
+    """Every seat of the event's venue with its current state: the layout and the
+    availability in one (large) message. Prefer GetSeatLayout + GetSeatAvailability.
+    """
+    GetSeatLayout: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatLayoutRequest, _catalog_pb2.SeatLayout]
+    """Sections, rows and seats with their prices: changes only when an admin edits
+    the event. The versioned URL (layout_version from any read) is immutable.
+    """
+    GetSeatAvailability: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatAvailabilityRequest, _catalog_pb2.SeatAvailability]
+    """The state of every seat, two bits each in layout order, at a stream position;
+    or, with since_version, only the changes after that position.
+    """
     CreateEvent: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateEventRequest, _catalog_pb2.Event]
     """A new event at a venue, with the venue's seats priced by section. Retrying
     with the same idempotency key returns the first result.
@@ -57,7 +67,17 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """
     GetEvent: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetEventRequest, _catalog_pb2.Event]  # type: ignore[assignment]
     GetSeatMap: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatMapRequest, _catalog_pb2.SeatMap]  # type: ignore[assignment]
-    """Every seat of the event's venue with its current state."""
+    """Every seat of the event's venue with its current state: the layout and the
+    availability in one (large) message. Prefer GetSeatLayout + GetSeatAvailability.
+    """
+    GetSeatLayout: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatLayoutRequest, _catalog_pb2.SeatLayout]  # type: ignore[assignment]
+    """Sections, rows and seats with their prices: changes only when an admin edits
+    the event. The versioned URL (layout_version from any read) is immutable.
+    """
+    GetSeatAvailability: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetSeatAvailabilityRequest, _catalog_pb2.SeatAvailability]  # type: ignore[assignment]
+    """The state of every seat, two bits each in layout order, at a stream position;
+    or, with since_version, only the changes after that position.
+    """
     CreateEvent: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateEventRequest, _catalog_pb2.Event]  # type: ignore[assignment]
     """A new event at a venue, with the venue's seats priced by section. Retrying
     with the same idempotency key returns the first result.
@@ -89,7 +109,29 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.GetSeatMapRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.SeatMap, _abc.Awaitable[_catalog_pb2.SeatMap]]:
-        """Every seat of the event's venue with its current state."""
+        """Every seat of the event's venue with its current state: the layout and the
+        availability in one (large) message. Prefer GetSeatLayout + GetSeatAvailability.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSeatLayout(
+        self,
+        request: _catalog_pb2.GetSeatLayoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SeatLayout, _abc.Awaitable[_catalog_pb2.SeatLayout]]:
+        """Sections, rows and seats with their prices: changes only when an admin edits
+        the event. The versioned URL (layout_version from any read) is immutable.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSeatAvailability(
+        self,
+        request: _catalog_pb2.GetSeatAvailabilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SeatAvailability, _abc.Awaitable[_catalog_pb2.SeatAvailability]]:
+        """The state of every seat, two bits each in layout order, at a stream position;
+        or, with since_version, only the changes after that position.
+        """
 
     @_abc_1.abstractmethod
     def CreateEvent(
