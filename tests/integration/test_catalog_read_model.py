@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
 
 from groundwork.booking.v1 import events_pb2
+from groundwork_catalog import availability
+from groundwork_catalog.availability import ORIGIN, Version
 from groundwork_catalog.read_model import SeatMapProjection
+from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
 from groundwork_shared.bus import Consumer, ConsumerConfig, publish
 from groundwork_shared.events import envelope
@@ -86,4 +90,35 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
         pass
     assert await statuses() == {"FLOOR-R01-001": "sold", "FLOOR-R01-002": "available"}
     assert await available() == total - 1
+
+    # The availability agrees with the rows, at the last applied stream position,
+    # and each change since the first is kept for incremental reads.
+    row = await catalog_db.fetchrow(
+        """SELECT seat_states, seats_available, seats_held, seats_sold, seats_version_ms,
+                  seats_version_seq FROM events WHERE event_id = $1""",
+        event_id,
+    )
+    seat_rows = await catalog_db.fetch(
+        "SELECT seat_index, status FROM event_seats WHERE event_id = $1 ORDER BY seat_index",
+        event_id,
+    )
+    states = availability.unpack(row["seat_states"], len(seat_rows))
+    assert [s.value for s in states] == [r["status"] for r in seat_rows]
+    assert (row["seats_available"], row["seats_held"], row["seats_sold"]) == (total - 1, 0, 1)
+    entries: Any = await redis.xrevrange(stream, count=1)
+    newest = entries[0][0].decode()
+    assert Version(row["seats_version_ms"], row["seats_version_seq"]) == Version.parse(newest)
+    changes = await CatalogRepository(catalog_db).get_changes(event_id, ORIGIN, 10)
+    assert changes is None  # ORIGIN is older than the first change kept
+    first = await catalog_db.fetchrow(
+        "SELECT version_ms, version_seq FROM seat_changes WHERE event_id = $1 "
+        "ORDER BY version_ms, version_seq LIMIT 1",
+        event_id,
+    )
+    since = Version(first["version_ms"], first["version_seq"])
+    later = await CatalogRepository(catalog_db).get_changes(event_id, since, 10)
+    assert later is not None and [(c.seat_indexes, c.status.value) for c in later] == [
+        ([1], "available"),
+        ([0], "sold"),
+    ]
     await redis.aclose()
