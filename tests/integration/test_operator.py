@@ -220,7 +220,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             kubectl(admin, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
         chart = render(namespace=NAMESPACE, release="gw")
         objects = yaml.safe_dump_all(_chart_objects(chart))
-        kubectl(admin, "-n", NAMESPACE, "apply", "-f", "-", input=objects)
+        # Server-side: the edge's ConfigMap is larger than the 256 KiB that client-side
+        # apply's last-applied annotation may hold (helm, like this, keeps no such copy).
+        kubectl(
+            admin,
+            "-n",
+            NAMESPACE,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+            input=objects,
+        )
         token = kubectl(admin, "-n", NAMESPACE, "create", "token", "operator").strip()
         kubeconfig = _operator_kubeconfig(plane, token, state / "operator.kubeconfig")
         yield Env(plane, chart, redis_server, kubeconfig, state)

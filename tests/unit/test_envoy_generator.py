@@ -190,9 +190,9 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
 
 
 def _edge_routes(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """Path (gRPC methods) or prefix (WebSockets) -> route."""
+    """Path (gRPC methods), prefix (WebSockets, the catch-all) or regex (cached REST) -> route."""
     return {
-        r["match"].get("path") or r["match"]["prefix"]: r
+        r["match"].get("path") or r["match"].get("prefix") or r["match"]["safe_regex"]["regex"]: r
         for r in _edge_hcm(tmp_path)["route_config"]["virtual_hosts"][0]["routes"]
     }
 
