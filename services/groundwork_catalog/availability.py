@@ -12,31 +12,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from groundwork_catalog.domain import SeatStatus
+from groundwork_shared import positions
 from groundwork_shared.errors import InvalidArgument
+from groundwork_shared.positions import Position
 
 CODES = {SeatStatus.AVAILABLE: 0, SeatStatus.HELD: 1, SeatStatus.SOLD: 2}
 STATUSES = {code: status for status, code in CODES.items()}
 
 
-@dataclass(frozen=True, order=True)
-class Version:
-    """A stream position; orders as Redis orders stream ids."""
-
-    ms: int
-    seq: int
-
-    def __str__(self) -> str:
-        return f"{self.ms}-{self.seq}"
-
-    @classmethod
-    def parse(cls, text: str, field: str = "since_version") -> Version:
-        ms, sep, seq = text.partition("-")
-        if not (sep and ms.isdigit() and seq.isdigit() and len(text) <= 41):
-            raise InvalidArgument.one(field, "must be a version from an earlier read (ms-seq)")
-        return cls(int(ms), int(seq))
+def parse_version(text: str, field: str = "since_version") -> Position:
+    """A version a client sent back: a stream position, or a 400 naming the field."""
+    try:
+        return positions.parse(text)
+    except ValueError:
+        raise InvalidArgument.one(
+            field, "must be a version from an earlier read (ms-seq)"
+        ) from None
 
 
-ORIGIN = Version(0, 0)
+ORIGIN: Position = (0, 0)
 
 
 def packed_size(seat_count: int) -> int:

@@ -19,8 +19,9 @@ from google.protobuf.message import Message
 from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_catalog import availability
-from groundwork_catalog.availability import Moved, Version
+from groundwork_catalog.availability import Moved
 from groundwork_catalog.domain import SeatStatus
+from groundwork_shared import positions
 from groundwork_shared.cache import Cache
 
 # event type -> (payload message, from-states, to-state)
@@ -67,12 +68,11 @@ class SeatMapProjection:
         ]
         if not moved:
             return
-        version = Version.parse(position, "position")
+        version = positions.parse(position)
+        # The seats' foreign key guarantees the row.
         states = await conn.fetchval(
             "SELECT seat_states FROM events WHERE event_id = $1 FOR UPDATE", event_id
         )
-        if states is None:
-            return  # seats without their event cannot exist (foreign key)
         states, deltas = availability.apply(states, moved, target)
         await conn.execute(
             """UPDATE events SET seat_states = $2,
@@ -84,22 +84,20 @@ class SeatMapProjection:
             deltas[SeatStatus.AVAILABLE],
             deltas[SeatStatus.HELD],
             deltas[SeatStatus.SOLD],
-            version.ms,
-            version.seq,
+            *version,
         )
         await conn.execute(
             """INSERT INTO seat_changes (event_id, version_ms, version_seq, seat_indexes, status)
                VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
             event_id,
-            version.ms,
-            version.seq,
+            *version,
             [m.index for m in moved],
             target.value,
         )
         await conn.execute(
             "DELETE FROM seat_changes WHERE event_id = $1 AND version_ms < $2",
             event_id,
-            version.ms - CHANGES_KEPT_MS,
+            version[0] - CHANGES_KEPT_MS,
         )
         if self._cache:
             # Before commit: a read in between may cache the old value, for at most its TTL.

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from groundwork_catalog.availability import Version
 from groundwork_catalog.domain import UPDATABLE, Cursor, ListEventsQuery, NewEvent, SeatStatus
 from groundwork_shared.errors import NotFound, Violations
+from groundwork_shared.positions import Position
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,12 @@ class AvailabilityRow:
     available: int
     held: int
     sold: int
-    version: Version
+    version: Position
 
 
 @dataclass(frozen=True)
 class ChangeRow:
-    version: Version
+    version: Position
     seat_indexes: list[int]
     status: SeatStatus
 
@@ -196,11 +196,11 @@ class CatalogRepository:
             r["seats_available"],
             r["seats_held"],
             r["seats_sold"],
-            Version(r["seats_version_ms"], r["seats_version_seq"]),
+            (r["seats_version_ms"], r["seats_version_seq"]),
         )
 
     async def get_changes(
-        self, event_id: uuid.UUID, since: Version, limit: int
+        self, event_id: uuid.UUID, since: Position, limit: int
     ) -> list[ChangeRow] | None:
         """The changes after `since`, or None when some of them are no longer kept."""
         oldest = await self._pool.fetchrow(
@@ -209,14 +209,14 @@ class CatalogRepository:
             event_id,
         )
         # Kept from `oldest` on: a client at or after the change before it is served.
-        if oldest is None or since < Version(oldest["version_ms"], oldest["version_seq"]):
+        if oldest is None or since < (oldest["version_ms"], oldest["version_seq"]):
             return None
-        rows = await self._pool.fetch(GET_CHANGES, event_id, since.ms, since.seq, limit + 1)
+        rows = await self._pool.fetch(GET_CHANGES, event_id, *since, limit + 1)
         if len(rows) > limit:
             return None
         return [
             ChangeRow(
-                Version(r["version_ms"], r["version_seq"]),
+                (r["version_ms"], r["version_seq"]),
                 list(r["seat_indexes"]),
                 SeatStatus(r["status"]),
             )

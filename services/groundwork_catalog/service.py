@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import availability, domain
-from groundwork_catalog.availability import ORIGIN, Version
+from groundwork_catalog.availability import ORIGIN, parse_version
 from groundwork_catalog.repository import (
     AvailabilityRow,
     CatalogRepository,
@@ -25,7 +25,7 @@ from groundwork_catalog.repository import (
     update_event,
 )
 from groundwork_catalog.settings import CatalogSettings
-from groundwork_shared import idempotency
+from groundwork_shared import idempotency, positions
 from groundwork_shared.cache import Cache
 from groundwork_shared.caller import require_role
 from groundwork_shared.errors import NotFound
@@ -91,7 +91,7 @@ def layout_message(
 def availability_message(event_id: uuid.UUID, row: AvailabilityRow) -> pb.SeatAvailability:
     return pb.SeatAvailability(
         event_id=str(event_id),
-        version=str(row.version),
+        version=positions.text(row.version),
         layout_version=row.layout_version,
         seat_count=row.seat_count,
         states=row.states,
@@ -225,7 +225,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.GetSeatAvailabilityRequest, context: Context
     ) -> pb.SeatAvailability:
         event_id = domain.parse_event_id(request.event_id)
-        since = Version.parse(request.since_version) if request.since_version else None
+        since = parse_version(request.since_version) if request.since_version else None
         current = await self._availability(event_id)
         if since is not None and since != ORIGIN:
             changes = await self._repository.get_changes(event_id, since, MAX_CHANGES)
@@ -234,11 +234,15 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
                 current.incremental = True
                 for change in changes:
                     current.changes.add(
-                        version=str(change.version),
+                        version=positions.text(change.version),
                         seat_indexes=change.seat_indexes,
                         status=_SEAT_STATUS[change.status],
                     )
-        etag = f"{current.version}{'+' + str(since) if current.incremental else ''}"
+        etag = (
+            f"{current.version}+{positions.text(since)}"
+            if since and current.incremental
+            else current.version
+        )
         _caching(etag, f"public, max-age={self._settings.availability_cache_seconds}")
         return current
 

@@ -19,11 +19,11 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from groundwork.realtime.v1 import realtime_pb2 as pb
-from groundwork_realtime import positions
 from groundwork_realtime.hub import Hub, Subscriber
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.tail import StreamTail
 from groundwork_realtime.updates import Routed, orders_topic, seats_topic
+from groundwork_shared import positions
 from groundwork_shared.metrics import WEBSOCKETS
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from groundwork_realtime import positions
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.updates import Routed, route
+from groundwork_shared import positions
 from groundwork_shared.bus import Undecodable, decode
 from groundwork_shared.telemetry import background
 

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_shared import positions
 from groundwork_shared.metrics import BUS_APPLIED, BUS_DEAD_LETTERED, BUS_LAG, BUS_REDELIVERED
 from groundwork_shared.telemetry import background, continued
 
@@ -133,18 +134,11 @@ class Consumer:
 
     async def take_over(self) -> int:
         """Claim every pending entry of the group, whoever had it, and apply it."""
-        c = self._config
-        taken = 0
-        start = "0-0"
+        taken, cursor = 0, positions.ORIGIN
         while True:
-            reply = await self._redis.xautoclaim(
-                c.stream, c.group, c.consumer, min_idle_time=0, start_id=start, count=c.batch
-            )
-            for message_id, fields in reply[1]:
-                await self._deliver(message_id, fields, deliveries=1)
-                taken += 1
-            start = reply[0]
-            if start in (b"0-0", "0-0"):
+            claimed, cursor = await self._claim(min_idle_ms=0, start=cursor)
+            taken += claimed
+            if cursor == positions.ORIGIN:
                 return taken
 
     async def _consume_while(self, stop: asyncio.Event, holding: Callable[[], bool]) -> None:
@@ -176,14 +170,15 @@ class Consumer:
 
     async def reclaim(self) -> int:
         """Take over messages idle past claim_idle_ms (their consumer died or failed)."""
+        claimed, _ = await self._claim(self._config.claim_idle_ms, positions.ORIGIN)
+        return claimed
+
+    async def _claim(self, min_idle_ms: int, start: str) -> tuple[int, str]:
+        """Claim one batch of pending entries idle at least `min_idle_ms` from `start`
+        and deliver them, counting earlier deliveries; returns (claimed, next cursor)."""
         c = self._config
         reply = await self._redis.xautoclaim(
-            c.stream,
-            c.group,
-            c.consumer,
-            min_idle_time=c.claim_idle_ms,
-            start_id="0-0",
-            count=c.batch,
+            c.stream, c.group, c.consumer, min_idle_time=min_idle_ms, start_id=start, count=c.batch
         )
         claimed = reply[1]
         for message_id, fields in claimed:
@@ -194,7 +189,7 @@ class Consumer:
             self.redelivered += 1
             BUS_REDELIVERED.labels(c.stream, c.group).inc()
             await self._deliver(message_id, fields, deliveries)
-        return len(claimed)
+        return len(claimed), positions.text(reply[0])
 
     async def _deliver(self, message_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
         c = self._config
@@ -229,12 +224,7 @@ class Consumer:
                         event.id,
                     )
                     if first:
-                        position = (
-                            message_id.decode()
-                            if isinstance(message_id, bytes)
-                            else str(message_id)
-                        )
-                        await self._handler(conn, event, position)
+                        await self._handler(conn, event, positions.text(message_id))
         except Exception:
             # Left pending: reclaimed after claim_idle_ms, up to max_deliveries times.
             log.exception(

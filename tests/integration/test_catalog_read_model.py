@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 
 from groundwork.booking.v1 import events_pb2
 from groundwork_catalog import availability
-from groundwork_catalog.availability import ORIGIN, Version
+from groundwork_catalog.availability import ORIGIN
 from groundwork_catalog.read_model import SeatMapProjection
 from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
+from groundwork_shared import positions
 from groundwork_shared.bus import Consumer, ConsumerConfig, publish
 from groundwork_shared.events import envelope
 
@@ -107,7 +108,7 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
     assert (row["seats_available"], row["seats_held"], row["seats_sold"]) == (total - 1, 0, 1)
     entries: Any = await redis.xrevrange(stream, count=1)
     newest = entries[0][0].decode()
-    assert Version(row["seats_version_ms"], row["seats_version_seq"]) == Version.parse(newest)
+    assert (row["seats_version_ms"], row["seats_version_seq"]) == positions.parse(newest)
     changes = await CatalogRepository(catalog_db).get_changes(event_id, ORIGIN, 10)
     assert changes is None  # ORIGIN is older than the first change kept
     first = await catalog_db.fetchrow(
@@ -115,7 +116,7 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
         "ORDER BY version_ms, version_seq LIMIT 1",
         event_id,
     )
-    since = Version(first["version_ms"], first["version_seq"])
+    since = (first["version_ms"], first["version_seq"])
     later = await CatalogRepository(catalog_db).get_changes(event_id, since, 10)
     assert later is not None and [(c.seat_indexes, c.status.value) for c in later] == [
         ([1], "available"),

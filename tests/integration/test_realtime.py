@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 from groundwork.booking.v1 import events_pb2
 from groundwork.realtime.v1 import realtime_pb2 as pb
 from groundwork_realtime.__main__ import run
-from groundwork_realtime.positions import parse
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_shared.bus import publish
 from groundwork_shared.events import envelope
+from groundwork_shared.positions import parse
 from tests.conftest import settles
 from tests.live import frame, until_ready
 

@@ -7,9 +7,9 @@ from google.protobuf import any_pb2
 
 from groundwork.booking.v1 import booking_pb2, events_pb2
 from groundwork.realtime.v1 import realtime_pb2 as pb
-from groundwork_realtime import positions
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.updates import Routed, orders_topic, route, seats_topic
+from groundwork_shared import positions
 from groundwork_shared.events import envelope
 
 

@@ -1,4 +1,5 @@
-"""Redis stream entry ids ("<milliseconds>-<sequence>") as resume positions."""
+"""Redis stream entry ids ("<milliseconds>-<sequence>"): where a reader resumes,
+and the versions of what a consumer applied. Parsed, they order as Redis orders them."""
 
 from __future__ import annotations
 
@@ -18,5 +19,8 @@ def parse(text: str) -> Position:
     return int(match[1]), int(match[2])
 
 
-def text(value: bytes | str) -> str:
+def text(value: bytes | str | Position) -> str:
+    """An entry id as Redis returns it (bytes or str), or a parsed one, as text."""
+    if isinstance(value, tuple):
+        return f"{value[0]}-{value[1]}"
     return value.decode() if isinstance(value, bytes) else value
