@@ -275,12 +275,13 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
         json.dumps(new.section_prices),
     )
     await conn.execute(
-        """UPDATE events SET seats_total = s.n, seats_available = s.n, min_price_cents = s.low
+        """UPDATE events SET seats_total = s.n, min_price_cents = s.low
            FROM (SELECT count(*) AS n, min(price_cents) AS low FROM event_seats
                  WHERE event_id = $1) s
            WHERE event_id = $1""",
         event_id,
     )
+    # Counts, packed states and layout version, from the seats just inserted.
     await conn.execute("SELECT catalog_rebuild_availability($1)", event_id)
     return event_id
 

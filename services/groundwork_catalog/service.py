@@ -3,7 +3,6 @@ Domain errors are translated to gRPC statuses by the shared interceptor."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -125,13 +124,6 @@ def _caching(etag: str, cache_control: str) -> None:
     add_response_headers(("etag", f'"{etag}"'), ("cache-control", cache_control))
 
 
-def _validators(message: Message) -> None:
-    """A strong ETag (a digest of the answer) and no storing by shared caches:
-    these reads change with every sale, and a client revalidates for a 304."""
-    digest = hashlib.blake2b(message.SerializeToString(deterministic=True), digest_size=8)
-    _caching(digest.hexdigest(), "no-cache")
-
-
 async def _ready(message: M) -> M:
     return message
 
@@ -166,12 +158,10 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             now=datetime.now(UTC),
         )
         rows, cursor = await self._repository.list_events(query)
-        page = pb.ListEventsResponse(
+        return pb.ListEventsResponse(
             events=[event_message(r) for r in rows],
             next_page_token=cursor.encode(query.event_filter) if cursor else "",
         )
-        _validators(page)
-        return page
 
     async def GetEvent(self, request: pb.GetEventRequest, context: Context) -> pb.Event:
         event_id = domain.parse_event_id(request.event_id)
@@ -183,7 +173,6 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         event = await self._cached(f"event:{event_id}", pb.Event, EVENT_TTL, load)
         if event is None:
             raise NotFound(f"event {request.event_id} not found")
-        _validators(event)
         return event
 
     async def _layout(self, event_id: uuid.UUID) -> pb.SeatLayout:

@@ -60,6 +60,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 await context.send_initial_metadata(headers)
                 return response
             except DomainError as error:
+                # A failed call names its instance but carries no caching headers.
                 await context.send_initial_metadata(headers[:1])
                 code = error.grpc_code
                 status = error.to_status()
@@ -68,6 +69,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception:
+                await context.send_initial_metadata(headers[:1])
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
