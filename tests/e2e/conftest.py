@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from groundwork_cli.runtime.plan import Plan, build, service_database_url
@@ -28,6 +29,12 @@ from tests import edge_flows
 
 GROUNDWORK = [sys.executable, "-m", "groundwork_cli"]
 PASSWORD = edge_flows.PASSWORD
+
+
+def envoy_stat(admin: str, name: str) -> int:
+    """One counter or gauge of the Envoy whose admin listens at `admin` (0 if absent)."""
+    text = httpx.get(f"http://{admin}/stats", params={"filter": f"^{name}$"}).text
+    return int(text.split(":")[1]) if text.strip() else 0
 
 
 @dataclass(frozen=True)

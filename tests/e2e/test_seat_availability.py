@@ -10,14 +10,15 @@ import gzip
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import brotli  # type: ignore[import-untyped]
 import httpx
 
-from tests.e2e.conftest import Mesh
+from groundwork_shared import positions
+from tests.conftest import settles
+from tests.e2e.conftest import Mesh, envoy_stat
 from tests.live import frame, until_ready
 
 STATE = {0: "available", 1: "held", 2: "sold"}
@@ -47,28 +48,6 @@ def _index(layout: dict[str, Any], seat_id: str) -> int:
             if s["name"] == section and r["label"] == row:
                 return int(r["first_index"]) + int(r["numbers"].index(int(number)))
     raise AssertionError(f"{seat_id} not in the layout")
-
-
-def _stat(mesh: Mesh, name: str) -> int:
-    admin = f"http://{mesh.plan.edge_admin()}"
-    for line in httpx.get(f"{admin}/stats", params={"filter": f"^{name}$"}).text.splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
-
-
-def _version(text: str) -> tuple[int, int]:
-    ms, seq = text.split("-")
-    return int(ms), int(seq)
-
-
-async def _until(condition: Callable[[], Any], limit: float = 20) -> Any:
-    deadline = time.monotonic() + limit
-    while not (result := await condition()):
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.1)
-    return result
 
 
 def test_a_seat_map_costs_kilobytes(mesh: Mesh) -> None:
@@ -159,7 +138,7 @@ def test_etags_answer_304_and_head_works_wherever_get_does(mesh: Mesh) -> None:
 def test_a_crowd_costs_one_upstream_read_per_interval(mesh: Mesh) -> None:
     base = f"{mesh.http}/v1/events/{_event_at(mesh, 12)}"
     url = f"{base}/availability?since_version=0-{uuid.uuid4().int % 10**9}"  # a key of its own
-    before = _stat(mesh, "cluster.public_reads.upstream_rq_total")
+    before = envoy_stat(mesh.plan.edge_admin(), "cluster.public_reads.upstream_rq_total")
     seconds: set[int] = set()
     cached = 0
 
@@ -173,7 +152,7 @@ def test_a_crowd_costs_one_upstream_read_per_interval(mesh: Mesh) -> None:
                 cached += sum("age" in r.headers for r in replies)
 
     asyncio.run(crowd())
-    upstream = _stat(mesh, "cluster.public_reads.upstream_rq_total") - before
+    upstream = envoy_stat(mesh.plan.edge_admin(), "cluster.public_reads.upstream_rq_total") - before
     # A miss at each expiry, plus the readers that arrived together with one.
     assert upstream <= 8 * (len(seconds) + 1), (upstream, len(seconds))
     assert cached >= 320 - upstream
@@ -202,10 +181,12 @@ def test_availability_follows_the_sale_and_continues_on_the_websocket(mesh: Mesh
     token = mesh.user_token()
     ws_url = mesh.http.replace("http://", "ws://") + f"/v1/live/events/{event_id}/seats"
 
-    async def read(after: tuple[int, int]) -> dict[str, Any] | None:
+    async def read(at: str) -> dict[str, Any]:
+        """The availability once it reflects stream position `at` (a frame's id)."""
         async with httpx.AsyncClient() as c:
             body: dict[str, Any] = (await c.get(f"{base}/availability")).json()
-        return body if _version(body["version"]) >= after else None
+        assert positions.parse(body["version"]) >= positions.parse(at)
+        return body
 
     async def sale() -> None:
         async with httpx.AsyncClient() as c:
@@ -227,23 +208,26 @@ def test_availability_follows_the_sale_and_continues_on_the_websocket(mesh: Mesh
             assert hold.status_code == 200, hold.text
             held = await frame(ws)
             assert held["seats"]["seat_ids"] == [seat]
-            assert _version(held["id"]) > _version(start["version"])
+            assert positions.parse(held["id"]) > positions.parse(start["version"])
             # The frame's id is the version an availability read reflects it at.
-            now = await _until(lambda: read(_version(held["id"])))
+            now = await settles(lambda: read(held["id"]))
             assert _states(now)[index] == "held"
-            since = {"since_version": start["version"]}
-            changes = (await api.get(f"{base}/availability", params=since)).json()
-            if changes.get("incremental"):
-                moved = [c for c in changes["changes"] if index in c["seat_indexes"]]
-                assert moved and moved[0]["status"] == "SEAT_STATUS_HELD"
 
             released = await api.post(
                 f"/v1/holds/{hold.json()['hold_id']}:release", json={"idempotency_key": f"r-{key}"}
             )
             assert released.status_code == 200, released.text
             freed = await frame(ws)
-            now = await _until(lambda: read(_version(freed["id"])))
+            now = await settles(lambda: read(freed["id"]))
             assert _states(now)[index] == "available"
+            # From the hold's version on, only the change that followed.
+            since = {"since_version": held["id"]}
+            changes = (await api.get(f"{base}/availability", params=since)).json()
+            assert changes["incremental"] and changes["states"] == ""
+            assert [(c["version"], c["status"]) for c in changes["changes"]] == [
+                (freed["id"], "SEAT_STATUS_AVAILABLE")
+            ]
+            assert changes["changes"][0]["seat_indexes"] == [index]
 
             hold = await api.post(
                 "/v1/holds",
@@ -262,7 +246,7 @@ def test_availability_follows_the_sale_and_continues_on_the_websocket(mesh: Mesh
             sold_frame = await frame(ws)
             while sold_frame["seats"]["state"] != "SEAT_STATE_SOLD":
                 sold_frame = await frame(ws)
-            now = await _until(lambda: read(_version(sold_frame["id"])))
+            now = await settles(lambda: read(sold_frame["id"]))
             assert _states(now)[index] == "sold"
 
     asyncio.run(sale())

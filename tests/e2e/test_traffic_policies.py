@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from groundwork_cli.runtime import policies, supervisor
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, envoy_stat
 
 EVENTS = "/v1/events?page_size=1"
 
@@ -35,11 +35,6 @@ def groundwork(mesh: Mesh, *args: str, stdin: str = "") -> subprocess.CompletedP
         text=True,
         timeout=60,
     )
-
-
-def stat(admin: str, name: str) -> int:
-    text = httpx.get(f"http://{admin}/stats", params={"filter": f"^{name}$"}).text
-    return int(text.split(":")[1]) if text.strip() else 0
 
 
 def _pid(mesh: Mesh, name: str) -> int:
@@ -82,7 +77,7 @@ def test_abort_fails_every_call_and_delete_restores_it_live(
     sidecar = admins["sidecar-catalog-0"]
     envoys = ("edge", "sidecar-catalog-0", "sidecar-catalog-1", "sidecar-booking-0")
     pids = {name: _pid(mesh, name) for name in envoys}
-    reloads = stat(sidecar, "http.inbound.rds.inbound.update_success")
+    reloads = envoy_stat(sidecar, "http.inbound.rds.inbound.update_success")
     assert client.get(EVENTS).status_code == 200
 
     path = tmp_path / "abort.yaml"
@@ -102,7 +97,7 @@ def test_abort_fails_every_call_and_delete_restores_it_live(
     assert statuses(client, 20) == {200: 20}
 
     # Delivered by reloading routes, not by restarting Envoy.
-    assert stat(sidecar, "http.inbound.rds.inbound.update_success") >= reloads + 2
+    assert envoy_stat(sidecar, "http.inbound.rds.inbound.update_success") >= reloads + 2
     assert {name: _pid(mesh, name) for name in envoys} == pids  # the same processes
 
 
@@ -121,7 +116,8 @@ def test_retries_hide_an_injected_50_percent_failure_rate(
 
     admins = mesh.plan.admin_addresses()
     injected = sum(
-        stat(admins[f"sidecar-catalog-{i}"], "http.inbound.fault.aborts_injected") for i in (0, 1)
+        envoy_stat(admins[f"sidecar-catalog-{i}"], "http.inbound.fault.aborts_injected")
+        for i in (0, 1)
     )
     retried = "  retries: {conditions: [unavailable], attempts: 10}\n"
     policies.apply(mesh.plan, document("flaky", half + retried))
@@ -131,7 +127,8 @@ def test_retries_hide_an_injected_50_percent_failure_rate(
     seen = statuses(client, 300)
     assert seen[200] >= 298, seen
     after = sum(
-        stat(admins[f"sidecar-catalog-{i}"], "http.inbound.fault.aborts_injected") for i in (0, 1)
+        envoy_stat(admins[f"sidecar-catalog-{i}"], "http.inbound.fault.aborts_injected")
+        for i in (0, 1)
     )
     assert after - injected >= 150  # the failures happened; the retries hid them
 

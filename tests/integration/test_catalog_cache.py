@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -19,6 +18,7 @@ from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_shared.cache import Cache, hit_ratio
 from tests.callers import verified
+from tests.conftest import settles
 
 
 @pytest.fixture
@@ -72,11 +72,8 @@ async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
     assert event.event_id == event_id
 
 
-async def _until(condition: Callable[[], bool], limit: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.01)
+async def _joined(cache: Cache, expected: int) -> None:
+    assert cache.joined == expected
 
 
 async def test_concurrent_misses_of_a_key_share_one_load(redis_server: str) -> None:
@@ -101,7 +98,7 @@ async def test_concurrent_misses_of_a_key_share_one_load(redis_server: str) -> N
         readers = [
             asyncio.create_task(cache.get_or_load("hot", pb.Event, 5, load)) for _ in range(50)
         ]
-        await _until(lambda: cache.joined == 49)  # every other miss joined the one load
+        await settles(lambda: _joined(cache, 49))  # every other miss joined the one load
         release.set()
         replies = await asyncio.gather(*readers)
         assert loads == 1 and {r.name for r in replies if r} == {"Hot"}
@@ -112,7 +109,7 @@ async def test_concurrent_misses_of_a_key_share_one_load(redis_server: str) -> N
         failing_readers = [
             asyncio.create_task(cache.get_or_load("cold", pb.Event, 5, failing)) for _ in range(5)
         ]
-        await _until(lambda: cache.joined == 49 + 4)
+        await settles(lambda: _joined(cache, 49 + 4))
         release.set()
         outcomes = await asyncio.gather(*failing_readers, return_exceptions=True)
         assert loads == 2 and all(isinstance(o, RuntimeError) for o in outcomes)
