@@ -21,6 +21,11 @@ MAX_CITY_LENGTH = 100
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def seat_id(section: str, row: str, number: int) -> str:
+    """ "SECTION-ROW-NNN": sorts in layout order (section, row, number)."""
+    return f"{section}-{row}-{number:03d}"
+
+
 class SeatStatus(Enum):
     AVAILABLE = "available"
     HELD = "held"

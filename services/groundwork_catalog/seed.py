@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from groundwork_catalog.domain import seat_id
+
 # (city, venue, capacity)
 VENUES = [
     ("Berlin", "Spreehalle", 4800),
@@ -64,7 +66,7 @@ def seat_layout(capacity: int) -> list[SeatSpec]:
             row, number = divmod(n, SEATS_PER_ROW)
             label = f"R{row + 1:02d}"
             seats.append(
-                SeatSpec(f"{section}-{label}-{number + 1:03d}", section, label, number + 1, price)
+                SeatSpec(seat_id(section, label, number + 1), section, label, number + 1, price)
             )
     return seats
 

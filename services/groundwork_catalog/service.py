@@ -109,7 +109,7 @@ def seat_map_message(layout: pb.SeatLayout, avail: pb.SeatAvailability) -> pb.Se
         for row in section.rows:
             for offset, number in enumerate(row.numbers):
                 seat_map.seats.add(
-                    seat_id=f"{section.name}-{row.label}-{number:03d}",
+                    seat_id=domain.seat_id(section.name, row.label, number),
                     section=section.name,
                     row=row.label,
                     number=number,
