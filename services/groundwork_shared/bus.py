@@ -35,9 +35,9 @@ Handler = Callable[[asyncpg.Connection, Envelope, str], Awaitable[None]]
 _EXCLUSIVE_LOCK = "groundwork.bus.exclusive"
 
 
-async def publish(redis: Redis, stream: str, event: Envelope) -> str:
+async def publish(redis: Redis, stream: str, event: Envelope, maxlen: int = STREAM_MAXLEN) -> str:
     message_id = await redis.xadd(
-        stream, {FIELD: event.SerializeToString()}, maxlen=STREAM_MAXLEN, approximate=True
+        stream, {FIELD: event.SerializeToString()}, maxlen=maxlen, approximate=True
     )
     return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
@@ -49,5 +48,5 @@ class TicketingService(ticketing_pb2_grpc.TicketingServiceServicer):
     async def GetTicketKeys(
         self, request: pb.GetTicketKeysRequest, context: Context
     ) -> httpbody_pb2.HttpBody:
-        body = json.dumps({"keys": [self._signer.jwk]}).encode()
+        body = self._signer.jwks()
         return httpbody_pb2.HttpBody(content_type="application/json", data=body)

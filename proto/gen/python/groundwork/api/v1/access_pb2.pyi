@@ -47,4 +47,9 @@ ADMIN: Access.ValueType  # 3
 Global___Access: _TypeAlias = Access  # noqa: Y015
 
 ACCESS_FIELD_NUMBER: _builtins.int
+ADMISSION_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Access.ValueType]
+admission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""The request names an event (field 1, `event_id`) that may have a waiting
+room: the edge then also requires the caller's admission token for it.
+"""

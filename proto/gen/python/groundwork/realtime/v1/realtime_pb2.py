@@ -24,25 +24,26 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from groundwork.booking.v1 import booking_pb2 as groundwork_dot_booking_dot_v1_dot_booking__pb2
+from groundwork.waitingroom.v1 import waitingroom_pb2 as groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%groundwork/realtime/v1/realtime.proto\x12\x16groundwork.realtime.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#groundwork/booking/v1/booking.proto\"\x9a\x02\n\nLiveUpdate\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05ready\x18\x03 \x01(\x0b\x32\x1d.groundwork.realtime.v1.ReadyH\x00\x12\x35\n\x05seats\x18\x04 \x01(\x0b\x32$.groundwork.realtime.v1.SeatsChangedH\x00\x12\x35\n\x05order\x18\x05 \x01(\x0b\x32$.groundwork.realtime.v1.OrderChangedH\x00\x12.\n\x05reset\x18\x06 \x01(\x0b\x32\x1d.groundwork.realtime.v1.ResetH\x00\x42\x08\n\x06update\"(\n\x05Ready\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08replayed\x18\x02 \x01(\x05\"d\n\x0cSeatsChanged\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08seat_ids\x18\x02 \x03(\t\x12\x30\n\x05state\x18\x03 \x01(\x0e\x32!.groundwork.realtime.v1.SeatState\"\x8e\x01\n\x0cOrderChanged\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".groundwork.booking.v1.OrderStatus\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\"\x17\n\x05Reset\x12\x0e\n\x06reason\x18\x01 \x01(\t*k\n\tSeatState\x12\x1a\n\x16SEAT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14SEAT_STATE_AVAILABLE\x10\x01\x12\x13\n\x0fSEAT_STATE_HELD\x10\x02\x12\x13\n\x0fSEAT_STATE_SOLD\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%groundwork/realtime/v1/realtime.proto\x12\x16groundwork.realtime.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#groundwork/booking/v1/booking.proto\x1a+groundwork/waitingroom/v1/waitingroom.proto\"\xd5\x02\n\nLiveUpdate\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05ready\x18\x03 \x01(\x0b\x32\x1d.groundwork.realtime.v1.ReadyH\x00\x12\x35\n\x05seats\x18\x04 \x01(\x0b\x32$.groundwork.realtime.v1.SeatsChangedH\x00\x12\x35\n\x05order\x18\x05 \x01(\x0b\x32$.groundwork.realtime.v1.OrderChangedH\x00\x12.\n\x05reset\x18\x06 \x01(\x0b\x32\x1d.groundwork.realtime.v1.ResetH\x00\x12\x39\n\x05queue\x18\x07 \x01(\x0b\x32(.groundwork.waitingroom.v1.QueueProgressH\x00\x42\x08\n\x06update\"(\n\x05Ready\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08replayed\x18\x02 \x01(\x05\"d\n\x0cSeatsChanged\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08seat_ids\x18\x02 \x03(\t\x12\x30\n\x05state\x18\x03 \x01(\x0e\x32!.groundwork.realtime.v1.SeatState\"\x8e\x01\n\x0cOrderChanged\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".groundwork.booking.v1.OrderStatus\x12\x10\n\x08seat_ids\x18\x04 \x03(\t\x12\x14\n\x0c\x61mount_cents\x18\x05 \x01(\x03\"\x17\n\x05Reset\x12\x0e\n\x06reason\x18\x01 \x01(\t*k\n\tSeatState\x12\x1a\n\x16SEAT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14SEAT_STATE_AVAILABLE\x10\x01\x12\x13\n\x0fSEAT_STATE_HELD\x10\x02\x12\x13\n\x0fSEAT_STATE_SOLD\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'groundwork.realtime.v1.realtime_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEATSTATE']._serialized_start=734
-  _globals['_SEATSTATE']._serialized_end=841
-  _globals['_LIVEUPDATE']._serialized_start=136
-  _globals['_LIVEUPDATE']._serialized_end=418
-  _globals['_READY']._serialized_start=420
-  _globals['_READY']._serialized_end=460
-  _globals['_SEATSCHANGED']._serialized_start=462
-  _globals['_SEATSCHANGED']._serialized_end=562
-  _globals['_ORDERCHANGED']._serialized_start=565
-  _globals['_ORDERCHANGED']._serialized_end=707
-  _globals['_RESET']._serialized_start=709
-  _globals['_RESET']._serialized_end=732
+  _globals['_SEATSTATE']._serialized_start=838
+  _globals['_SEATSTATE']._serialized_end=945
+  _globals['_LIVEUPDATE']._serialized_start=181
+  _globals['_LIVEUPDATE']._serialized_end=522
+  _globals['_READY']._serialized_start=524
+  _globals['_READY']._serialized_end=564
+  _globals['_SEATSCHANGED']._serialized_start=566
+  _globals['_SEATSCHANGED']._serialized_end=666
+  _globals['_ORDERCHANGED']._serialized_start=669
+  _globals['_ORDERCHANGED']._serialized_end=811
+  _globals['_RESET']._serialized_start=813
+  _globals['_RESET']._serialized_end=836
 # @@protoc_insertion_point(module_scope)

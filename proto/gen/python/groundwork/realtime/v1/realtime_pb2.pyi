@@ -13,6 +13,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from groundwork.booking.v1 import booking_pb2 as _booking_pb2
+from groundwork.waitingroom.v1 import waitingroom_pb2 as _waitingroom_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -53,6 +54,7 @@ class LiveUpdate(_message.Message):
     SEATS_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
     RESET_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Position in the event stream. Keep the id of the last frame processed and
     reconnect with ?last_event_id=<id> to receive what was missed.
@@ -69,6 +71,10 @@ class LiveUpdate(_message.Message):
     def order(self) -> Global___OrderChanged: ...
     @_builtins.property
     def reset(self) -> Global___Reset: ...
+    @_builtins.property
+    def queue(self) -> _waitingroom_pb2.QueueProgress:
+        """On /v1/live/events/{event_id}/queue: the room moved."""
+
     def __init__(
         self,
         *,
@@ -78,12 +84,13 @@ class LiveUpdate(_message.Message):
         seats: Global___SeatsChanged | None = ...,
         order: Global___OrderChanged | None = ...,
         reset: Global___Reset | None = ...,
+        queue: _waitingroom_pb2.QueueProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "ready", b"ready", "reset", b"reset", "seats", b"seats", "time", b"time", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "queue", b"queue", "ready", b"ready", "reset", b"reset", "seats", b"seats", "time", b"time", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "order", b"order", "ready", b"ready", "reset", b"reset", "seats", b"seats", "time", b"time", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "order", b"order", "queue", b"queue", "ready", b"ready", "reset", b"reset", "seats", b"seats", "time", b"time", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["ready", "seats", "order", "reset"]  # noqa: Y015
+    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["ready", "seats", "order", "reset", "queue"]  # noqa: Y015
     _WhichOneofArgType_update: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_update) -> _WhichOneofReturnType_update | None: ...
 

@@ -1,0 +1,50 @@
+"""Run one waiting room instance: python -m groundwork_waitingroom"""
+
+from __future__ import annotations
+
+import asyncio
+
+from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
+from groundwork_shared.ed25519 import Signer
+from groundwork_shared.redis import connect
+from groundwork_shared.server import App, serve
+from groundwork_shared.settings import boot
+from groundwork_waitingroom import SERVICE_NAME
+from groundwork_waitingroom.booking_latency import BookingLatency
+from groundwork_waitingroom.repository import Rooms
+from groundwork_waitingroom.service import WaitingRoomService
+from groundwork_waitingroom.settings import WaitingRoomSettings
+from groundwork_waitingroom.workers import Adaptation, Admission
+
+
+async def main() -> None:
+    settings = boot("waitingroom", WaitingRoomSettings)
+    signer = Signer.from_base64(
+        settings.admission_signing_key, "admission", "GROUNDWORK_ADMISSION_SIGNING_KEY"
+    )
+    redis = connect(settings.redis_url)
+    rooms = Rooms(redis)
+    latency = BookingLatency(settings.booking_metrics_urls())
+    service = WaitingRoomService(rooms, signer)
+    admission = Admission(rooms, redis, settings.waitingroom_tick_seconds)
+    adaptation = Adaptation(rooms, latency, settings.waitingroom_adapt_seconds)
+
+    async def ping() -> None:
+        await redis.ping()
+
+    await serve(
+        settings,
+        App(
+            service_names=[SERVICE_NAME],
+            register=lambda server: waitingroom_pb2_grpc.add_WaitingRoomServiceServicer_to_server(
+                service, server
+            ),
+            probes=[ping],
+            workers=[admission.run, adaptation.run],
+            on_close=[latency.close, redis.aclose],
+        ),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

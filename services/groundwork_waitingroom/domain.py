@@ -1,0 +1,166 @@
+"""Rooms, places and the admission rate, without I/O.
+
+A room belongs to one event. Before `opens_at` a customer joins the pre-queue
+and gets a uniformly random key: sorting by those keys when the sale opens is a
+fair shuffle (every order equally likely), drawn at join so no moment of the
+start has to do it. After opening, FIFO places follow arrival; in random order
+every admission draws uniformly among whoever is waiting then."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+
+from groundwork_shared.errors import Violations
+
+
+class Method(str, Enum):
+    FIFO = "fifo"
+    RANDOM = "random"
+
+
+class Mode(str, Enum):
+    FIXED = "fixed"
+    ADAPTIVE = "adaptive"
+
+
+class Status(str, Enum):
+    PRE_QUEUE = "pre_queue"
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Room:
+    event_id: str
+    total_active_users: int = 500
+    new_users_per_minute: int = 600
+    session_seconds: int = 600
+    method: Method = Method.FIFO
+    opens_at: datetime = datetime.fromtimestamp(0, UTC)
+    paused: bool = False
+    mode: Mode = Mode.FIXED
+    target_hold_p99_ms: int = 250
+
+    def validate(self) -> Room:
+        problems = Violations()
+        if not 1 <= self.total_active_users <= 1_000_000:
+            problems.add("room.total_active_users", "must be 1 to 1,000,000")
+        if not 1 <= self.new_users_per_minute <= 1_000_000:
+            problems.add("room.new_users_per_minute", "must be 1 to 1,000,000")
+        if not 30 <= self.session_seconds <= 86_400:
+            problems.add("room.session_seconds", "must be 30 to 86,400")
+        if not 10 <= self.target_hold_p99_ms <= 60_000:
+            problems.add("room.target_hold_p99_ms", "must be 10 to 60,000")
+        problems.raise_if_any()
+        return self
+
+    def with_changes(self, **changes: object) -> Room:
+        return replace(self, **changes).validate()  # type: ignore[arg-type]
+
+
+# Adaptive mode never admits slower than this (per minute): a stalled booking
+# must not freeze the queue for good, and a recovered one is noticed.
+MIN_ADAPTIVE_RATE = 6.0
+
+
+def starting_rate(room: Room) -> float:
+    """Fixed: as configured. Adaptive: a quarter of the ceiling, then measured."""
+    if room.mode is Mode.FIXED:
+        return float(room.new_users_per_minute)
+    return max(MIN_ADAPTIVE_RATE, room.new_users_per_minute / 4)
+
+
+def adapt(rate: float, p99_ms: float | None, room: Room) -> float:
+    """The next admission rate (per minute) from booking's hold p99 over the last
+    interval: multiplicative decrease above target, additive-and-multiplicative
+    increase well under it (AIMD, as TCP does for the same problem), within
+    [MIN_ADAPTIVE_RATE, new_users_per_minute]. No holds measured: unchanged."""
+    ceiling = float(room.new_users_per_minute)
+    if p99_ms is None:
+        return min(max(rate, MIN_ADAPTIVE_RATE), ceiling)
+    target = room.target_hold_p99_ms
+    if p99_ms > target:
+        rate *= 0.5
+    elif p99_ms < 0.7 * target:
+        rate = rate * 1.25 + MIN_ADAPTIVE_RATE
+    return min(max(rate, MIN_ADAPTIVE_RATE), ceiling)
+
+
+@dataclass(frozen=True)
+class Place:
+    """What the store knows about one customer in one room, read at one moment."""
+
+    now_ms: int
+    opens_at_ms: int
+    admitted_until_ms: int | None  # an admitted session's end
+    rank: int | None  # 0-based among the waiting
+    queue_length: int
+    served: int
+    rate_per_minute: float
+    paused: bool
+    method: Method
+    joined_ms: int | None
+
+
+@dataclass(frozen=True)
+class TicketView:
+    status: Status
+    position: int  # 1 = next; 0 when not waiting or in random order
+    estimated_wait_seconds: float
+    poll_after_seconds: float
+
+
+def view(place: Place) -> TicketView:
+    if place.admitted_until_ms is not None and place.admitted_until_ms > place.now_ms:
+        return TicketView(Status.ADMITTED, 0, 0.0, 0.0)
+    if place.rank is None:
+        return TicketView(Status.NONE, 0, 0.0, 0.0)
+    if place.now_ms < place.opens_at_ms:
+        until_open = (place.opens_at_ms - place.now_ms) / 1000
+        return TicketView(Status.PRE_QUEUE, 0, until_open, min(30.0, max(1.0, until_open)))
+    ahead = place.rank + 1 if place.method is Method.FIFO else (place.queue_length + 1) / 2
+    wait = estimated_wait(ahead, place.rate_per_minute, place.paused)
+    position = place.rank + 1 if place.method is Method.FIFO else 0
+    return TicketView(Status.WAITING, position, wait, poll_after(wait))
+
+
+def estimated_wait(ahead: float, rate_per_minute: float, paused: bool) -> float:
+    """Seconds until `ahead` admissions at the current rate (infinite while
+    paused is reported as -1: unknown)."""
+    if paused or rate_per_minute <= 0:
+        return -1.0
+    return round(ahead * 60 / rate_per_minute, 1)
+
+
+def poll_after(wait_seconds: float) -> float:
+    """Poll sooner when the turn is near; never more than every second, and at
+    least every 30 s (a WebSocket follower does not need to poll at all)."""
+    if wait_seconds < 0:
+        return 10.0
+    return float(min(30, max(1, math.ceil(wait_seconds / 4))))
+
+
+def hold_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """p99 of the observations between two snapshots of a Prometheus histogram's
+    cumulative buckets ({le: count}, +Inf included), interpolated linearly in its
+    bucket as Prometheus' histogram_quantile does. None under 5 observations."""
+    bounds = sorted(after)
+    deltas = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = deltas[-1] if deltas else 0.0
+    if total < 5 or any(d < 0 for d in deltas):  # a restart resets the counters
+        return None
+    rank = 0.99 * total
+    lower, below = 0.0, 0.0
+    for bound, count in zip(bounds, deltas, strict=True):
+        if count >= rank:
+            if math.isinf(bound):
+                return lower * 1000  # beyond the last finite bucket: its bound
+            inside = count - below
+            share = (rank - below) / inside if inside else 1.0
+            return (lower + (bound - lower) * share) * 1000
+        lower, below = bound, count
+    return lower * 1000

@@ -1,0 +1,301 @@
+"""The rooms in Redis: one hash of settings and counters, and three sorted sets,
+per event (keys share a {hash tag}, so each script touches one slot):
+
+    waitingroom:{E}:room     settings, the current rate, admission credit, served
+    waitingroom:{E}:queue    waiting customers -> pre-queue key in [0, 1) or 1 + arrival
+    waitingroom:{E}:active   admitted customers -> their session's end (ms)
+    waitingroom:{E}:admits   admitted customers -> when (ms), the last minute's
+    waitingroom:{E}:joined   customer -> when they joined (ms)
+    waitingroom:rooms        the events that have a room
+
+Every change is one Lua script, atomic in Redis: instances may run the same
+admission round at once, and credit accrues by time elapsed since the last
+round whoever ran it, so several instances admit no faster than one."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from groundwork_waitingroom.domain import Method, Mode, Place, Room
+
+ROOMS = "waitingroom:rooms"
+# Booking's hold-latency histogram at the last adaptive read (any instance's).
+HOLD_BUCKETS = "waitingroom:booking-hold-buckets"
+ADAPT_LOCK = "waitingroom:adapt-lock"
+
+
+def _key(event_id: str, part: str) -> str:
+    return f"waitingroom:{{{event_id}}}:{part}"
+
+
+def keys(event_id: str) -> list[str]:
+    return [_key(event_id, p) for p in ("room", "queue", "active", "admits", "joined")]
+
+
+_SETTINGS = (
+    "total_active_users",
+    "new_users_per_minute",
+    "session_seconds",
+    "method",
+    "opens_at_ms",
+    "paused",
+    "mode",
+    "target_hold_p99_ms",
+)
+
+# KEYS: room, rooms; ARGV: event id, then field, value pairs
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: room queue active admits joined; ARGV: user, now_ms, pre-queue key
+_JOIN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local now = tonumber(ARGV[2])
+local until_ms = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if until_ms and tonumber(until_ms) > now then return 2 end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
+local score
+if now < tonumber(redis.call('HGET', KEYS[1], 'opens_at_ms')) then
+  score = tonumber(ARGV[3])
+else
+  score = 1 + redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
+end
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('HSET', KEYS[5], ARGV[1], now)
+return 0
+"""
+
+# KEYS: room queue active admits joined; ARGV: now_ms
+# -> {admitted now, served, queue length, active, admitted in the last minute, rate*1000}
+_ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
+local c = redis.call('HMGET', KEYS[1], 'paused', 'opens_at_ms', 'total_active_users',
+  'rate', 'session_seconds', 'method', 'credit', 'last_ms')
+local rate = tonumber(c[4])
+local last = tonumber(c[8] or now)
+local credit = tonumber(c[7] or 0)
+local taken = 0
+if c[1] == '0' and now >= tonumber(c[2]) then
+  -- Credit for the time since the last round, banked up to a second's worth.
+  credit = math.min(credit + (now - last) * rate / 60000, math.max(1, rate / 60))
+  local slots = tonumber(c[3]) - redis.call('ZCARD', KEYS[3])
+  local n = math.floor(math.min(credit, slots))
+  if n > 0 then
+    local members = {}
+    if c[6] == 'random' then
+      members = redis.call('ZRANDMEMBER', KEYS[2], n)
+      if #members > 0 then redis.call('ZREM', KEYS[2], unpack(members)) end
+    else
+      local popped = redis.call('ZPOPMIN', KEYS[2], n)
+      for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
+    end
+    local ends = now + 1000 * tonumber(c[5])
+    for _, m in ipairs(members) do
+      redis.call('ZADD', KEYS[3], ends, m)
+      redis.call('ZADD', KEYS[4], now, m)
+    end
+    taken = #members
+    credit = credit - taken
+    if taken > 0 then redis.call('HINCRBY', KEYS[1], 'served', taken) end
+  end
+  -- Nobody waiting: no credit saved up for a burst later.
+  if redis.call('ZCARD', KEYS[2]) == 0 then credit = math.min(credit, 1) end
+else
+  credit = 0
+end
+redis.call('HSET', KEYS[1], 'credit', credit, 'last_ms', now)
+return {taken, tonumber(redis.call('HGET', KEYS[1], 'served') or 0),
+  redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
+  math.floor(rate * 1000)}
+"""
+
+# KEYS: room queue active admits joined; ARGV: user
+_LEAVE = """
+local was = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+return was
+"""
+
+
+@dataclass(frozen=True)
+class Round:
+    """One admission round's outcome and the room's figures after it."""
+
+    admitted: int
+    served: int
+    queue_length: int
+    active: int
+    admitted_last_minute: int
+    rate_per_minute: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    room: Room
+    rate_per_minute: float
+    served: int
+    queue_length: int
+    active: int
+    admitted_last_minute: int
+    observed_hold_p99_ms: float
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _room(event_id: str, fields: dict[str, str]) -> Room:
+    return Room(
+        event_id=event_id,
+        total_active_users=int(fields["total_active_users"]),
+        new_users_per_minute=int(fields["new_users_per_minute"]),
+        session_seconds=int(fields["session_seconds"]),
+        method=Method(fields["method"]),
+        opens_at=datetime.fromtimestamp(int(fields["opens_at_ms"]) / 1000, UTC),
+        paused=fields["paused"] == "1",
+        mode=Mode(fields["mode"]),
+        target_hold_p99_ms=int(fields["target_hold_p99_ms"]),
+    )
+
+
+def _settings(room: Room) -> dict[str, str | int]:
+    return {
+        "total_active_users": room.total_active_users,
+        "new_users_per_minute": room.new_users_per_minute,
+        "session_seconds": room.session_seconds,
+        "method": room.method.value,
+        "opens_at_ms": _ms(room.opens_at),
+        "paused": int(room.paused),
+        "mode": room.mode.value,
+        "target_hold_p99_ms": room.target_hold_p99_ms,
+    }
+
+
+class Rooms:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._create = redis.register_script(_CREATE)
+        self._join = redis.register_script(_JOIN)
+        self._admit = redis.register_script(_ADMIT)
+        self._leave = redis.register_script(_LEAVE)
+
+    async def create(self, room: Room, rate: float) -> bool:
+        """False when the event already has a room (nothing changed)."""
+        fields = {**_settings(room), "rate": rate, "served": 0}
+        pairs = [str(x) for item in fields.items() for x in item]
+        created = await self._create([keys(room.event_id)[0], ROOMS], [room.event_id, *pairs])
+        return bool(created)
+
+    async def update(self, room: Room, rate: float | None) -> None:
+        mapping: dict[str, Any] = dict(_settings(room))
+        if rate is not None:
+            mapping["rate"] = rate
+        await self._redis.hset(keys(room.event_id)[0], mapping=mapping)
+
+    async def set_rate(self, event_id: str, rate: float, p99_ms: float | None) -> None:
+        mapping: dict[str, Any] = {"rate": rate}
+        if p99_ms is not None:
+            mapping["observed_hold_p99_ms"] = round(p99_ms, 1)
+        if await self._redis.exists(keys(event_id)[0]):
+            await self._redis.hset(keys(event_id)[0], mapping=mapping)
+
+    async def get(self, event_id: str) -> Figures | None:
+        room_key, queue, active, admits, _ = keys(event_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(room_key)
+            pipe.zcard(queue)
+            pipe.zcard(active)
+            pipe.zcount(admits, _ms(datetime.now(UTC)) - 60_000, "+inf")
+            raw, queue_length, active_count, last_minute = await pipe.execute()
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return Figures(
+            _room(event_id, fields),
+            float(fields["rate"]),
+            int(fields.get("served", 0)),
+            queue_length,
+            active_count,
+            last_minute,
+            float(fields.get("observed_hold_p99_ms", 0)),
+        )
+
+    async def delete(self, event_id: str) -> None:
+        await self._redis.srem(ROOMS, event_id)
+        await self._redis.delete(*keys(event_id))
+
+    async def events(self) -> list[str]:
+        return sorted(m.decode() for m in await self._redis.smembers(ROOMS))
+
+    async def join(self, event_id: str, user: str, now: datetime) -> int:
+        """-1 no room, 0 joined, 1 already waiting, 2 already admitted."""
+        # secrets: a customer must not be able to predict (or grind) a good draw.
+        draw = secrets.randbelow(2**52) / 2**52
+        return int(await self._join(keys(event_id), [user, _ms(now), repr(draw)]))
+
+    async def leave(self, event_id: str, user: str) -> bool:
+        return bool(await self._leave(keys(event_id), [user]))
+
+    async def admit(self, event_id: str, now: datetime) -> Round | None:
+        reply = await self._admit(keys(event_id), [_ms(now)])
+        if reply is None:
+            return None
+        taken, served, queue_length, active, last_minute, rate = (int(x) for x in reply)
+        return Round(taken, served, queue_length, active, last_minute, rate / 1000)
+
+    async def place(self, event_id: str, user: str, now: datetime) -> Place | None:
+        room_key, queue, active, _, joined = keys(event_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(room_key, "opens_at_ms", "served", "rate", "paused", "method")
+            pipe.zscore(active, user)
+            pipe.zrank(queue, user)
+            pipe.zcard(queue)
+            pipe.hget(joined, user)
+            (
+                (opens, served, rate, paused, method),
+                until,
+                rank,
+                length,
+                joined_ms,
+            ) = await pipe.execute()
+        if opens is None:
+            return None
+        return Place(
+            now_ms=_ms(now),
+            opens_at_ms=int(opens),
+            admitted_until_ms=int(until) if until is not None else None,
+            rank=rank,
+            queue_length=length,
+            served=int(served or 0),
+            rate_per_minute=float(rate),
+            paused=paused == b"1",
+            method=Method(method.decode()),
+            joined_ms=int(joined_ms) if joined_ms is not None else None,
+        )
+
+    async def adapt_turn(self, interval_ms: int) -> bool:
+        """True for the one instance that adapts the rates this interval."""
+        return bool(await self._redis.set(ADAPT_LOCK, "1", nx=True, px=interval_ms))
+
+    async def hold_buckets(self) -> dict[float, float]:
+        raw = await self._redis.hgetall(HOLD_BUCKETS)
+        return {float(k): float(v) for k, v in raw.items()}
+
+    async def save_hold_buckets(self, buckets: dict[float, float]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(HOLD_BUCKETS)
+            if buckets:
+                pipe.hset(HOLD_BUCKETS, mapping={repr(k): v for k, v in buckets.items()})
+            await pipe.execute()

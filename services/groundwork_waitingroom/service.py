@@ -1,0 +1,212 @@
+"""groundwork.waitingroom.v1.WaitingRoomService: customers' places and the
+admins' rooms. Translates between messages and the domain; state is in Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.api import httpbody_pb2
+
+from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
+from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
+from groundwork_shared.caller import caller, require_role
+from groundwork_shared.ed25519 import Signer
+from groundwork_shared.errors import AlreadyExists, InvalidArgument, NotFound
+from groundwork_shared.messages import parse_uuid, request_datetime, timestamp
+from groundwork_waitingroom import domain
+from groundwork_waitingroom.domain import Method, Mode, Room, Status
+from groundwork_waitingroom.repository import Figures, Rooms
+from groundwork_waitingroom.tokens import admission_token
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_METHODS = {pb.QUEUEING_METHOD_FIFO: Method.FIFO, pb.QUEUEING_METHOD_RANDOM: Method.RANDOM}
+_MODES = {pb.ADMISSION_MODE_FIXED: Mode.FIXED, pb.ADMISSION_MODE_ADAPTIVE: Mode.ADAPTIVE}
+_STATUS = {
+    Status.PRE_QUEUE: pb.TICKET_STATUS_PRE_QUEUE,
+    Status.WAITING: pb.TICKET_STATUS_WAITING,
+    Status.ADMITTED: pb.TICKET_STATUS_ADMITTED,
+    Status.NONE: pb.TICKET_STATUS_NONE,
+}
+# Room fields an admin sets (the rest are figures).
+SETTABLE = (
+    "total_active_users",
+    "new_users_per_minute",
+    "session_seconds",
+    "queueing_method",
+    "opens_at",
+    "paused",
+    "mode",
+    "target_hold_p99_ms",
+)
+
+
+def _event_id(value: str, field: str = "event_id") -> str:
+    return str(parse_uuid(field, value))
+
+
+def _changes(message: pb.Room, fields: list[str]) -> dict[str, Any]:
+    """Domain field -> value, for each named message field."""
+    changes: dict[str, Any] = {}
+    for name in fields:
+        if name not in SETTABLE:
+            raise InvalidArgument.one("update_mask", f"{name} cannot be set")
+        if name == "queueing_method":
+            if message.queueing_method not in _METHODS:
+                raise InvalidArgument.one("room.queueing_method", "FIFO or RANDOM")
+            changes["method"] = _METHODS[message.queueing_method]
+        elif name == "mode":
+            if message.mode not in _MODES:
+                raise InvalidArgument.one("room.mode", "FIXED or ADAPTIVE")
+            changes["mode"] = _MODES[message.mode]
+        elif name == "opens_at":
+            changes["opens_at"] = request_datetime(message, "opens_at") or datetime.fromtimestamp(
+                0, UTC
+            )
+        else:
+            changes[name] = getattr(message, name)
+    return changes
+
+
+def _given(message: pb.Room) -> list[str]:
+    """The settable fields a message sets to something other than their default."""
+    given = []
+    for name in SETTABLE:
+        if name == "opens_at":
+            if message.HasField("opens_at"):
+                given.append(name)
+        elif getattr(message, name):
+            given.append(name)
+    return given
+
+
+def room_message(figures: Figures) -> pb.Room:
+    room = figures.room
+    methods = {v: k for k, v in _METHODS.items()}
+    modes = {v: k for k, v in _MODES.items()}
+    return pb.Room(
+        event_id=room.event_id,
+        total_active_users=room.total_active_users,
+        new_users_per_minute=room.new_users_per_minute,
+        session_seconds=room.session_seconds,
+        queueing_method=methods[room.method],
+        opens_at=timestamp(room.opens_at),
+        paused=room.paused,
+        mode=modes[room.mode],
+        target_hold_p99_ms=room.target_hold_p99_ms,
+        queue_length=figures.queue_length,
+        active_users=figures.active,
+        admitted_total=figures.served,
+        admitted_last_minute=figures.admitted_last_minute,
+        admission_rate_per_minute=figures.rate_per_minute,
+        observed_hold_p99_ms=figures.observed_hold_p99_ms,
+    )
+
+
+class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):  # type: ignore[misc]
+    def __init__(self, rooms: Rooms, signer: Signer) -> None:
+        self._rooms = rooms
+        self._signer = signer
+
+    async def _ticket(self, event_id: str, user: str) -> pb.QueueTicket:
+        now = datetime.now(UTC)
+        place = await self._rooms.place(event_id, user, now)
+        if place is None:
+            raise NotFound(f"event {event_id} has no waiting room")
+        seen = domain.view(place)
+        ticket = pb.QueueTicket(
+            event_id=event_id,
+            status=_STATUS[seen.status],
+            position=seen.position,
+            queue_length=place.queue_length,
+            served=place.served,
+            estimated_wait_seconds=seen.estimated_wait_seconds,
+            opens_at=timestamp(datetime.fromtimestamp(place.opens_at_ms / 1000, UTC)),
+            paused=place.paused,
+            queueing_method={v: k for k, v in _METHODS.items()}[place.method],
+            poll_after_seconds=seen.poll_after_seconds,
+        )
+        if place.joined_ms is not None:
+            ticket.joined_at.CopyFrom(
+                timestamp(datetime.fromtimestamp(place.joined_ms / 1000, UTC))
+            )
+        if seen.status is Status.ADMITTED and place.admitted_until_ms is not None:
+            until = datetime.fromtimestamp(place.admitted_until_ms / 1000, UTC)
+            ticket.admission_token = admission_token(self._signer, user, event_id, now, until)
+            ticket.admission_expires_at.CopyFrom(timestamp(until))
+        return ticket
+
+    async def JoinQueue(self, request: pb.JoinQueueRequest, context: Context) -> pb.QueueTicket:
+        who = caller(context)
+        event_id = _event_id(request.event_id)
+        if await self._rooms.join(event_id, who.user_id, datetime.now(UTC)) < 0:
+            raise NotFound(f"event {event_id} has no waiting room")
+        return await self._ticket(event_id, who.user_id)
+
+    async def GetQueueTicket(
+        self, request: pb.GetQueueTicketRequest, context: Context
+    ) -> pb.QueueTicket:
+        return await self._ticket(_event_id(request.event_id), caller(context).user_id)
+
+    async def LeaveQueue(self, request: pb.LeaveQueueRequest, context: Context) -> pb.QueueTicket:
+        who = caller(context)
+        event_id = _event_id(request.event_id)
+        await self._rooms.leave(event_id, who.user_id)
+        return await self._ticket(event_id, who.user_id)
+
+    async def CreateRoom(self, request: pb.CreateRoomRequest, context: Context) -> pb.Room:
+        require_role(context, "admin")
+        event_id = _event_id(request.room.event_id, "room.event_id")
+        room = Room(event_id).with_changes(**_changes(request.room, _given(request.room)))
+        if not await self._rooms.create(room, domain.starting_rate(room)):
+            raise AlreadyExists(f"event {event_id} already has a waiting room")
+        return await self._figures(event_id)
+
+    async def UpdateRoom(self, request: pb.UpdateRoomRequest, context: Context) -> pb.Room:
+        require_role(context, "admin")
+        event_id = _event_id(request.room.event_id, "room.event_id")
+        current = await self._rooms.get(event_id)
+        if current is None:
+            raise NotFound(f"event {event_id} has no waiting room")
+        fields = list(request.update_mask.paths) or _given(request.room)
+        room = current.room.with_changes(**_changes(request.room, fields))
+        # A new mode or ceiling restarts the rate from where that mode starts.
+        moved = room.mode is not current.room.mode or (
+            room.new_users_per_minute != current.room.new_users_per_minute
+        )
+        await self._rooms.update(room, domain.starting_rate(room) if moved else None)
+        return await self._figures(event_id)
+
+    async def GetRoom(self, request: pb.GetRoomRequest, context: Context) -> pb.Room:
+        require_role(context, "admin")
+        return await self._figures(_event_id(request.event_id))
+
+    async def ListRooms(
+        self, request: pb.ListRoomsRequest, context: Context
+    ) -> pb.ListRoomsResponse:
+        require_role(context, "admin")
+        rooms = [await self._rooms.get(e) for e in await self._rooms.events()]
+        return pb.ListRoomsResponse(rooms=[room_message(f) for f in rooms if f is not None])
+
+    async def DeleteRoom(self, request: pb.DeleteRoomRequest, context: Context) -> pb.Room:
+        require_role(context, "admin")
+        event_id = _event_id(request.event_id)
+        room = await self._figures(event_id)
+        await self._rooms.delete(event_id)
+        return room
+
+    async def ListQueuedEvents(
+        self, request: pb.ListQueuedEventsRequest, context: Context
+    ) -> pb.ListQueuedEventsResponse:
+        return pb.ListQueuedEventsResponse(event_ids=await self._rooms.events())
+
+    async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> httpbody_pb2.HttpBody:
+        return httpbody_pb2.HttpBody(content_type="application/json", data=self._signer.jwks())
+
+    async def _figures(self, event_id: str) -> pb.Room:
+        figures = await self._rooms.get(event_id)
+        if figures is None:
+            raise NotFound(f"event {event_id} has no waiting room")
+        return room_message(figures)

@@ -1,0 +1,187 @@
+"""The waiting room's store against real Redis, with the clock passed in (no
+sleeping): FIFO order, the pre-queue's shuffle, random order's fairness, the
+admission rate and active-user limit however many instances run rounds, and
+places that outlive the process that gave them."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from groundwork_waitingroom.domain import Method, Room, Status, view
+from groundwork_waitingroom.repository import Rooms
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def redis(redis_server: str) -> Redis:
+    return Redis.from_url(redis_server)
+
+
+async def _room(rooms: Rooms, **settings: object) -> str:
+    event_id = str(uuid.uuid4())
+    room = Room(event_id).with_changes(**settings)
+    assert await rooms.create(room, float(room.new_users_per_minute))
+    return event_id
+
+
+async def _admitted_order(rooms: Rooms, event_id: str, redis: Redis, start: datetime) -> list[str]:
+    """Admit one per round until the queue is empty; who came out, in order."""
+    order: list[str] = []
+    now = start
+    for _ in range(10_000):
+        before = {
+            m.decode() for m in await redis.zrange(f"waitingroom:{{{event_id}}}:active", 0, -1)
+        }
+        result = await rooms.admit(event_id, now)
+        assert result is not None
+        after = {
+            m.decode() for m in await redis.zrange(f"waitingroom:{{{event_id}}}:active", 0, -1)
+        }
+        order.extend(sorted(after - before))
+        if result.queue_length == 0 and result.admitted == 0 and order:
+            return order
+        now += timedelta(seconds=1)
+    raise AssertionError("the queue never drained")
+
+
+async def test_fifo_admits_in_arrival_order(redis: Redis) -> None:
+    rooms = Rooms(redis)
+    # One admission a second, room for everyone: the order is the only constraint.
+    event_id = await _room(rooms, new_users_per_minute=60, total_active_users=1000, opens_at=T0)
+    users = [f"user-{i:03d}" for i in range(40)]
+    for i, user in enumerate(users):
+        assert await rooms.join(event_id, user, T0 + timedelta(milliseconds=i)) == 0
+    assert await rooms.join(event_id, users[5], T0 + timedelta(seconds=1)) == 1  # same place
+    place = await rooms.place(event_id, users[9], T0)
+    assert place is not None
+    assert view(place).position == 10
+    assert await _admitted_order(rooms, event_id, redis, T0 + timedelta(seconds=1)) == users
+
+
+async def test_pre_queue_is_shuffled_and_ahead_of_later_arrivals(redis: Redis) -> None:
+    rooms = Rooms(redis)
+    opens = T0 + timedelta(minutes=10)
+    event_id = await _room(rooms, new_users_per_minute=60, total_active_users=1000, opens_at=opens)
+    early = [f"early-{i:03d}" for i in range(100)]
+    for i, user in enumerate(early):
+        await rooms.join(event_id, user, T0 + timedelta(seconds=i))
+    place = await rooms.place(event_id, early[0], T0 + timedelta(minutes=5))
+    assert place is not None
+    assert view(place).status is Status.PRE_QUEUE  # no place shown before the draw
+    assert (await rooms.admit(event_id, T0 + timedelta(minutes=5))).admitted == 0  # type: ignore[union-attr]
+    late = [f"late-{i:03d}" for i in range(20)]
+    for i, user in enumerate(late):
+        await rooms.join(event_id, user, opens + timedelta(milliseconds=i))
+    order = await _admitted_order(rooms, event_id, redis, opens)
+    assert set(order[:100]) == set(early) and order[100:] == late
+    # A fair shuffle: arrival order and admission order are unrelated. The rank
+    # correlation of two independent orders of 100 has sd 1/sqrt(99) ~ 0.1;
+    # |rho| < 0.4 fails a fair draw with probability ~6e-5.
+    ranks = [early.index(user) for user in order[:100]]
+    rho = statistics.correlation(ranks, list(range(100)))
+    assert abs(rho) < 0.4, rho
+
+
+async def test_random_order_gives_everyone_waiting_the_same_chance(redis: Redis) -> None:
+    rooms = Rooms(redis)
+    event_id = await _room(
+        rooms,
+        method=Method.RANDOM,
+        new_users_per_minute=6000,  # 100 a second: one round admits 100
+        total_active_users=100,
+        opens_at=T0,
+    )
+    users = [f"user-{i:03d}" for i in range(200)]
+    for i, user in enumerate(users):
+        await rooms.join(event_id, user, T0 + timedelta(milliseconds=i))
+    await rooms.admit(event_id, T0 + timedelta(seconds=1))  # starts the credit clock
+    result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
+    assert result is not None
+    admitted = [m.decode() for m in await redis.zrange(f"waitingroom:{{{event_id}}}:active", 0, -1)]
+    assert len(admitted) == 100
+    # Mean arrival index of 100 drawn without replacement from 0..199: 99.5,
+    # sd sqrt((200^2-1)/12 * 100/199 / 100) = 4.09. Beyond 4 sd: p ~ 6e-5.
+    mean = statistics.fmean(users.index(u) for u in admitted)
+    assert abs(mean - 99.5) < 4 * 4.09, mean
+
+
+async def test_admission_keeps_the_rate_and_the_active_limit_with_several_instances(
+    redis: Redis,
+) -> None:
+    first, second = Rooms(redis), Rooms(redis)  # two instances, one store
+    event_id = await _room(first, new_users_per_minute=600, total_active_users=1000, opens_at=T0)
+    for i in range(500):
+        await first.join(event_id, f"user-{i}", T0)
+    now, total = T0, 0
+    for step in range(40):  # 10 s of rounds every 250 ms, each run by both instances
+        now = T0 + timedelta(milliseconds=250 * step)
+        for rooms in (first, second):
+            result = await rooms.admit(event_id, now)
+            assert result is not None
+            total += result.admitted
+    # 10/s for 9.75 s after the first round, plus at most a second's burst.
+    assert 97 <= total <= 97 + 10, total
+
+    limited = await _room(first, new_users_per_minute=6000, total_active_users=25, opens_at=T0)
+    for i in range(100):
+        await first.join(limited, f"user-{i}", T0)
+    for step in range(20):
+        result = await first.admit(limited, T0 + timedelta(seconds=step))
+        assert result is not None and result.active <= 25
+    assert result.active == 25
+    # Sessions end: their slots go to the next customers.
+    later = await first.admit(limited, T0 + timedelta(seconds=19 + 600 + 1))
+    assert later is not None and later.admitted == 25
+
+
+async def test_pause_admits_nobody_and_keeps_every_place(redis: Redis) -> None:
+    rooms = Rooms(redis)
+    event_id = await _room(rooms, new_users_per_minute=600, opens_at=T0, paused=True)
+    for i in range(10):
+        await rooms.join(event_id, f"user-{i}", T0)
+    for step in range(10):
+        result = await rooms.admit(event_id, T0 + timedelta(seconds=step))
+        assert result is not None and result.admitted == 0 and result.queue_length == 10
+    place = await rooms.place(event_id, "user-3", T0 + timedelta(seconds=10))
+    assert place is not None and view(place).position == 4
+    assert view(place).estimated_wait_seconds == -1  # unknown while paused
+
+
+async def test_places_outlive_the_instance_that_gave_them(redis_server: str) -> None:
+    before = Rooms(Redis.from_url(redis_server))
+    event_id = await _room(before, new_users_per_minute=60, opens_at=T0)
+    for i in range(30):
+        await before.join(event_id, f"user-{i}", T0 + timedelta(milliseconds=i))
+    positions = [
+        view(p).position
+        for p in [await before.place(event_id, f"user-{i}", T0) for i in range(30)]
+        if p
+    ]  # type: ignore[misc]
+    after = Rooms(Redis.from_url(redis_server))  # a new process, the same store
+    again = [
+        view(p).position
+        for p in [await after.place(event_id, f"user-{i}", T0) for i in range(30)]
+        if p
+    ]  # type: ignore[misc]
+    assert positions == again == list(range(1, 31))
+
+
+async def test_leaving_frees_the_place_and_the_session(redis: Redis) -> None:
+    rooms = Rooms(redis)
+    event_id = await _room(rooms, new_users_per_minute=6000, total_active_users=1, opens_at=T0)
+    await rooms.join(event_id, "a", T0)
+    await rooms.join(event_id, "b", T0)
+    await rooms.admit(event_id, T0)
+    await rooms.admit(event_id, T0 + timedelta(seconds=1))
+    place = await rooms.place(event_id, "a", T0 + timedelta(seconds=1))
+    assert place is not None and view(place).status is Status.ADMITTED
+    assert await rooms.leave(event_id, "a")
+    result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
+    assert result is not None and result.admitted == 1  # b takes a's slot
+    assert await rooms.join(str(uuid.uuid4()), "a", T0) == -1  # no such room
