@@ -20,6 +20,8 @@ class Method:
     path: str  # /package.Service/Method
     access: str  # PUBLIC, AUTHENTICATED or ADMIN
     read: bool  # a GET in its google.api.http rule: safe to retry
+    # Names an event whose waiting room, if it has one, must have admitted the caller.
+    admission: bool = False
 
 
 @cache
@@ -40,5 +42,7 @@ def methods(grpc_service: str) -> list[Method]:
         if access == "ACCESS_UNSPECIFIED":
             raise ValueError(f"{service.full_name}/{method.name} declares no access option")
         rule = options.Extensions[annotations_pb2.http]
-        result.append(Method(f"/{service.full_name}/{method.name}", access, bool(rule.get)))
+        admission = bool(options.Extensions[access_pb2.admission])
+        path = f"/{service.full_name}/{method.name}"
+        result.append(Method(path, access, bool(rule.get), admission))
     return result

@@ -39,10 +39,22 @@ class RateLimitPolicy(_Strict):
     failure_mode: Literal["open", "closed"]
 
 
+class Admission(_Strict):
+    """The waiting room's admission tokens: their own issuer and audience, sent
+    in their own header (beside the access token) on a queued event's holds."""
+
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    header: str = Field(pattern=r"^[a-z0-9-]+$")
+    # How long the edge trusts its list of queued events before asking again.
+    queued_refresh_seconds: int = Field(default=1, ge=1, le=60)
+
+
 class Auth(_Strict):
     issuer: str = Field(min_length=1)
     audience: str = Field(min_length=1)
     jwks_cache_seconds: int = Field(ge=10, le=86400)
+    admission: Admission
 
 
 class WebSocketRoute(_Strict):
@@ -68,6 +80,9 @@ class Service(_Strict):
     # Mesh identities allowed to call this service ("edge" or service names);
     # its sidecar refuses every other certificate.
     callers: list[str] = Field(default_factory=list)
+    # Services that read this one's Prometheus /metrics themselves (not through
+    # the mesh: the metrics port is plain HTTP, as Prometheus scrapes it).
+    metrics_readers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Service:
@@ -101,7 +116,14 @@ class Mesh(_Strict):
             unknown = set(svc.callers) - known
             if unknown:
                 raise ValueError(f"services.{name}.callers: unknown {sorted(unknown)}")
+            unknown = set(svc.metrics_readers) - set(self.services)
+            if unknown:
+                raise ValueError(f"services.{name}.metrics_readers: unknown {sorted(unknown)}")
         return self
+
+    def metrics_sources(self, reader: str) -> list[str]:
+        """The services whose /metrics `reader` reads."""
+        return [name for name, svc in self.services.items() if reader in svc.metrics_readers]
 
 
 def load_mesh(path: Path | None = None) -> Mesh:

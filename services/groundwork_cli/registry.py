@@ -23,10 +23,12 @@ class SeedContext:
 
 # (database URL, context) -> what was done, or None when there was nothing to do.
 Seeder = Callable[[str, SeedContext], Awaitable[str | None]]
-EnvFor = Callable[[Secrets, Mesh], dict[str, str]]
+# (service, instance) -> that instance's address in this profile
+Address = Callable[[str, int], str]
+EnvFor = Callable[[Secrets, Mesh, Address], dict[str, str]]
 
 
-def _no_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+def _no_env(secrets: Secrets, mesh: Mesh, address: Address) -> dict[str, str]:
     return {}
 
 
@@ -49,7 +51,7 @@ async def _seed_catalog(url: str, ctx: SeedContext) -> str | None:
     return f"seeded {created} events" if created else None
 
 
-def _identity_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+def _identity_env(secrets: Secrets, mesh: Mesh, address: Address) -> dict[str, str]:
     return {
         "GROUNDWORK_KEY_ENCRYPTION_KEY": secrets.identity_kek(),
         "GROUNDWORK_JWT_ISSUER": mesh.auth.issuer,
@@ -84,8 +86,22 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
     return "created " + ", ".join(done) if done else None
 
 
-def _ticketing_env(secrets: Secrets, mesh: Mesh) -> dict[str, str]:
+def _ticketing_env(secrets: Secrets, mesh: Mesh, address: Address) -> dict[str, str]:
     return {"GROUNDWORK_TICKET_SIGNING_KEY": secrets.ticket_signing_key()}
+
+
+def _waitingroom_env(secrets: Secrets, mesh: Mesh, address: Address) -> dict[str, str]:
+    metrics = [
+        f"http://{address(name, i)}:{mesh.ports.metrics}/metrics"
+        for name in mesh.metrics_sources("waitingroom")
+        for i in range(mesh.services[name].instances)
+    ]
+    return {
+        "GROUNDWORK_ADMISSION_SIGNING_KEY": secrets.admission_signing_key(),
+        "GROUNDWORK_ADMISSION_ISSUER": mesh.auth.admission.issuer,
+        "GROUNDWORK_ADMISSION_AUDIENCE": mesh.auth.admission.audience,
+        "GROUNDWORK_WAITINGROOM_BOOKING_METRICS": ",".join(metrics),
+    }
 
 
 def services() -> dict[str, ServiceEntry]:
@@ -103,6 +119,7 @@ def services() -> dict[str, ServiceEntry]:
             _identity_env,
         ),
         "ratelimit": ServiceEntry("groundwork_ratelimit", None),
+        "waitingroom": ServiceEntry("groundwork_waitingroom", None, env=_waitingroom_env),
         "realtime": ServiceEntry("groundwork_realtime", None),
         "booking": ServiceEntry("groundwork_booking", Path(groundwork_booking.MIGRATIONS)),
         "payments": ServiceEntry("groundwork_payments", Path(groundwork_payments.MIGRATIONS)),

@@ -31,9 +31,10 @@ async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> 
     hub = Hub(settings.realtime_client_queue)
     batch = max(1, min(100, settings.realtime_client_queue // 4))
     tail = StreamTail(redis, settings.realtime_stream, hub, batch)
-    realtime = Realtime(settings, hub, tail)
+    queue_tail = StreamTail(redis, settings.realtime_queue_stream, hub, batch)
+    realtime = Realtime(settings, hub, tail, queue_tail)
     halt = asyncio.Event()
-    reader = asyncio.create_task(tail.run(halt))
+    readers = [asyncio.create_task(t.run(halt)) for t in (tail, queue_tail)]
     # No access log: URLs may carry an access token (?access_token=, for browsers).
     runner = web.AppRunner(realtime.application(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -42,13 +43,14 @@ async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> 
     except OSError as error:
         where = f"{settings.http_listen} (GROUNDWORK_HTTP_LISTEN)"
         raise SystemExit(f"cannot listen on {where}: {error}") from error
-    log.info("serving", extra={"listen": settings.http_listen, "stream": settings.realtime_stream})
+    streams = [settings.realtime_stream, settings.realtime_queue_stream]
+    log.info("serving", extra={"listen": settings.http_listen, "streams": streams})
     await until_stopped(stop)
     log.info("draining")
     await realtime.drain()
     await runner.cleanup()
     halt.set()
-    await reader
+    await asyncio.gather(*readers)
     await redis.aclose()
     telemetry.flush()
     log.info("stopped")

@@ -1,6 +1,7 @@
 """The realtime HTTP server (aiohttp): two WebSocket endpoints and /healthz.
 
     GET /v1/live/events/{event_id}/seats   public: seats turning held, available, sold
+    GET /v1/live/events/{event_id}/queue   public: the event's waiting room moving
     GET /v1/live/orders                    the caller's orders (the edge verified the
                                            token and set x-groundwork-user-id)
 
@@ -22,7 +23,7 @@ from groundwork.realtime.v1 import realtime_pb2 as pb
 from groundwork_realtime.hub import Hub, Subscriber
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.tail import StreamTail
-from groundwork_realtime.updates import Routed, orders_topic, seats_topic
+from groundwork_realtime.updates import Routed, orders_topic, queue_topic, seats_topic
 from groundwork_shared import positions
 from groundwork_shared.metrics import WEBSOCKETS
 
@@ -40,10 +41,13 @@ def _error(status: int, message: str, **fields: Any) -> web.Response:
 
 
 class Realtime:
-    def __init__(self, settings: RealtimeSettings, hub: Hub, tail: StreamTail) -> None:
+    def __init__(
+        self, settings: RealtimeSettings, hub: Hub, tail: StreamTail, queue_tail: StreamTail
+    ) -> None:
         self._settings = settings
         self._hub = hub
         self._tail = tail
+        self._queue_tail = queue_tail
         self._sockets: set[web.WebSocketResponse] = set()
         self._draining = False
         WEBSOCKETS.set_function(lambda: len(self._sockets))
@@ -51,12 +55,13 @@ class Realtime:
     def application(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/live/events/{event_id}/seats", self._seats)
+        app.router.add_get("/v1/live/events/{event_id}/queue", self._queue)
         app.router.add_get("/v1/live/orders", self._orders)
         app.router.add_get("/healthz", self._health)
         return app
 
     async def _health(self, request: web.Request) -> web.Response:
-        ok = self._tail.healthy and not self._draining
+        ok = self._tail.healthy and self._queue_tail.healthy and not self._draining
         body = {
             "status": "serving" if ok else ("draining" if self._draining else "stream unavailable"),
             "connections": len(self._sockets),
@@ -70,15 +75,26 @@ class Realtime:
             uuid.UUID(event_id)
         except ValueError:
             return _error(400, "event_id must be a UUID", field="event_id")
-        return await self._stream(request, seats_topic(event_id), f"seats:{event_id}")
+        return await self._stream(request, seats_topic(event_id), f"seats:{event_id}", self._tail)
+
+    async def _queue(self, request: web.Request) -> web.StreamResponse:
+        event_id = request.match_info["event_id"]
+        try:
+            uuid.UUID(event_id)
+        except ValueError:
+            return _error(400, "event_id must be a UUID", field="event_id")
+        topic = queue_topic(event_id)
+        return await self._stream(request, topic, topic, self._queue_tail)
 
     async def _orders(self, request: web.Request) -> web.StreamResponse:
         user = request.headers.get(USER_HEADER, "")
         if not user:
             return _error(401, "a verified access token is required")
-        return await self._stream(request, orders_topic(user), "orders")
+        return await self._stream(request, orders_topic(user), "orders", self._tail)
 
-    async def _stream(self, request: web.Request, topic: str, label: str) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, topic: str, label: str, tail: StreamTail
+    ) -> web.StreamResponse:
         last = request.query.get("last_event_id", "")
         if last:
             try:
@@ -102,7 +118,7 @@ class Realtime:
         self._sockets.add(ws)
         subscriber = self._hub.subscribe(topic)
         try:
-            await self._session(ws, subscriber, label, last)
+            await self._session(ws, subscriber, label, last, tail)
         finally:
             self._hub.unsubscribe(subscriber)
             self._sockets.discard(ws)
@@ -121,7 +137,12 @@ class Realtime:
         return ws
 
     async def _session(
-        self, ws: web.WebSocketResponse, subscriber: Subscriber, label: str, last: str
+        self,
+        ws: web.WebSocketResponse,
+        subscriber: Subscriber,
+        label: str,
+        last: str,
+        tail: StreamTail,
     ) -> None:
         binary = ws.ws_protocol == PROTOBUF
 
@@ -134,10 +155,10 @@ class Realtime:
         async def send_update(update: pb.LiveUpdate) -> None:
             await send(Routed(subscriber.topic, update))
 
-        head = await self._tail.head()
+        head = await tail.head()
         replayed = 0
         if last:
-            replay = await self._tail.replay(
+            replay = await tail.replay(
                 subscriber.topic,
                 last,
                 head,

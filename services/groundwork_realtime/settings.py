@@ -12,6 +12,8 @@ class RealtimeSettings(ServiceSettings):
     http_listen: HostPort = "127.0.0.1:50051"
     # The stream whose events are fanned out (booking's).
     realtime_stream: str = Field(default="booking", min_length=1)
+    # The waiting room's progress, sent to the queue's followers.
+    realtime_queue_stream: str = Field(default="waitingroom", min_length=1)
     # Updates waiting for one client; a client that lets more pile up is dropped
     # (close code 1013) instead of growing this process's memory.
     realtime_client_queue: int = Field(default=256, ge=1, le=100_000)

@@ -1,6 +1,7 @@
-"""Booking events -> the live updates clients see, each under its topic: the seat
-map of one event ("seats:<event_id>", public) or one user's orders
-("orders:<user_id>", that user only). Pure: no I/O."""
+"""Events -> the live updates clients see, each under its topic: the seat map of
+one event ("seats:<event_id>", public), one user's orders ("orders:<user_id>",
+that user only), from booking's stream; an event's waiting room
+("queue:<event_id>", public), from the waiting room's. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from google.protobuf.message import Message
 from groundwork.booking.v1 import booking_pb2, events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork.realtime.v1 import realtime_pb2 as pb
+from groundwork.waitingroom.v1 import waitingroom_pb2
 
 
 def seats_topic(event_id: str) -> str:
@@ -23,6 +25,10 @@ def seats_topic(event_id: str) -> str:
 
 def orders_topic(user_id: str) -> str:
     return f"orders:{user_id}"
+
+
+def queue_topic(event_id: str) -> str:
+    return f"queue:{event_id}"
 
 
 def to_json(update: pb.LiveUpdate) -> str:
@@ -85,6 +91,10 @@ _ROUTES: dict[str, tuple[type[Message], Callable[[Any], list[Part]]]] = {
     "booking.order_cancelled": (
         events_pb2.OrderCancelled,
         lambda p: [_order(p, booking_pb2.ORDER_STATUS_CANCELLED)],
+    ),
+    "waitingroom.progress": (
+        waitingroom_pb2.QueueProgress,
+        lambda p: [(queue_topic(p.event_id), {"queue": p})],
     ),
 }
 

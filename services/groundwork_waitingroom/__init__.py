@@ -5,6 +5,3 @@ tokens the edge verifies."""
 SERVICE_NAME = "groundwork.waitingroom.v1.WaitingRoomService"
 # Where each admission round that moved something is published (realtime follows it).
 STREAM = "waitingroom"
-# Admission tokens: their own issuer and audience, so no other token passes for one.
-ISSUER = "https://groundwork.local/waitingroom"
-AUDIENCE = "groundwork-admission"

@@ -14,6 +14,7 @@ from groundwork_waitingroom.booking_latency import BookingLatency
 from groundwork_waitingroom.repository import Rooms
 from groundwork_waitingroom.service import WaitingRoomService
 from groundwork_waitingroom.settings import WaitingRoomSettings
+from groundwork_waitingroom.tokens import Issuer
 from groundwork_waitingroom.workers import Adaptation, Admission
 
 
@@ -25,7 +26,8 @@ async def main() -> None:
     redis = connect(settings.redis_url)
     rooms = Rooms(redis)
     latency = BookingLatency(settings.booking_metrics_urls())
-    service = WaitingRoomService(rooms, signer)
+    issuer = Issuer(signer, settings.admission_issuer, settings.admission_audience)
+    service = WaitingRoomService(rooms, issuer)
     admission = Admission(rooms, redis, settings.waitingroom_tick_seconds)
     adaptation = Adaptation(rooms, latency, settings.waitingroom_adapt_seconds)
 

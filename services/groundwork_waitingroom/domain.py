@@ -11,22 +11,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 from groundwork_shared.errors import Violations
 
+EPOCH = datetime.fromtimestamp(0, UTC)  # no opening time: open already
 
-class Method(str, Enum):
+
+class Method(StrEnum):
     FIFO = "fifo"
     RANDOM = "random"
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     FIXED = "fixed"
     ADAPTIVE = "adaptive"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PRE_QUEUE = "pre_queue"
     WAITING = "waiting"
     ADMITTED = "admitted"
@@ -40,7 +42,7 @@ class Room:
     new_users_per_minute: int = 600
     session_seconds: int = 600
     method: Method = Method.FIFO
-    opens_at: datetime = datetime.fromtimestamp(0, UTC)
+    opens_at: datetime = EPOCH
     paused: bool = False
     mode: Mode = Mode.FIXED
     target_hold_p99_ms: int = 250

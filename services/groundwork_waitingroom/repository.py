@@ -17,9 +17,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from groundwork_waitingroom.domain import Method, Mode, Place, Room
 
@@ -170,7 +170,7 @@ def _room(event_id: str, fields: dict[str, str]) -> Room:
     )
 
 
-def _settings(room: Room) -> dict[str, str | int]:
+def _settings(room: Room) -> dict[FieldT, EncodableT]:
     return {
         "total_active_users": room.total_active_users,
         "new_users_per_minute": room.new_users_per_minute,
@@ -193,19 +193,19 @@ class Rooms:
 
     async def create(self, room: Room, rate: float) -> bool:
         """False when the event already has a room (nothing changed)."""
-        fields = {**_settings(room), "rate": rate, "served": 0}
+        fields: dict[FieldT, EncodableT] = {**_settings(room), "rate": rate, "served": 0}
         pairs = [str(x) for item in fields.items() for x in item]
         created = await self._create([keys(room.event_id)[0], ROOMS], [room.event_id, *pairs])
         return bool(created)
 
     async def update(self, room: Room, rate: float | None) -> None:
-        mapping: dict[str, Any] = dict(_settings(room))
+        mapping: dict[FieldT, EncodableT] = dict(_settings(room))
         if rate is not None:
             mapping["rate"] = rate
         await self._redis.hset(keys(room.event_id)[0], mapping=mapping)
 
     async def set_rate(self, event_id: str, rate: float, p99_ms: float | None) -> None:
-        mapping: dict[str, Any] = {"rate": rate}
+        mapping: dict[FieldT, EncodableT] = {"rate": rate}
         if p99_ms is not None:
             mapping["observed_hold_p99_ms"] = round(p99_ms, 1)
         if await self._redis.exists(keys(event_id)[0]):
@@ -237,7 +237,8 @@ class Rooms:
         await self._redis.delete(*keys(event_id))
 
     async def events(self) -> list[str]:
-        return sorted(m.decode() for m in await self._redis.smembers(ROOMS))
+        members = await self._redis.smembers(ROOMS)
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     async def join(self, event_id: str, user: str, now: datetime) -> int:
         """-1 no room, 0 joined, 1 already waiting, 2 already admitted."""

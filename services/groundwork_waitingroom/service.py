@@ -12,13 +12,12 @@ from google.api import httpbody_pb2
 from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
 from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
 from groundwork_shared.caller import caller, require_role
-from groundwork_shared.ed25519 import Signer
 from groundwork_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from groundwork_shared.messages import parse_uuid, request_datetime, timestamp
 from groundwork_waitingroom import domain
 from groundwork_waitingroom.domain import Method, Mode, Room, Status
 from groundwork_waitingroom.repository import Figures, Rooms
-from groundwork_waitingroom.tokens import admission_token
+from groundwork_waitingroom.tokens import Issuer, admission_token
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -62,9 +61,7 @@ def _changes(message: pb.Room, fields: list[str]) -> dict[str, Any]:
                 raise InvalidArgument.one("room.mode", "FIXED or ADAPTIVE")
             changes["mode"] = _MODES[message.mode]
         elif name == "opens_at":
-            changes["opens_at"] = request_datetime(message, "opens_at") or datetime.fromtimestamp(
-                0, UTC
-            )
+            changes["opens_at"] = request_datetime(message, "opens_at") or domain.EPOCH
         else:
             changes[name] = getattr(message, name)
     return changes
@@ -105,10 +102,10 @@ def room_message(figures: Figures) -> pb.Room:
     )
 
 
-class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):  # type: ignore[misc]
-    def __init__(self, rooms: Rooms, signer: Signer) -> None:
+class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
+    def __init__(self, rooms: Rooms, issuer: Issuer) -> None:
         self._rooms = rooms
-        self._signer = signer
+        self._issuer = issuer
 
     async def _ticket(self, event_id: str, user: str) -> pb.QueueTicket:
         now = datetime.now(UTC)
@@ -134,7 +131,7 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):  # ty
             )
         if seen.status is Status.ADMITTED and place.admitted_until_ms is not None:
             until = datetime.fromtimestamp(place.admitted_until_ms / 1000, UTC)
-            ticket.admission_token = admission_token(self._signer, user, event_id, now, until)
+            ticket.admission_token = admission_token(self._issuer, user, event_id, now, until)
             ticket.admission_expires_at.CopyFrom(timestamp(until))
         return ticket
 
@@ -203,7 +200,9 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):  # ty
         return pb.ListQueuedEventsResponse(event_ids=await self._rooms.events())
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> httpbody_pb2.HttpBody:
-        return httpbody_pb2.HttpBody(content_type="application/json", data=self._signer.jwks())
+        return httpbody_pb2.HttpBody(
+            content_type="application/json", data=self._issuer.signer.jwks()
+        )
 
     async def _figures(self, event_id: str) -> pb.Room:
         figures = await self._rooms.get(event_id)

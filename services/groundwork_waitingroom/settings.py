@@ -10,6 +10,9 @@ from groundwork_shared.settings import ServiceSettings
 class WaitingRoomSettings(ServiceSettings):
     # PEM (PKCS#8) Ed25519 private key, base64-encoded: signs admission tokens.
     admission_signing_key: str = Field(default="", repr=False)
+    # The edge accepts admission tokens with exactly these (mesh.yaml auth.admission).
+    admission_issuer: str = Field(default="https://groundwork.local/waitingroom", min_length=1)
+    admission_audience: str = Field(default="groundwork-admission", min_length=1)
     # How often each instance runs an admission round for every room. Rounds are
     # atomic in Redis and credit time, so instances share the rate, not multiply it.
     waitingroom_tick_seconds: float = Field(default=0.25, gt=0, le=10)

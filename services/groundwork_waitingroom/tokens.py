@@ -4,19 +4,26 @@ audience, naming the customer (sub) and the event; they expire with the session.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from groundwork_shared.ed25519 import Signer
-from groundwork_waitingroom import AUDIENCE, ISSUER
+
+
+@dataclass(frozen=True)
+class Issuer:
+    signer: Signer
+    issuer: str
+    audience: str
 
 
 def admission_token(
-    signer: Signer, user: str, event_id: str, now: datetime, until: datetime
+    issuer: Issuer, user: str, event_id: str, now: datetime, until: datetime
 ) -> str:
-    return signer.sign(
+    return issuer.signer.sign(
         {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
+            "iss": issuer.issuer,
+            "aud": issuer.audience,
             "sub": user,
             "event": event_id,
             "iat": int(now.timestamp()),

@@ -30,6 +30,15 @@ async def _room(rooms: Rooms, **settings: object) -> str:
     return event_id
 
 
+async def _active(redis: Redis, event_id: str) -> set[str]:
+    return {m.decode() for m in await redis.zrange(f"waitingroom:{{{event_id}}}:active", 0, -1)}
+
+
+async def _positions(rooms: Rooms, event_id: str, users: list[str]) -> list[int]:
+    places = [await rooms.place(event_id, user, T0) for user in users]
+    return [view(p).position for p in places if p is not None]
+
+
 async def _admitted_order(rooms: Rooms, event_id: str, redis: Redis, start: datetime) -> list[str]:
     """Admit one per round until the queue is empty; who came out, in order."""
     order: list[str] = []
@@ -103,7 +112,7 @@ async def test_random_order_gives_everyone_waiting_the_same_chance(redis: Redis)
     await rooms.admit(event_id, T0 + timedelta(seconds=1))  # starts the credit clock
     result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
     assert result is not None
-    admitted = [m.decode() for m in await redis.zrange(f"waitingroom:{{{event_id}}}:active", 0, -1)]
+    admitted = await _active(redis, event_id)
     assert len(admitted) == 100
     # Mean arrival index of 100 drawn without replacement from 0..199: 99.5,
     # sd sqrt((200^2-1)/12 * 100/199 / 100) = 4.09. Beyond 4 sd: p ~ 6e-5.

@@ -248,7 +248,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
                         "GROUNDWORK_OTLP_ENDPOINT": otlp,
                         "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
-                        **entry.env(secrets, mesh),
+                        **entry.env(secrets, mesh, profile.listen_address),
                     },
                     database=name if entry.migrations else None,
                     listen=app,

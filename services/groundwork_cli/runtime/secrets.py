@@ -1,5 +1,6 @@
 """Secrets of the local mesh, generated on first use and kept in the state
-directory (0600): the identity key-encryption key and the demo admin's password.
+directory (0600): the identity key-encryption key, the ticket and admission
+signing keys, and the demo admin's password.
 On Kubernetes the chart generates them once into Secrets."""
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class Secrets:
         from groundwork_ticketing.signing import new_signing_key
 
         return self._get("ticket-signing-key", new_signing_key)
+
+    def admission_signing_key(self) -> str:
+        from groundwork_shared.ed25519 import new_key_base64
+
+        return self._get("admission-signing-key", new_key_base64)
 
     def admin_password(self) -> str:
         return self._get("admin-password", lambda: secrets.token_urlsafe(18))
