@@ -132,6 +132,7 @@ def status() -> None:
         click.echo(f"{service:<22}{line}")
     click.echo(f"\n{_cache_line(plan)}")
     click.echo(_realtime_line(plan))
+    click.echo(_waiting_rooms_line(plan))
     click.echo("\nall healthy" if healthy else "\nNOT all healthy")
     sys.exit(0 if healthy else 1)
 
@@ -188,6 +189,38 @@ def _cache_line(plan: Plan) -> str:
         f"catalog cache: {hits} hits, {misses} misses, hit ratio {ratio}\n"
         f"bus lag on stream booking: {groups}"
     )
+
+
+def _waiting_rooms_line(plan: Plan) -> str:
+    """Each waiting room's queue, active sessions and admission rate, from Redis."""
+    from groundwork_shared.redis import connect
+    from groundwork_waitingroom.repository import Figures, Rooms
+
+    async def read() -> list[Figures]:
+        redis = connect(plan.redis_url())
+        try:
+            rooms = Rooms(redis)
+            found = [await rooms.get(e) for e in await rooms.events()]
+            return [f for f in found if f is not None]
+        finally:
+            await redis.aclose()
+
+    try:
+        rooms = asyncio.run(read())
+    except Exception as error:
+        return f"waiting rooms: unknown ({error!r})"
+    if not rooms:
+        return "waiting rooms: none"
+    lines = [
+        f"  {f.room.event_id}  {'PAUSED ' if f.room.paused else ''}queue {f.queue_length}, "
+        f"active {f.active}/{f.room.total_active_users}, admitted {f.served} "
+        f"({f.admitted_last_minute} in the last minute), rate {f.rate_per_minute:.0f}/min "
+        f"({f.room.mode.value}"
+        + (f", hold p99 {f.observed_hold_p99_ms:.0f} ms" if f.observed_hold_p99_ms else "")
+        + ")"
+        for f in rooms
+    ]
+    return "waiting rooms:\n" + "\n".join(lines)
 
 
 def _realtime_line(plan: Plan) -> str:
