@@ -1,9 +1,10 @@
-"""What a client does through the edge, over REST: sign up, buy a seat. Shared by
+"""What a client does through the edge, over REST: sign up, buy a seat, queue. Shared by
 the local mesh's tests and the Kubernetes test against a real cluster."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -47,3 +48,52 @@ def purchase(http: str, token: str, event_index: int, seat: str) -> tuple[str, s
     trace_id = paid.headers["x-groundwork-trace-id"]
     assert len(trace_id) == 32 and int(trace_id, 16)
     return trace_id, str(order["order_id"])
+
+
+def new_event(http: str, admin_token: str, name: str = "On Sale") -> str:
+    """A new event on the smallest venue, far in the future (after every seeded
+    one, so tests that pick events by index or size never pick it)."""
+    events = httpx.get(f"{http}/v1/events", params={"page_size": 100}).json()["events"]
+    venue = min(events, key=lambda e: (e["venue"]["capacity"], e["venue"]["venue_id"]))["venue"]
+    starts = datetime.now(UTC) + timedelta(days=3650)
+    reply = httpx.post(
+        f"{http}/v1/events",
+        headers={"authorization": f"Bearer {admin_token}"},
+        json={
+            "venue_id": venue["venue_id"],
+            "name": name,
+            "starts_at": starts.isoformat(),
+            "section_prices": {s: 5000 for s in ("FLOOR", "LOWER", "UPPER")},
+            "idempotency_key": f"event-{uuid.uuid4()}",
+        },
+    )
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["event_id"])
+
+
+def create_room(http: str, admin_token: str, event_id: str, **settings: Any) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{http}/v1/rooms",
+        headers={"authorization": f"Bearer {admin_token}"},
+        json={"event_id": event_id, **settings},
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def join(http: str, token: str, event_id: str) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{http}/v1/events/{event_id}/queue",
+        headers={"authorization": f"Bearer {token}"},
+        json={},
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def ticket(http: str, token: str, event_id: str) -> dict[str, Any]:
+    reply = httpx.get(
+        f"{http}/v1/events/{event_id}/queue", headers={"authorization": f"Bearer {token}"}
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())

@@ -216,7 +216,7 @@ def _waiting_rooms_line(plan: Plan) -> str:
         f"active {f.active}/{f.room.total_active_users}, admitted {f.served} "
         f"({f.admitted_last_minute} in the last minute), rate {f.rate_per_minute:.0f}/min "
         f"({f.room.mode.value}"
-        + (f", hold p99 {f.observed_hold_p99_ms:.0f} ms" if f.observed_hold_p99_ms else "")
+        + (f", booking p99 {f.observed_booking_p99_ms:.0f} ms" if f.observed_booking_p99_ms else "")
         + ")"
         for f in rooms
     ]

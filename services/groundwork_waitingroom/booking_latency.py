@@ -1,6 +1,7 @@
-"""Booking's hold latency, read from booking's own Prometheus metrics: the
-histogram groundwork_rpc_duration_seconds of HoldSeats, summed over every
-instance an address resolves to (a headless Service on Kubernetes names them all)."""
+"""Booking's latency, read from booking's own Prometheus metrics: the histogram
+groundwork_rpc_duration_seconds of the calls an admitted customer makes (hold,
+order, pay), summed over every instance an address resolves to (a headless
+Service on Kubernetes names them all)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,27 @@ from prometheus_client.parser import text_string_to_metric_families
 log = logging.getLogger(__name__)
 
 METRIC = "groundwork_rpc_duration_seconds"
-HOLD_METHOD = "/groundwork.booking.v1.BookingService/HoldSeats"
+# What an admitted customer calls: a slow payment network slows the sale as
+# surely as slow holds do.
+METHODS = tuple(
+    f"/groundwork.booking.v1.BookingService/{m}" for m in ("HoldSeats", "CreateOrder", "PayOrder")
+)
+# method -> {le: cumulative count}
+Buckets = dict[str, dict[float, float]]
 
 
-def hold_buckets(text: str, method: str = HOLD_METHOD) -> dict[float, float]:
-    """{le: cumulative count} of one method's histogram in a /metrics page."""
-    buckets: dict[float, float] = {}
+def method_buckets(text: str, methods: tuple[str, ...] = METHODS) -> Buckets:
+    """The cumulative buckets of each method's histogram in a /metrics page."""
+    buckets: Buckets = {}
     for family in text_string_to_metric_families(text):
         if family.name != METRIC:
             continue
         for sample in family.samples:
-            if sample.name == METRIC + "_bucket" and sample.labels.get("method") == method:
+            method = sample.labels.get("method", "")
+            if sample.name == METRIC + "_bucket" and method in methods:
                 le = float(sample.labels["le"])
-                buckets[le] = buckets.get(le, 0.0) + sample.value
+                counts = buckets.setdefault(method, {})
+                counts[le] = counts.get(le, 0.0) + sample.value
     return buckets
 
 
@@ -44,11 +53,11 @@ class BookingLatency:
         self._urls = urls
         self._session: aiohttp.ClientSession | None = None
 
-    async def buckets(self) -> dict[float, float] | None:
+    async def buckets(self) -> Buckets | None:
         """Every instance's buckets summed; None when no instance answered."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
-        total: dict[float, float] = {}
+        total: Buckets = {}
         answered = 0
         for url in self._urls:
             try:
@@ -66,8 +75,10 @@ class BookingLatency:
                     )
                     continue
                 answered += 1
-                for le, count in hold_buckets(text).items():
-                    total[le] = total.get(le, 0.0) + count
+                for method, counts in method_buckets(text).items():
+                    into = total.setdefault(method, {})
+                    for le, count in counts.items():
+                        into[le] = into.get(le, 0.0) + count
         return total if answered else None
 
     async def close(self) -> None:

@@ -45,7 +45,7 @@ class Room:
     opens_at: datetime = EPOCH
     paused: bool = False
     mode: Mode = Mode.FIXED
-    target_hold_p99_ms: int = 250
+    target_booking_p99_ms: int = 250
 
     def validate(self) -> Room:
         problems = Violations()
@@ -55,8 +55,8 @@ class Room:
             problems.add("room.new_users_per_minute", "must be 1 to 1,000,000")
         if not 30 <= self.session_seconds <= 86_400:
             problems.add("room.session_seconds", "must be 30 to 86,400")
-        if not 10 <= self.target_hold_p99_ms <= 60_000:
-            problems.add("room.target_hold_p99_ms", "must be 10 to 60,000")
+        if not 10 <= self.target_booking_p99_ms <= 60_000:
+            problems.add("room.target_booking_p99_ms", "must be 10 to 60,000")
         problems.raise_if_any()
         return self
 
@@ -77,14 +77,14 @@ def starting_rate(room: Room) -> float:
 
 
 def adapt(rate: float, p99_ms: float | None, room: Room) -> float:
-    """The next admission rate (per minute) from booking's hold p99 over the last
+    """The next admission rate (per minute) from booking's p99 over the last
     interval: multiplicative decrease above target, additive-and-multiplicative
     increase well under it (AIMD, as TCP does for the same problem), within
     [MIN_ADAPTIVE_RATE, new_users_per_minute]. No holds measured: unchanged."""
     ceiling = float(room.new_users_per_minute)
     if p99_ms is None:
         return min(max(rate, MIN_ADAPTIVE_RATE), ceiling)
-    target = room.target_hold_p99_ms
+    target = room.target_booking_p99_ms
     if p99_ms > target:
         rate *= 0.5
     elif p99_ms < 0.7 * target:
@@ -146,7 +146,17 @@ def poll_after(wait_seconds: float) -> float:
     return float(min(30, max(1, math.ceil(wait_seconds / 4))))
 
 
-def hold_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+def booking_p99_ms(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> float | None:
+    """The slowest p99 among booking's methods between two snapshots: the step an
+    admitted customer waits longest on sets the pace. None when none has enough."""
+    found = [p99_ms(before.get(m, {}), counts) for m, counts in after.items()]
+    measured = [p for p in found if p is not None]
+    return max(measured) if measured else None
+
+
+def p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
     """p99 of the observations between two snapshots of a Prometheus histogram's
     cumulative buckets ({le: count}, +Inf included), interpolated linearly in its
     bucket as Prometheus' histogram_quantile does. None under 5 observations."""

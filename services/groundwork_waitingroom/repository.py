@@ -24,8 +24,8 @@ from redis.typing import EncodableT, FieldT
 from groundwork_waitingroom.domain import Method, Mode, Place, Room
 
 ROOMS = "waitingroom:rooms"
-# Booking's hold-latency histogram at the last adaptive read (any instance's).
-HOLD_BUCKETS = "waitingroom:booking-hold-buckets"
+# Booking's latency histograms at the last adaptive read (any instance's).
+BOOKING_BUCKETS = "waitingroom:booking-buckets"
 ADAPT_LOCK = "waitingroom:adapt-lock"
 
 
@@ -45,7 +45,7 @@ _SETTINGS = (
     "opens_at_ms",
     "paused",
     "mode",
-    "target_hold_p99_ms",
+    "target_booking_p99_ms",
 )
 
 # KEYS: room, rooms; ARGV: event id, then field, value pairs
@@ -149,7 +149,7 @@ class Figures:
     queue_length: int
     active: int
     admitted_last_minute: int
-    observed_hold_p99_ms: float
+    observed_booking_p99_ms: float
 
 
 def _ms(moment: datetime) -> int:
@@ -166,7 +166,7 @@ def _room(event_id: str, fields: dict[str, str]) -> Room:
         opens_at=datetime.fromtimestamp(int(fields["opens_at_ms"]) / 1000, UTC),
         paused=fields["paused"] == "1",
         mode=Mode(fields["mode"]),
-        target_hold_p99_ms=int(fields["target_hold_p99_ms"]),
+        target_booking_p99_ms=int(fields["target_booking_p99_ms"]),
     )
 
 
@@ -179,7 +179,7 @@ def _settings(room: Room) -> dict[FieldT, EncodableT]:
         "opens_at_ms": _ms(room.opens_at),
         "paused": int(room.paused),
         "mode": room.mode.value,
-        "target_hold_p99_ms": room.target_hold_p99_ms,
+        "target_booking_p99_ms": room.target_booking_p99_ms,
     }
 
 
@@ -207,7 +207,7 @@ class Rooms:
     async def set_rate(self, event_id: str, rate: float, p99_ms: float | None) -> None:
         mapping: dict[FieldT, EncodableT] = {"rate": rate}
         if p99_ms is not None:
-            mapping["observed_hold_p99_ms"] = round(p99_ms, 1)
+            mapping["observed_booking_p99_ms"] = round(p99_ms, 1)
         if await self._redis.exists(keys(event_id)[0]):
             await self._redis.hset(keys(event_id)[0], mapping=mapping)
 
@@ -229,7 +229,7 @@ class Rooms:
             queue_length,
             active_count,
             last_minute,
-            float(fields.get("observed_hold_p99_ms", 0)),
+            float(fields.get("observed_booking_p99_ms", 0)),
         )
 
     async def delete(self, event_id: str) -> None:
@@ -290,13 +290,24 @@ class Rooms:
         """True for the one instance that adapts the rates this interval."""
         return bool(await self._redis.set(ADAPT_LOCK, "1", nx=True, px=interval_ms))
 
-    async def hold_buckets(self) -> dict[float, float]:
-        raw = await self._redis.hgetall(HOLD_BUCKETS)
-        return {float(k): float(v) for k, v in raw.items()}
+    async def booking_buckets(self) -> dict[str, dict[float, float]]:
+        """As last saved: {method: {le: count}} (fields are "method le")."""
+        raw = await self._redis.hgetall(BOOKING_BUCKETS)
+        buckets: dict[str, dict[float, float]] = {}
+        for field, value in raw.items():
+            text = field.decode() if isinstance(field, bytes) else str(field)
+            method, _, le = text.rpartition(" ")
+            buckets.setdefault(method, {})[float(le)] = float(value)
+        return buckets
 
-    async def save_hold_buckets(self, buckets: dict[float, float]) -> None:
+    async def save_booking_buckets(self, buckets: dict[str, dict[float, float]]) -> None:
+        mapping: dict[FieldT, EncodableT] = {
+            f"{method} {le!r}": count
+            for method, counts in buckets.items()
+            for le, count in counts.items()
+        }
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(HOLD_BUCKETS)
-            if buckets:
-                pipe.hset(HOLD_BUCKETS, mapping={repr(k): v for k, v in buckets.items()})
+            pipe.delete(BOOKING_BUCKETS)
+            if mapping:
+                pipe.hset(BOOKING_BUCKETS, mapping=mapping)
             await pipe.execute()

@@ -38,7 +38,7 @@ SETTABLE = (
     "opens_at",
     "paused",
     "mode",
-    "target_hold_p99_ms",
+    "target_booking_p99_ms",
 )
 
 
@@ -68,15 +68,8 @@ def _changes(message: pb.Room, fields: list[str]) -> dict[str, Any]:
 
 
 def _given(message: pb.Room) -> list[str]:
-    """The settable fields a message sets to something other than their default."""
-    given = []
-    for name in SETTABLE:
-        if name == "opens_at":
-            if message.HasField("opens_at"):
-                given.append(name)
-        elif getattr(message, name):
-            given.append(name)
-    return given
+    """The settable fields the message sets (each has explicit presence)."""
+    return [name for name in SETTABLE if message.HasField(name)]  # type: ignore[arg-type]
 
 
 def room_message(figures: Figures) -> pb.Room:
@@ -92,13 +85,13 @@ def room_message(figures: Figures) -> pb.Room:
         opens_at=timestamp(room.opens_at),
         paused=room.paused,
         mode=modes[room.mode],
-        target_hold_p99_ms=room.target_hold_p99_ms,
+        target_booking_p99_ms=room.target_booking_p99_ms,
         queue_length=figures.queue_length,
         active_users=figures.active,
         admitted_total=figures.served,
         admitted_last_minute=figures.admitted_last_minute,
         admission_rate_per_minute=figures.rate_per_minute,
-        observed_hold_p99_ms=figures.observed_hold_p99_ms,
+        observed_booking_p99_ms=figures.observed_booking_p99_ms,
     )
 
 

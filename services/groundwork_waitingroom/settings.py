@@ -16,7 +16,7 @@ class WaitingRoomSettings(ServiceSettings):
     # How often each instance runs an admission round for every room. Rounds are
     # atomic in Redis and credit time, so instances share the rate, not multiply it.
     waitingroom_tick_seconds: float = Field(default=0.25, gt=0, le=10)
-    # Adaptive mode: how often booking's hold latency is read and the rate moved.
+    # Adaptive mode: how often booking's latency is read and the rate moved.
     waitingroom_adapt_seconds: float = Field(default=2.0, ge=0.5, le=60)
     # Booking's Prometheus endpoints (comma-separated URLs; a name that resolves
     # to several addresses, like a headless Service, means all of them).

@@ -2,7 +2,7 @@
 
 - admission: a round per room every tick; what moved is published on the
   "waitingroom" stream, which realtime sends to the queue's WebSockets;
-- adaptation: every interval, one instance (a Redis lock) reads booking's hold
+- adaptation: every interval, one instance (a Redis lock) reads booking's
   latency and moves the rate of every adaptive room."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from groundwork_shared.messages import timestamp
 from groundwork_shared.telemetry import background
 from groundwork_waitingroom import STREAM
 from groundwork_waitingroom.booking_latency import BookingLatency
-from groundwork_waitingroom.domain import Mode, adapt, hold_p99_ms
+from groundwork_waitingroom.domain import Mode, adapt, booking_p99_ms
 from groundwork_waitingroom.repository import Rooms
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ class Adaptation:
         now_buckets = await self._latency.buckets()
         if now_buckets is None:
             return None
-        before = await self._rooms.hold_buckets()
-        await self._rooms.save_hold_buckets(now_buckets)
-        p99 = hold_p99_ms(before, now_buckets) if before else None
+        before = await self._rooms.booking_buckets()
+        await self._rooms.save_booking_buckets(now_buckets)
+        p99 = booking_p99_ms(before, now_buckets) if before else None
         for event_id in await self._rooms.events():
             figures = await self._rooms.get(event_id)
             if figures is None or figures.room.mode is not Mode.ADAPTIVE:
@@ -106,7 +106,7 @@ class Adaptation:
             if rate != figures.rate_per_minute:
                 log.info(
                     "admission rate adapted",
-                    extra={"event_id": event_id, "rate": rate, "hold_p99_ms": p99},
+                    extra={"event_id": event_id, "rate": rate, "booking_p99_ms": p99},
                 )
         return p99
 

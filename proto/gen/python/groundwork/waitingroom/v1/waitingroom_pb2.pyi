@@ -56,8 +56,8 @@ class _AdmissionModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Admissi
     ADMISSION_MODE_FIXED: _AdmissionMode.ValueType  # 1
     """new_users_per_minute, as configured."""
     ADMISSION_MODE_ADAPTIVE: _AdmissionMode.ValueType  # 2
-    """As fast as booking keeps its hold latency (p99) under target_hold_p99_ms,
-    never faster than new_users_per_minute.
+    """As fast as booking keeps its latency (the p99 of the slowest of hold,
+    order and pay) under target_booking_p99_ms, never faster than new_users_per_minute.
     """
 
 class AdmissionMode(_AdmissionMode, metaclass=_AdmissionModeEnumTypeWrapper): ...
@@ -66,8 +66,8 @@ ADMISSION_MODE_UNSPECIFIED: AdmissionMode.ValueType  # 0
 ADMISSION_MODE_FIXED: AdmissionMode.ValueType  # 1
 """new_users_per_minute, as configured."""
 ADMISSION_MODE_ADAPTIVE: AdmissionMode.ValueType  # 2
-"""As fast as booking keeps its hold latency (p99) under target_hold_p99_ms,
-never faster than new_users_per_minute.
+"""As fast as booking keeps its latency (the p99 of the slowest of hold,
+order and pay) under target_booking_p99_ms, never faster than new_users_per_minute.
 """
 Global___AdmissionMode: _TypeAlias = AdmissionMode  # noqa: Y015
 
@@ -100,6 +100,10 @@ Global___TicketStatus: _TypeAlias = TicketStatus  # noqa: Y015
 
 @_typing.final
 class Room(_message.Message):
+    """Settings are `optional` (explicit presence): an update changes the fields it
+    sends, `false` and 0 included, and leaves the others as they are.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
@@ -110,13 +114,13 @@ class Room(_message.Message):
     OPENS_AT_FIELD_NUMBER: _builtins.int
     PAUSED_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
-    TARGET_HOLD_P99_MS_FIELD_NUMBER: _builtins.int
+    TARGET_BOOKING_P99_MS_FIELD_NUMBER: _builtins.int
     QUEUE_LENGTH_FIELD_NUMBER: _builtins.int
     ACTIVE_USERS_FIELD_NUMBER: _builtins.int
     ADMITTED_TOTAL_FIELD_NUMBER: _builtins.int
     ADMITTED_LAST_MINUTE_FIELD_NUMBER: _builtins.int
     ADMISSION_RATE_PER_MINUTE_FIELD_NUMBER: _builtins.int
-    OBSERVED_HOLD_P99_MS_FIELD_NUMBER: _builtins.int
+    OBSERVED_BOOKING_P99_MS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     total_active_users: _builtins.int
     """Admitted sessions at once (Cloudflare's "total active users")."""
@@ -128,7 +132,7 @@ class Room(_message.Message):
     paused: _builtins.bool
     """Nobody is admitted while paused; everyone keeps their place."""
     mode: Global___AdmissionMode.ValueType
-    target_hold_p99_ms: _builtins.int
+    target_booking_p99_ms: _builtins.int
     queue_length: _builtins.int
     """Live figures (output only)."""
     active_users: _builtins.int
@@ -136,8 +140,8 @@ class Room(_message.Message):
     admitted_last_minute: _builtins.int
     admission_rate_per_minute: _builtins.float
     """The rate admission runs at now (adaptive mode moves it)."""
-    observed_hold_p99_ms: _builtins.float
-    """Booking's hold latency p99 that adaptive mode last read (0: none measured)."""
+    observed_booking_p99_ms: _builtins.float
+    """Booking's p99 (slowest of hold, order, pay) adaptive mode last read (0: none yet)."""
     @_builtins.property
     def opens_at(self) -> _timestamp_pb2.Timestamp:
         """The sale opens here; who joins before waits in the pre-queue."""
@@ -146,26 +150,53 @@ class Room(_message.Message):
         self,
         *,
         event_id: _builtins.str = ...,
-        total_active_users: _builtins.int = ...,
-        new_users_per_minute: _builtins.int = ...,
-        session_seconds: _builtins.int = ...,
-        queueing_method: Global___QueueingMethod.ValueType = ...,
+        total_active_users: _builtins.int | None = ...,
+        new_users_per_minute: _builtins.int | None = ...,
+        session_seconds: _builtins.int | None = ...,
+        queueing_method: Global___QueueingMethod.ValueType | None = ...,
         opens_at: _timestamp_pb2.Timestamp | None = ...,
-        paused: _builtins.bool = ...,
-        mode: Global___AdmissionMode.ValueType = ...,
-        target_hold_p99_ms: _builtins.int = ...,
+        paused: _builtins.bool | None = ...,
+        mode: Global___AdmissionMode.ValueType | None = ...,
+        target_booking_p99_ms: _builtins.int | None = ...,
         queue_length: _builtins.int = ...,
         active_users: _builtins.int = ...,
         admitted_total: _builtins.int = ...,
         admitted_last_minute: _builtins.int = ...,
         admission_rate_per_minute: _builtins.float = ...,
-        observed_hold_p99_ms: _builtins.float = ...,
+        observed_booking_p99_ms: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opens_at", b"opens_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mode", b"_mode", "_new_users_per_minute", b"_new_users_per_minute", "_paused", b"_paused", "_queueing_method", b"_queueing_method", "_session_seconds", b"_session_seconds", "_target_booking_p99_ms", b"_target_booking_p99_ms", "_total_active_users", b"_total_active_users", "mode", b"mode", "new_users_per_minute", b"new_users_per_minute", "opens_at", b"opens_at", "paused", b"paused", "queueing_method", b"queueing_method", "session_seconds", b"session_seconds", "target_booking_p99_ms", b"target_booking_p99_ms", "total_active_users", b"total_active_users"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_users", b"active_users", "admission_rate_per_minute", b"admission_rate_per_minute", "admitted_last_minute", b"admitted_last_minute", "admitted_total", b"admitted_total", "event_id", b"event_id", "mode", b"mode", "new_users_per_minute", b"new_users_per_minute", "observed_hold_p99_ms", b"observed_hold_p99_ms", "opens_at", b"opens_at", "paused", b"paused", "queue_length", b"queue_length", "queueing_method", b"queueing_method", "session_seconds", b"session_seconds", "target_hold_p99_ms", b"target_hold_p99_ms", "total_active_users", b"total_active_users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mode", b"_mode", "_new_users_per_minute", b"_new_users_per_minute", "_paused", b"_paused", "_queueing_method", b"_queueing_method", "_session_seconds", b"_session_seconds", "_target_booking_p99_ms", b"_target_booking_p99_ms", "_total_active_users", b"_total_active_users", "active_users", b"active_users", "admission_rate_per_minute", b"admission_rate_per_minute", "admitted_last_minute", b"admitted_last_minute", "admitted_total", b"admitted_total", "event_id", b"event_id", "mode", b"mode", "new_users_per_minute", b"new_users_per_minute", "observed_booking_p99_ms", b"observed_booking_p99_ms", "opens_at", b"opens_at", "paused", b"paused", "queue_length", b"queue_length", "queueing_method", b"queueing_method", "session_seconds", b"session_seconds", "target_booking_p99_ms", b"target_booking_p99_ms", "total_active_users", b"total_active_users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__mode: _TypeAlias = _typing.Literal["mode"]  # noqa: Y015
+    _WhichOneofArgType__mode: _TypeAlias = _typing.Literal["_mode", b"_mode"]  # noqa: Y015
+    _WhichOneofReturnType__new_users_per_minute: _TypeAlias = _typing.Literal["new_users_per_minute"]  # noqa: Y015
+    _WhichOneofArgType__new_users_per_minute: _TypeAlias = _typing.Literal["_new_users_per_minute", b"_new_users_per_minute"]  # noqa: Y015
+    _WhichOneofReturnType__paused: _TypeAlias = _typing.Literal["paused"]  # noqa: Y015
+    _WhichOneofArgType__paused: _TypeAlias = _typing.Literal["_paused", b"_paused"]  # noqa: Y015
+    _WhichOneofReturnType__queueing_method: _TypeAlias = _typing.Literal["queueing_method"]  # noqa: Y015
+    _WhichOneofArgType__queueing_method: _TypeAlias = _typing.Literal["_queueing_method", b"_queueing_method"]  # noqa: Y015
+    _WhichOneofReturnType__session_seconds: _TypeAlias = _typing.Literal["session_seconds"]  # noqa: Y015
+    _WhichOneofArgType__session_seconds: _TypeAlias = _typing.Literal["_session_seconds", b"_session_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__target_booking_p99_ms: _TypeAlias = _typing.Literal["target_booking_p99_ms"]  # noqa: Y015
+    _WhichOneofArgType__target_booking_p99_ms: _TypeAlias = _typing.Literal["_target_booking_p99_ms", b"_target_booking_p99_ms"]  # noqa: Y015
+    _WhichOneofReturnType__total_active_users: _TypeAlias = _typing.Literal["total_active_users"]  # noqa: Y015
+    _WhichOneofArgType__total_active_users: _TypeAlias = _typing.Literal["_total_active_users", b"_total_active_users"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mode) -> _WhichOneofReturnType__mode | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_users_per_minute) -> _WhichOneofReturnType__new_users_per_minute | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__paused) -> _WhichOneofReturnType__paused | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__queueing_method) -> _WhichOneofReturnType__queueing_method | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_seconds) -> _WhichOneofReturnType__session_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__target_booking_p99_ms) -> _WhichOneofReturnType__target_booking_p99_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__total_active_users) -> _WhichOneofReturnType__total_active_users | None: ...
 
 Global___Room: _TypeAlias = Room  # noqa: Y015
 
@@ -360,7 +391,7 @@ class UpdateRoomRequest(_message.Message):
     def room(self) -> Global___Room: ...
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change; empty: every settable field given a non-default value."""
+        """The fields to change; empty: every settable field the request sets."""
 
     def __init__(
         self,
