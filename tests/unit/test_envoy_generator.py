@@ -60,6 +60,8 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
         "sidecar-ticketing-0.yaml",
         "sidecar-realtime-0.yaml",
         "sidecar-realtime-1.yaml",
+        "sidecar-waitingroom-0.yaml",
+        "sidecar-waitingroom-1.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("127.5.0.1", 8080)
@@ -94,6 +96,7 @@ def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:
         "sidecar-payments.yaml",
         "sidecar-ticketing.yaml",
         "sidecar-realtime.yaml",
+        "sidecar-waitingroom.yaml",
     }
     edge = rendered["edge.yaml"]
     assert bind(listener(edge, "edge_http")) == ("0.0.0.0", 8080)
@@ -183,6 +186,7 @@ def test_edge_transcodes_every_public_grpc_service(tmp_path: Path) -> None:
         "groundwork.identity.v1.IdentityService",
         "groundwork.catalog.v1.CatalogService",
         "groundwork.booking.v1.BookingService",
+        "groundwork.waitingroom.v1.WaitingRoomService",
         "groundwork.ticketing.v1.TicketingService",
     ]
     assert transcoder["convert_grpc_status"] is True
