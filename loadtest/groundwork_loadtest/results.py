@@ -90,6 +90,9 @@ def summarize(stats: list[dict[str, Any]], failures_csv: Path | None) -> dict[st
                 "failures": int(e["num_failures"]),
                 "p50_ms": percentile(_histogram([e]), 0.5),
                 "p95_ms": percentile(_histogram([e]), 0.95),
+                "p99_ms": percentile(_histogram([e]), 0.99),
+                "min_ms": float(e.get("min_response_time") or 0),
+                "max_ms": float(e.get("max_response_time") or 0),
             }
             for e in outcomes
         },

@@ -63,6 +63,12 @@ class Run:
     flash_hold: float = 20
     databases: Databases | None = None  # None: no correctness check
     settle: float = 30
+    # Flash sale: customers' accounts kept here between runs (None: sign up in the run).
+    accounts_store: Path | None = None
+    # Flash sale: put the event behind a waiting room with these settings (needs an
+    # admin token), or join the room it already has.
+    room: dict[str, Any] | None = None
+    admin_token: str = ""
 
 
 def seconds(duration: str) -> float:
@@ -121,6 +127,10 @@ def locust_command(run: Run) -> list[str]:
     ]
     if run.event_id:
         command += ["--event-id", run.event_id]
+    if run.scenario == "flash-sale" and run.accounts_store is not None:
+        command += ["--tokens-file", str(run.out / "tokens.json")]
+    if run.scenario == "flash-sale" and run.room is not None:
+        command += ["--waiting-room"]
     if run.scenario == "flash-sale":
         # The shape sets users and rate; the run time only bounds it.
         limit = run.flash_ramp + run.flash_hold + 30
@@ -147,11 +157,47 @@ def _limit(run: Run) -> float:
     return seconds(run.duration) + SLACK_SECONDS
 
 
+def ensure_room(run: Run) -> dict[str, Any]:
+    """The event's waiting room: created with `run.room`'s settings, or, when it has
+    one already, updated to them (a rerun keeps its queue)."""
+    auth = {"authorization": f"Bearer {run.admin_token}"}
+    settings = {k: v for k, v in (run.room or {}).items() if k != "event_id"}
+    with httpx.Client(base_url=run.host, headers=auth, timeout=10) as api:
+        created = api.post("/v1/rooms", json={"event_id": run.event_id, **settings})
+        if created.status_code == 409:
+            created = api.patch(f"/v1/rooms/{run.event_id}", json=settings)
+        if created.status_code != 200:
+            raise LoadError(f"cannot set up the waiting room: {created.status_code} {created.text}")
+        return dict(created.json())
+
+
+def _prepare(run: Run) -> dict[str, Any]:
+    """Customers logged in before the timed part; their tokens for Locust."""
+    from groundwork_loadtest.accounts import prepare
+
+    assert run.accounts_store is not None
+    prepared = prepare(run.host, run.flash_users, run.accounts_store)
+    if prepared.failures:
+        raise LoadError("preparing customers failed: " + "; ".join(prepared.failures[:5]))
+    (run.out / "tokens.json").write_text(json.dumps(prepared.tokens))
+    return {
+        "customers": len(prepared.tokens),
+        "seconds": round(prepared.seconds, 1),
+        "refreshed": prepared.refreshed,
+        "logged_in": prepared.logged_in,
+        "signed_up": prepared.signed_up,
+    }
+
+
 def execute(run: Run) -> dict[str, Any]:
     """Run the scenario and the check; returns (and writes) the result document."""
     run.out.mkdir(parents=True, exist_ok=True)
     if run.scenario == "flash-sale" and not run.event_id:
         run = Run(**{**run.__dict__, "event_id": busiest_event(run.host)})
+    preparation = None
+    if run.scenario == "flash-sale" and run.accounts_store is not None:
+        preparation = _prepare(run)
+    room = ensure_room(run) if run.scenario == "flash-sale" and run.room is not None else None
     command = locust_command(run)
     log = run.out / "locust.log"
     with log.open("w") as output:
@@ -169,12 +215,18 @@ def execute(run: Run) -> dict[str, Any]:
     document: dict[str, Any] = {
         "scenario": run.scenario,
         "host": run.host,
-        "options": {k: v for k, v in run.__dict__.items() if k not in ("out", "databases", "host")},
+        "options": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in run.__dict__.items()
+            if k not in ("out", "databases", "host", "admin_token")
+        },
         **figures,
         "html_report": str(run.out / "report.html"),
     }
     if run.scenario == "reads":
         document["grpc_vs_rest"] = compare(figures["requests"])
+    if run.scenario == "flash-sale":
+        document["sale"] = sale_figures(run, figures, preparation, room)
     if run.databases:
         report = asyncio.run(
             check.check(run.databases.booking, run.databases.ticketing, run.settle)
@@ -187,6 +239,37 @@ def execute(run: Run) -> dict[str, Any]:
     )
     (run.out / "result.json").write_text(json.dumps(document, indent=2) + "\n")
     return document
+
+
+def sale_figures(
+    run: Run,
+    figures: dict[str, Any],
+    preparation: dict[str, Any] | None,
+    room: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the sale did: seats sold of how many, how fast it sold out, how long
+    customers queued, how many races were lost."""
+    outcomes = figures["outcomes"]
+    seats = httpx.get(f"{run.host}/v1/events/{run.event_id}/availability", timeout=10).json()
+    sold_out = outcomes.get("sold out")
+    queued = outcomes.get("time in queue")
+    sale: dict[str, Any] = {
+        "event_id": run.event_id,
+        "seats": int(seats["seat_count"]),
+        "seats_sold": int(seats["sold"]),
+        "seats_available": int(seats["available"]),
+        "lost_races": outcomes.get("hold lost race", {}).get("count", 0),
+        # The first customer to find nothing left, seconds after the sale began.
+        "sold_out_after_seconds": round(sold_out["min_ms"] / 1000, 1) if sold_out else None,
+        "time_in_queue_ms": (
+            {k: queued[k] for k in ("count", "p50_ms", "p95_ms", "p99_ms", "max_ms")}
+            if queued
+            else None
+        ),
+        "preparation": preparation,
+        "waiting_room": room,
+    }
+    return sale
 
 
 def compare(requests: list[dict[str, Any]]) -> dict[str, Any]:
@@ -243,6 +326,28 @@ def table(document: dict[str, Any]) -> str:
         lines.append(
             f"  gRPC/REST {read}: {row['throughput_ratio']}x throughput "
             f"({row['grpc_per_second']} vs {row['rest_per_second']} req/s)"
+        )
+    sale = document.get("sale")
+    if sale:
+        prepared = sale["preparation"]
+        if prepared:
+            lines.append(
+                f"customers prepared before the sale: {prepared['customers']} in "
+                f"{prepared['seconds']}s ({prepared['refreshed']} refreshed, "
+                f"{prepared['logged_in']} logged in, {prepared['signed_up']} signed up)"
+            )
+        queue = sale["time_in_queue_ms"]
+        after = sale["sold_out_after_seconds"]
+        lines.append(
+            f"sale: {sale['seats_sold']} of {sale['seats']} seats sold, "
+            f"{sale['lost_races']} lost races, sold out after "
+            f"{'-' if after is None else after}s"
+            + (
+                f"; time in queue p50 {queue['p50_ms'] / 1000:.1f}s, "
+                f"p99 {queue['p99_ms'] / 1000:.1f}s, max {queue['max_ms'] / 1000:.1f}s"
+                if queue
+                else ""
+            )
         )
     correctness = document.get("correctness")
     if correctness is None:

@@ -6,7 +6,9 @@ library with gevent on import); the runner starts those as subprocesses.
 - BrowserUser: list events, open one, read its seat map (the cached read path).
 - BuyerUser: log in, hold a seat, order, pay, wait for the ticket.
 - GrpcBrowserUser: the same reads as BrowserUser over native gRPC through the edge.
-- FlashBuyer: a buyer who races for seats of one event (the flash-sale shape).
+- FlashBuyer: a customer of a flash sale: arrives logged in (tokens prepared
+  before the run), waits in the event's waiting room until admitted, reads the
+  layout and the availability, races for a seat, buys it (the flash-sale shape).
 
 Losing a race for a seat (hold answered 400: taken) or finding an event sold out
 are outcomes of a sale, not failures: they are counted as their own entries
@@ -15,6 +17,7 @@ are outcomes of a sale, not failures: they are counted as their own entries
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import random
@@ -63,6 +66,14 @@ def _options(parser: Any) -> None:
     group.add_argument("--flash-users", type=int, default=2000, help="Flash sale: peak users")
     group.add_argument("--flash-ramp", type=float, default=10, help="Flash sale: seconds to peak")
     group.add_argument("--flash-hold", type=float, default=20, help="Flash sale: seconds at peak")
+    group.add_argument(
+        "--tokens-file", default="", help="Flash sale: customers' access tokens (a JSON list)"
+    )
+    group.add_argument(
+        "--waiting-room",
+        action="store_true",
+        help="Flash sale: the event has a waiting room; join it and wait to be admitted",
+    )
 
 
 def _options_of(environment: Environment) -> Any:
@@ -111,6 +122,40 @@ class Accounts:
 ACCOUNTS = Accounts()
 
 
+class Tokens:
+    """Prepared customers of one Locust process: each new user is the next one
+    (with --processes, each process takes its own share)."""
+
+    def __init__(self) -> None:
+        self._tokens: list[str] | None = None
+        self._next = itertools.count()
+
+    def next(self, environment: Environment) -> str | None:
+        path = _options_of(environment).tokens_file
+        if not path:
+            return None
+        if self._tokens is None:
+            every = json.loads(open(path).read())  # noqa: SIM115 (gevent-patched, small)
+            runner = environment.runner
+            index = int(getattr(runner, "worker_index", 0) or 0)
+            workers = max(1, int(getattr(_options_of(environment), "processes", 0) or 1))
+            self._tokens = every[index::workers]
+        i = next(self._next)
+        if i >= len(self._tokens):
+            raise StopUser()  # every prepared customer has arrived
+        return self._tokens[i]
+
+
+TOKENS = Tokens()
+SALE_STARTED = time.monotonic()
+
+
+@events.test_start.add_listener
+def _sale_starts(environment: Environment, **kwargs: Any) -> None:
+    global SALE_STARTED
+    SALE_STARTED = time.monotonic()
+
+
 class Catalog:
     """Events and seat maps as a buyer's client sees them."""
 
@@ -154,26 +199,15 @@ class BrowserUser(FastHttpUser):
             Catalog(self).seat_map(random.choice(self.events))
 
 
-class BuyerUser(FastHttpUser):
-    """A whole purchase per iteration: hold → order → pay → ticket."""
+class Purchaser(FastHttpUser):
+    """What every buyer does once it has chosen a seat: hold → order → pay → ticket.
+    Abstract: a subclass says how seats are chosen (Locust would otherwise merge a
+    base class's tasks into every subclass)."""
 
-    wait_time = thinking
+    abstract = True
+    auth: dict[str, str]
 
-    def on_start(self) -> None:
-        token = ACCOUNTS.token(self, _options_of(self.environment).accounts)
-        self.auth = {"authorization": f"Bearer {token}"}
-
-    @task
-    def buy(self) -> None:
-        catalog = Catalog(self)
-        event_id = random.choice(catalog.event_ids())
-        seats = [
-            s["seat_id"] for s in catalog.seat_map(event_id)["seats"] if s["status"] == AVAILABLE
-        ]
-        if not seats:
-            _outcome(self, "sold out")
-            return
-        self.purchase(event_id, random.choice(seats))
+    hold_headers: dict[str, str] | None = None  # the auth, plus an admission token
 
     def purchase(self, event_id: str, seat_id: str) -> bool:
         """Hold, order, pay and wait for the ticket; False when the seat was lost or
@@ -181,7 +215,7 @@ class BuyerUser(FastHttpUser):
         with self.client.post(
             "/v1/holds",
             json={"event_id": event_id, "seat_ids": [seat_id], "idempotency_key": _key("h")},
-            headers=self.auth,
+            headers=self.hold_headers or self.auth,
             name="hold",
             catch_response=True,
         ) as held:
@@ -229,7 +263,29 @@ class BuyerUser(FastHttpUser):
         return False
 
 
-def _watch_order(user: BuyerUser, order_id: str) -> gevent.Greenlet:
+class BuyerUser(Purchaser):
+    """A whole purchase per iteration: hold → order → pay → ticket."""
+
+    wait_time = thinking
+
+    def on_start(self) -> None:
+        token = ACCOUNTS.token(self, _options_of(self.environment).accounts)
+        self.auth = {"authorization": f"Bearer {token}"}
+
+    @task
+    def buy(self) -> None:
+        catalog = Catalog(self)
+        event_id = random.choice(catalog.event_ids())
+        seats = [
+            s["seat_id"] for s in catalog.seat_map(event_id)["seats"] if s["status"] == AVAILABLE
+        ]
+        if not seats:
+            _outcome(self, "sold out")
+            return
+        self.purchase(event_id, random.choice(seats))
+
+
+def _watch_order(user: Purchaser, order_id: str) -> gevent.Greenlet:
     """Open /v1/live/orders before paying and wait for the order's `paid` update."""
     url = str(user.host).replace("http", "ws", 1) + "/v1/live/orders"
     started = time.monotonic()
@@ -309,31 +365,85 @@ class GrpcBrowserUser(User):
             self._call("GetSeatMap", self.stub.GetSeatMap, request)
 
 
-class FlashBuyer(BuyerUser):
-    """One customer of a flash sale: reads the event's seat map once, then races for
-    the best seats until one is won (then buys it and leaves) or none is left. Aims
-    are skewed to the front of the map, as real buyers' are, so the race is real."""
+# event id -> its seat ids in layout order (the index of each seat's two bits)
+LAYOUTS: dict[str, list[str]] = {}
+STATES = {0: "available", 1: "held", 2: "sold"}
+
+
+def seat_order(layout: dict[str, Any]) -> list[str]:
+    order: dict[int, str] = {}
+    for section in layout["sections"]:
+        for row in section["rows"]:
+            for offset, number in enumerate(row["numbers"]):
+                index = int(row["first_index"]) + offset
+                order[index] = f"{section['name']}-{row['label']}-{int(number):03d}"
+    return [order[i] for i in range(len(order))]
+
+
+def available(availability: dict[str, Any], seats: list[str]) -> list[str]:
+    packed = base64.b64decode(availability["states"])
+    return [s for i, s in enumerate(seats) if (packed[i // 4] >> (2 * (i % 4))) & 3 == 0]
+
+
+class FlashBuyer(Purchaser):
+    """One customer of a flash sale. Arrives logged in; with --waiting-room, joins
+    the event's queue and waits (polling as the answer says) until admitted;
+    reads the layout (micro-cached at the edge, the same for everyone) and the
+    availability overlay, then races for a seat until one is won (then buys it
+    and leaves) or none is left. Aims are skewed to the front of the map, as real
+    buyers' are, so the race is real."""
 
     wait_time = between(0, 0.2)
 
     def on_start(self) -> None:
-        super().on_start()
-        catalog = Catalog(self)
-        self.event_id = catalog.event_ids()[0]
-        self.seats = [
-            s["seat_id"]
-            for s in catalog.seat_map(self.event_id)["seats"]
-            if s["status"] == AVAILABLE
-        ]
+        token = TOKENS.next(self.environment)
+        if token is None:
+            token = ACCOUNTS.token(self, _options_of(self.environment).accounts)
+        self.auth = {"authorization": f"Bearer {token}"}
+        self.event_id = Catalog(self).event_ids()[0]
+        self.hold_headers = dict(self.auth)
+        if _options_of(self.environment).waiting_room:
+            self.hold_headers["x-groundwork-admission"] = self.wait_in_queue()
+        self.seats = self.read_availability()
+        self.losses = 0
+
+    def wait_in_queue(self) -> str:
+        arrived = time.monotonic()
+        path = f"/v1/events/{self.event_id}/queue"
+        reply = self.client.post(path, json={}, headers=self.auth, name="queue join")
+        while True:
+            if reply.status_code != 200:
+                raise StopUser()  # recorded as that request's failure
+            ticket = reply.json()
+            if ticket["status"] == "TICKET_STATUS_ADMITTED":
+                _outcome(self, "time in queue", (time.monotonic() - arrived) * 1000)
+                return str(ticket["admission_token"])
+            gevent.sleep(max(1.0, float(ticket.get("poll_after_seconds") or 1)))
+            reply = self.client.get(path, headers=self.auth, name="queue poll")
+
+    def read_availability(self) -> list[str]:
+        base = f"/v1/events/{self.event_id}"
+        if self.event_id not in LAYOUTS:
+            layout = self.client.get(f"{base}/layout", name="/v1/events/:id/layout")
+            LAYOUTS[self.event_id] = seat_order(layout.json())
+        reply = self.client.get(f"{base}/availability", name="/v1/events/:id/availability")
+        return available(reply.json(), LAYOUTS[self.event_id])
 
     @task
     def buy(self) -> None:
+        if not self.seats and self.losses:
+            self.seats = self.read_availability()  # what is left now
+            self.losses = 0
         if not self.seats:
-            _outcome(self, "sold out")
+            _outcome(self, "sold out", (time.monotonic() - SALE_STARTED) * 1000)
             raise StopUser()
         aim = min(int(random.expovariate(1 / 30)), len(self.seats) - 1)
         if self.purchase(self.event_id, self.seats.pop(aim)):
             raise StopUser()  # one ticket per customer
+        self.losses += 1
+        if self.losses >= 3:  # the map has moved on: read it again
+            self.seats = self.read_availability()
+            self.losses = 0
 
 
 def _key(prefix: str) -> str:

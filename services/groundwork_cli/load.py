@@ -32,6 +32,21 @@ def _databases(postgres: str | None) -> tuple[str, str]:
     return database_url(postgres, "booking"), database_url(postgres, "ticketing")
 
 
+def _local_admin_token(host: str) -> str:
+    import httpx
+
+    from groundwork_cli.main import _plan
+    from groundwork_cli.runtime.secrets import ADMIN_EMAIL
+
+    password = _plan().secrets.admin_password()
+    reply = httpx.post(
+        f"{host}/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}, timeout=30
+    )
+    if reply.status_code != 200:
+        raise click.ClickException(f"the local admin cannot log in: {reply.text}")
+    return str(reply.json()["access_token"])
+
+
 @click.command()
 @click.argument("scenario", type=click.Choice(SCENARIO_NAMES))
 @click.option("--host", help="Base URL of the edge. Default: the local mesh's.")
@@ -54,6 +69,32 @@ def _databases(postgres: str | None) -> tuple[str, str]:
 @click.option("--flash-users", default=2000, show_default=True, type=click.IntRange(1))
 @click.option("--flash-ramp", default=10.0, show_default=True, type=click.FloatRange(0.1))
 @click.option("--flash-hold", default=20.0, show_default=True, type=click.FloatRange(0))
+@click.option(
+    "--waiting-room/--no-waiting-room",
+    default=True,
+    show_default=True,
+    help="Flash sale: put the event behind a waiting room; customers queue first.",
+)
+@click.option("--room-active", default=500, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--room-rate", default=6000, show_default=True, type=click.IntRange(1), help="Per minute."
+)
+@click.option(
+    "--room-mode", type=click.Choice(["fixed", "adaptive"]), default="adaptive", show_default=True
+)
+@click.option("--room-target-ms", default=500, show_default=True, type=click.IntRange(10))
+@click.option(
+    "--admin-token",
+    envvar="GROUNDWORK_ADMIN_TOKEN",
+    help="To set up the waiting room. Default: the local mesh's admin logs in.",
+)
+@click.option(
+    "--customers-file",
+    type=click.Path(path_type=Path),
+    default=Path("loadtest-results/customers.json"),
+    show_default=True,
+    help="Flash sale: customers' accounts (refresh tokens), kept between runs.",
+)
 @click.option("--postgres", help="Admin URL of the system's Postgres, for the check.")
 @click.option("--no-check", is_flag=True, help="Skip the correctness check.")
 @click.option("--out", type=click.Path(path_type=Path), help="Default: loadtest-results/<run>")
@@ -71,6 +112,13 @@ def load(
     flash_users: int,
     flash_ramp: float,
     flash_hold: float,
+    waiting_room: bool,
+    room_active: int,
+    room_rate: int,
+    room_mode: str,
+    room_target_ms: int,
+    admin_token: str | None,
+    customers_file: Path,
     postgres: str | None,
     no_check: bool,
     out: Path | None,
@@ -85,6 +133,19 @@ def load(
     target = host or _local_host()
     databases = None if no_check else Databases(*_databases(postgres))
     directory = out or Path("loadtest-results") / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}"
+    room = None
+    if scenario == "flash-sale" and waiting_room:
+        room = {
+            "total_active_users": room_active,
+            "new_users_per_minute": room_rate,
+            "mode": f"ADMISSION_MODE_{room_mode.upper()}",
+            "target_booking_p99_ms": room_target_ms,
+            "paused": False,
+        }
+        if not admin_token:
+            if host is not None:
+                raise click.UsageError("a --host other than the local mesh needs --admin-token")
+            admin_token = _local_admin_token(target)
     run = Run(
         scenario=scenario,
         host=target.rstrip("/"),
@@ -101,6 +162,9 @@ def load(
         flash_ramp=flash_ramp,
         flash_hold=flash_hold,
         databases=databases,
+        accounts_store=customers_file if scenario == "flash-sale" else None,
+        room=room,
+        admin_token=admin_token or "",
     )
     try:
         document = execute(run)

@@ -47,31 +47,40 @@ class Admission:
     async def round(self) -> None:
         now = datetime.now(UTC)
         for event_id in await self._rooms.events():
-            result = await self._rooms.admit(event_id, now)
-            if result is None:
-                continue
-            shape = (result.served, result.queue_length, result.active, result.rate_per_minute)
-            seen, when = self._last.get(event_id, (None, 0.0))
-            # Admissions at once (the instance that made them); other changes (joins,
-            # leaves) at most every second per instance, however many join.
-            moment = time.monotonic()
-            if not result.admitted and (seen == shape or moment - when < 1.0):
-                continue
-            self._last[event_id] = (shape, moment)
-            figures = await self._rooms.get(event_id)
-            if figures is None:
-                continue
-            progress = pb.QueueProgress(
-                event_id=event_id,
-                served=result.served,
-                queue_length=result.queue_length,
-                active_users=result.active,
-                admission_rate_per_minute=result.rate_per_minute,
-                paused=figures.room.paused,
-                opens_at=timestamp(figures.room.opens_at),
-            )
-            event = envelope("waitingroom.progress", event_id, progress)
-            await publish(self._redis, STREAM, event, maxlen=PROGRESS_MAXLEN)
+            try:
+                await self._admit(event_id, now)
+            except (RedisError, OSError):
+                raise
+            except Exception:
+                # One unreadable room must not stop admission to the others.
+                log.exception("admission round failed", extra={"event_id": event_id})
+
+    async def _admit(self, event_id: str, now: datetime) -> None:
+        result = await self._rooms.admit(event_id, now)
+        if result is None:
+            return
+        shape = (result.served, result.queue_length, result.active, result.rate_per_minute)
+        seen, when = self._last.get(event_id, (None, 0.0))
+        # Admissions at once (the instance that made them); other changes (joins,
+        # leaves) at most every second per instance, however many join.
+        moment = time.monotonic()
+        if not result.admitted and (seen == shape or moment - when < 1.0):
+            return
+        self._last[event_id] = (shape, moment)
+        figures = await self._rooms.get(event_id)
+        if figures is None:
+            return
+        progress = pb.QueueProgress(
+            event_id=event_id,
+            served=result.served,
+            queue_length=result.queue_length,
+            active_users=result.active,
+            admission_rate_per_minute=result.rate_per_minute,
+            paused=figures.room.paused,
+            opens_at=timestamp(figures.room.opens_at),
+        )
+        event = envelope("waitingroom.progress", event_id, progress)
+        await publish(self._redis, STREAM, event, maxlen=PROGRESS_MAXLEN)
 
     async def run(self, stop: asyncio.Event) -> None:
         with background():  # a round every tick: no trace each

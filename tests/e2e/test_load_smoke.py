@@ -1,6 +1,7 @@
 """Short Locust runs through the edge (`groundwork load`): any failed request or any
-violation found by the correctness check afterwards fails the test. They buy on an
-event of their own (the last listed) so other tests' seats are left alone."""
+violation found by the correctness check afterwards fails the test. They buy on
+events of their own (one made for the sale; the last listed) so other tests'
+seats are left alone."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import edge_flows
 from tests.e2e.conftest import Mesh
 
 
@@ -27,29 +29,38 @@ def _load(mesh: Mesh, out: Path, *args: str) -> dict[str, object]:
     return document
 
 
-def test_a_small_flash_sale_sells_each_seat_once(mesh: Mesh, event_id: str, tmp_path: Path) -> None:
+def test_a_small_flash_sale_through_the_waiting_room(mesh: Mesh, tmp_path: Path) -> None:
+    """About 200 customers, prepared before the sale, queue, are admitted, race
+    for seats and buy: no request fails and the check passes."""
+    sale_event = edge_flows.new_event(mesh.http, mesh.admin_token(), "Small Flash Sale")
     document = _load(
         mesh,
         tmp_path,
         "flash-sale",
         "--event-id",
-        event_id,
+        sale_event,
         "--flash-users",
-        "30",
+        "200",
         "--flash-ramp",
-        "3",
+        "5",
         "--flash-hold",
-        "8",
-        "--accounts",
-        "10",
+        "15",
+        "--customers-file",
+        str(tmp_path / "customers.json"),
     )
     total = document["total"]
-    assert isinstance(total, dict) and total["failures"] == 0 and total["requests"] > 100
+    assert isinstance(total, dict) and total["failures"] == 0 and total["requests"] > 400
     outcomes = document["outcomes"]
-    assert isinstance(outcomes, dict) and outcomes["ticket issued"]["count"] >= 10
+    assert isinstance(outcomes, dict)
+    assert outcomes["time in queue"]["count"] >= 20  # admitted through the room
+    assert outcomes["ticket issued"]["count"] >= 20
+    sale = document["sale"]
+    assert isinstance(sale, dict)
+    assert sale["preparation"]["customers"] == 200
+    assert sale["waiting_room"]["event_id"] == sale_event
+    assert sale["seats_sold"] == outcomes["ticket issued"]["count"]  # one seat each
     correctness = document["correctness"]
     assert isinstance(correctness, dict) and correctness["ok"], correctness
-    assert correctness["paid_orders"] >= outcomes["ticket issued"]["count"]
 
 
 def test_buyers_watch_their_orders_and_reads_compare_grpc_with_rest(
