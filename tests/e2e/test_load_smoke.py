@@ -1,14 +1,12 @@
 """Short Locust runs through the edge (`groundwork load`): any failed request or any
 violation found by the correctness check afterwards fails the test. They buy on
-events of their own (one made for the sale; the last listed) so other tests'
-seats are left alone."""
+events of their own, so other tests' seats are left alone."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests import edge_flows
@@ -17,8 +15,7 @@ from tests.e2e.conftest import Mesh
 
 @pytest.fixture(scope="module")
 def event_id(mesh: Mesh) -> str:
-    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 100}).json()["events"]
-    return str(events[-1]["event_id"])
+    return edge_flows.new_event(mesh.http, mesh.admin_token(), "Load Smoke")
 
 
 def _load(mesh: Mesh, out: Path, *args: str) -> dict[str, object]:
