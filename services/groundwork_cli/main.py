@@ -327,6 +327,53 @@ def envoy_config(profile: str, directory: Path) -> None:
         click.echo(path)
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks of the running mesh that print figures beside their ceilings."""
+
+
+@bench.command("sale")
+@click.option("--customers", default=5000, show_default=True, type=click.IntRange(10))
+@click.option("--ramp", default=30.0, show_default=True, help="Seconds over which they arrive.")
+@click.option(
+    "--sale-seconds",
+    default=120.0,
+    show_default=True,
+    help="How long the sale runs after the ramp (the queue drains, seats sell).",
+)
+@click.option("--websockets", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--reads", default=50_000, show_default=True, help="h2load requests per round.")
+@click.option("--out", type=click.Path(path_type=Path), help="Default: loadtest-results/<run>")
+def bench_sale(
+    customers: int,
+    ramp: float,
+    sale_seconds: float,
+    websockets: int,
+    reads: int,
+    out: Path | None,
+) -> None:
+    """A flash sale against this machine's limits (see BENCHMARKS.md). Start the
+    mesh with the per-client limits raised first (the load comes from one address)."""
+    import time
+
+    from groundwork_cli.sale_bench import Sizes, run
+
+    plan = _plan()
+    if not supervisor.running(plan.layout):
+        raise click.ClickException("the mesh is not running: groundwork up")
+    directory = out or Path("loadtest-results") / f"{time.strftime('%Y%m%d-%H%M%S')}-bench-sale"
+    directory.mkdir(parents=True, exist_ok=True)
+    sizes = Sizes(
+        customers=customers,
+        ramp_seconds=ramp,
+        sale_seconds=sale_seconds,
+        websockets=websockets,
+        read_requests=reads,
+    )
+    run(plan, sizes, directory, click.echo)
+    click.echo(f"\nJSON: {directory / 'bench-sale.json'}")
+
+
 def _register_load_commands() -> None:
     from groundwork_cli.load import check_cmd, load
 

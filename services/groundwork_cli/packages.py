@@ -1,0 +1,33 @@
+"""Debian packages the benchmarks run (h2load from nghttp2-client), installed
+when missing by the project itself, pinned by the distribution."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+
+class MissingTool(Exception):
+    pass
+
+
+def ensure(binary: str, package: str) -> str:
+    """The path of `binary`, installing Debian's `package` first when it is
+    missing and this process may (root, apt-get present)."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        raise MissingTool(f"{binary} is missing: install the {package} package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        # A stale package index is the usual cause: refresh it once and retry.
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    found = shutil.which(binary)
+    if result.returncode != 0 or not found:
+        raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")
+    return found

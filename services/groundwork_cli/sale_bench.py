@@ -1,0 +1,554 @@
+"""`groundwork bench sale`: a flash sale against this machine's limits, on the
+running local mesh, every figure beside the ceiling it is measured against in
+the same run (the machine is noisy; ratios travel, absolute numbers do not).
+
+1. bytes on the wire: the whole seat map against the layout + availability;
+2. availability reads/s through the edge against the same Envoy build answering
+   a direct response of the same size (h2load, closed loop, HTTP/2);
+3. holds/s through the edge against the same hold transaction run directly on
+   booking's Postgres by an asyncpg loop, at the same concurrency;
+4. concurrent WebSockets through the edge, with the edge's and realtime's
+   memory per socket;
+5. the sale: customers (prepared before it) arriving over the ramp onto one
+   event behind an adaptive waiting room (Locust), then `groundwork check`.
+
+Each part is bounded by count and time and stops by itself. The mesh must have
+its per-client limits raised (the load comes from one address)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import httpx
+import psutil
+
+from groundwork_cli.packages import ensure
+from groundwork_cli.runtime import probes, supervisor
+from groundwork_cli.runtime.plan import Plan, envoy_bin, service_database_url
+from groundwork_cli.runtime.secrets import ADMIN_EMAIL
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    customers: int = 5000
+    ramp_seconds: float = 30
+    # How long customers keep arriving and buying after the ramp (queue drains).
+    sale_seconds: float = 120
+    read_requests: int = 50_000
+    hold_seconds: float = 10
+    concurrency: int = 32
+    websockets: int = 5000
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _admin_token(plan: Plan, http: str) -> str:
+    password = plan.secrets.admin_password()
+    reply = httpx.post(
+        f"{http}/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}, timeout=30
+    )
+    reply.raise_for_status()
+    return str(reply.json()["access_token"])
+
+
+def _new_event(http: str, admin: str, name: str) -> str:
+    """A new event on the largest venue (5,000 seats in the sample data)."""
+    events = httpx.get(f"{http}/v1/events", params={"page_size": 100}).json()["events"]
+    venue = max(events, key=lambda e: (e["venue"]["capacity"], e["venue"]["venue_id"]))["venue"]
+    reply = httpx.post(
+        f"{http}/v1/events",
+        headers=_bearer(admin),
+        json={
+            "venue_id": venue["venue_id"],
+            "name": name,
+            "starts_at": "2036-01-01T20:00:00Z",
+            "section_prices": {"FLOOR": 9900, "LOWER": 6900, "UPPER": 3900},
+            "idempotency_key": f"bench-{uuid.uuid4()}",
+        },
+        timeout=30,
+    )
+    reply.raise_for_status()
+    return str(reply.json()["event_id"])
+
+
+# 1. bytes ---------------------------------------------------------------------
+
+
+def wire_bytes(http: str, event_id: str) -> dict[str, dict[str, int]]:
+    """Bytes of each read's body as sent, per accept-encoding."""
+    result: dict[str, dict[str, int]] = {}
+    with httpx.Client(base_url=http, timeout=30) as client:
+        for name, path in (
+            ("seat map (before)", "seats"),
+            ("layout", "layout"),
+            ("availability", "availability"),
+        ):
+            row = {}
+            for encoding in ("identity", "gzip", "br"):
+                with client.stream(
+                    "GET", f"/v1/events/{event_id}/{path}", headers={"accept-encoding": encoding}
+                ) as reply:
+                    reply.raise_for_status()
+                    raw = b"".join(reply.iter_raw())
+                row[encoding] = len(raw)
+                sent = reply.headers.get("content-encoding", "identity")
+                if sent != encoding:
+                    row[f"{encoding} (sent {sent})"] = row.pop(encoding)
+            result[name] = row
+    return result
+
+
+# 2. reads against a direct response --------------------------------------------
+
+_H2LOAD_RATE = re.compile(r"finished in [\d.]+\w*, ([\d.]+) req/s")
+_H2LOAD_DONE = re.compile(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded")
+
+
+def _h2load(h2load: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
+    command = [
+        h2load,
+        "-n",
+        str(requests),
+        "-c",
+        str(concurrency),
+        "-m",
+        "8",
+        "-H",
+        "accept-encoding: identity",
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
+    rate, done = _H2LOAD_RATE.search(output), _H2LOAD_DONE.search(output)
+    if not rate or not done:
+        raise RuntimeError(f"h2load said:\n{output[-1500:]}")
+    statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", output)
+    return {
+        "per_second": float(rate.group(1)),
+        "requests": int(done.group(1)),
+        "succeeded": int(done.group(3)),
+        "non_2xx": sum(int(n) for n in statuses.groups()[1:]) if statuses else -1,
+    }
+
+
+def _direct_response_config(address: str, port: int, admin: int, body: str) -> dict[str, Any]:
+    return {
+        "admin": {"address": {"socket_address": {"address": address, "port_value": admin}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "direct",
+                    "address": {"socket_address": {"address": address, "port_value": port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters"
+                                        ".network.http_connection_manager.v3.HttpConnectionManager",
+                                        "stat_prefix": "direct",
+                                        "codec_type": "AUTO",
+                                        "route_config": {
+                                            "virtual_hosts": [
+                                                {
+                                                    "name": "direct",
+                                                    "domains": ["*"],
+                                                    "routes": [
+                                                        {
+                                                            "match": {"prefix": "/"},
+                                                            "direct_response": {
+                                                                "status": 200,
+                                                                "body": {"inline_string": body},
+                                                            },
+                                                        }
+                                                    ],
+                                                }
+                                            ]
+                                        },
+                                        "http_filters": [
+                                            {
+                                                "name": "envoy.filters.http.router",
+                                                "typed_config": {
+                                                    "@type": "type.googleapis.com/envoy.extensions"
+                                                    ".filters.http.router.v3.Router"
+                                                },
+                                            }
+                                        ],
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+
+
+def reads_against_direct_response(
+    plan: Plan, http: str, event_id: str, requests: int, concurrency: int
+) -> dict[str, Any]:
+    h2load = ensure("h2load", "nghttp2-client")
+    path = f"/v1/events/{event_id}/availability"
+    body = httpx.get(f"{http}{path}", headers={"accept-encoding": "identity"}).text
+    address = plan.profile.edge_address()
+    port, admin = 18090, 18091  # beside the edge's ports on its address
+    with tempfile.TemporaryDirectory() as directory:
+        config = Path(directory) / "direct.json"
+        config.write_text(json.dumps(_direct_response_config(address, port, admin, body)))
+        envoy = subprocess.Popen(
+            [str(envoy_bin()), "-c", str(config), "--disable-hot-restart", "-l", "warn"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            asyncio.run(
+                probes.wait_until(
+                    probes.http_health(f"{address}:{admin}", "/ready"), 30, "the direct Envoy"
+                )
+            )
+            rounds = []
+            # Alternating, twice each: drift on a noisy machine hits both alike.
+            for _ in range(2):
+                rounds.append(
+                    (
+                        _h2load(h2load, f"{http}{path}", requests, concurrency),
+                        _h2load(h2load, f"http://{address}:{port}{path}", requests, concurrency),
+                    )
+                )
+        finally:
+            envoy.terminate()
+            envoy.wait(timeout=20)
+    edge = max((r[0] for r in rounds), key=lambda f: f["per_second"])
+    direct = max((r[1] for r in rounds), key=lambda f: f["per_second"])
+    return {
+        "body_bytes": len(body.encode()),
+        "edge": edge,
+        "direct_response": direct,
+        "ratio": round(edge["per_second"] / direct["per_second"], 3),
+    }
+
+
+# 3. holds against the database's own loop ---------------------------------------
+
+
+async def _edge_holds(
+    http: str, event_id: str, tokens: list[str], seats: list[str], seconds: float
+) -> dict[str, float]:
+    queue = list(seats)
+    done, failed = 0, 0
+    deadline = time.monotonic() + seconds
+    latencies: list[float] = []
+
+    async def worker(token: str, session: aiohttp.ClientSession) -> None:
+        nonlocal done, failed
+        while queue and time.monotonic() < deadline:
+            seat = queue.pop()
+            body = {"event_id": event_id, "seat_ids": [seat], "idempotency_key": str(uuid.uuid4())}
+            started = time.monotonic()
+            async with session.post(f"{http}/v1/holds", json=body, headers=_bearer(token)) as reply:
+                await reply.read()
+                if reply.status == 200:
+                    done += 1
+                    latencies.append(time.monotonic() - started)
+                else:
+                    failed += 1
+
+    started = time.monotonic()
+    connector = aiohttp.TCPConnector(limit=len(tokens))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(t, session) for t in tokens))
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "per_second": round(done / elapsed, 1),
+        "holds": done,
+        "failed": failed,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else 0,
+    }
+
+
+async def _database_holds(
+    url: str, event_id: str, seats: list[str], concurrency: int, seconds: float
+) -> dict[str, float]:
+    from groundwork.booking.v1 import booking_pb2
+    from groundwork_booking import domain
+    from groundwork_booking.service import hold_transaction
+
+    queue = list(seats)
+    done = 0
+    deadline = time.monotonic() + seconds
+    pool = await asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+
+    async def worker(user: str) -> None:
+        nonlocal done
+        while queue and time.monotonic() < deadline:
+            seat = queue.pop()
+            request = booking_pb2.HoldSeatsRequest(
+                event_id=event_id, seat_ids=[seat], idempotency_key=str(uuid.uuid4())
+            )
+            hold = domain.hold_request(event_id, [seat])
+            async with pool.acquire() as conn:
+                await hold_transaction(conn, user, hold, request, timedelta(minutes=5))
+            done += 1
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(worker(f"bench-{i}") for i in range(concurrency)))
+    finally:
+        await pool.close()
+    elapsed = time.monotonic() - started
+    return {"per_second": round(done / elapsed, 1), "holds": done}
+
+
+def holds_against_database(
+    plan: Plan, http: str, event_id: str, tokens: list[str], seconds: float
+) -> dict[str, Any]:
+    """The first half of the event's seats through the edge, the second half by
+    the loop (booking's inventory of the event exists once the edge's first hold
+    made it)."""
+    seats = [s["seat_id"] for s in httpx.get(f"{http}/v1/events/{event_id}/seats").json()["seats"]]
+    half = len(seats) // 2
+    edge = asyncio.run(_edge_holds(http, event_id, tokens, seats[:half], seconds))
+    url = service_database_url(plan, "booking")
+    database = asyncio.run(_database_holds(url, event_id, seats[half:], len(tokens), seconds))
+    return {
+        "concurrency": len(tokens),
+        "edge": edge,
+        "database_loop": database,
+        "ratio": round(edge["per_second"] / database["per_second"], 3),
+    }
+
+
+# 4. websockets ------------------------------------------------------------------
+
+
+def _rss(plan: Plan, names: list[str]) -> int:
+    rpc = supervisor.client(plan.layout)
+    total = 0
+    for name in names:
+        pid = rpc.getProcessInfo(name)["pid"]
+        if pid:
+            process = psutil.Process(pid)
+            total += process.memory_info().rss
+    return total
+
+
+async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> dict[str, int]:
+    """Open `count` sockets (200 handshakes at a time), each read by its own task
+    as a browser would (so the server's pings get their pongs), hold them all,
+    measure, close."""
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    readers: list[asyncio.Task[None]] = []
+    refused = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        gate = asyncio.Semaphore(200)
+
+        async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for _ in ws:  # answers pings; frames are not needed here
+                pass
+
+        async def one() -> None:
+            nonlocal refused
+            async with gate:
+                try:
+                    ws = await session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
+                    ready = await ws.receive(timeout=30)  # the Ready frame: subscribed
+                    if ready.type != aiohttp.WSMsgType.TEXT:
+                        raise ConnectionError(str(ready))
+                except (aiohttp.ClientError, TimeoutError, ConnectionError):
+                    refused += 1
+                    return
+            sockets.append(ws)
+            readers.append(asyncio.create_task(read(ws)))
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        await asyncio.to_thread(settle)
+        open_now = sum(1 for ws in sockets if not ws.closed)
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*readers, return_exceptions=True)
+    # Refused: no handshake or no Ready; dropped: connected, but gone by the measurement.
+    return {
+        "asked": count,
+        "connected": open_now,
+        "refused": refused,
+        "dropped": len(sockets) - open_now,
+    }
+
+
+def websockets(plan: Plan, http: str, event_id: str, count: int) -> dict[str, Any]:
+    realtime = [p.name for p in plan.services if p.name.startswith("realtime-")]
+    before = {"edge": _rss(plan, ["edge"]), "realtime": _rss(plan, realtime)}
+    during: dict[str, int] = {}
+
+    def measure() -> None:
+        time.sleep(2)  # let allocations settle before reading RSS
+        during.update({"edge": _rss(plan, ["edge"]), "realtime": _rss(plan, realtime)})
+
+    url = http.replace("http", "ws", 1) + f"/v1/live/events/{event_id}/queue"
+    counts = asyncio.run(_hold_websockets(url, count, measure))
+    connected = max(counts["connected"], 1)
+    return {
+        **counts,
+        "edge_bytes_per_socket": (during["edge"] - before["edge"]) // connected,
+        "realtime_bytes_per_socket": (during["realtime"] - before["realtime"]) // connected,
+    }
+
+
+# 5. the sale --------------------------------------------------------------------
+
+
+def sale(
+    plan: Plan, http: str, admin: str, event_id: str, sizes: Sizes, out: Path
+) -> dict[str, Any]:
+    from groundwork_loadtest.runner import Databases, Run, execute
+
+    run = Run(
+        scenario="flash-sale",
+        host=http,
+        out=out,
+        event_id=event_id,
+        flash_users=sizes.customers,
+        flash_ramp=sizes.ramp_seconds,
+        flash_hold=sizes.sale_seconds,
+        databases=Databases(
+            service_database_url(plan, "booking"), service_database_url(plan, "ticketing")
+        ),
+        accounts_store=plan.layout.root / "bench-customers.json",
+        room={
+            "total_active_users": 500,
+            "new_users_per_minute": 6000,
+            "mode": "ADMISSION_MODE_ADAPTIVE",
+            "target_booking_p99_ms": 500,
+            "paused": False,
+        },
+        admin_token=admin,
+    )
+    document = execute(run)
+    rows = {f"{r['kind']} {r['name']}": r for r in document["requests"]}
+    availability = rows.get("GET /v1/events/:id/availability", {})
+    hold = rows.get("POST hold", {})
+    return {
+        "customers": sizes.customers,
+        "ramp_seconds": sizes.ramp_seconds,
+        "requests": document["total"]["requests"],
+        "failed_requests": document["total"]["failures"],
+        "failures": document["failures"][:5],
+        "availability_p99_ms": availability.get("p99_ms"),
+        "hold_p99_ms": hold.get("p99_ms"),
+        "hold_p50_ms": hold.get("p50_ms"),
+        **{k: document["sale"][k] for k in ("seats", "seats_sold", "lost_races")},
+        "sold_out_after_seconds": document["sale"]["sold_out_after_seconds"],
+        "time_in_queue_ms": document["sale"]["time_in_queue_ms"],
+        "preparation": document["sale"]["preparation"],
+        "check": document["correctness"],
+        "report": str(out / "report.html"),
+    }
+
+
+def _customer_tokens(plan: Plan, http: str, count: int) -> list[str]:
+    from groundwork_loadtest.accounts import prepare
+
+    prepared = prepare(http, count, plan.layout.root / "bench-holders.json")
+    if prepared.failures:
+        raise RuntimeError("; ".join(prepared.failures[:3]))
+    return prepared.tokens
+
+
+def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
+    http = f"http://{plan.edge_http()}"
+    admin = _admin_token(plan, http)
+    report: dict[str, Any] = {"sizes": sizes.__dict__}
+    event_id = _new_event(http, admin, "Bench Sale")
+    say(f"sale event {event_id}")
+
+    report["bytes"] = wire_bytes(http, event_id)
+    say(_bytes_lines(report["bytes"]))
+    report["reads"] = reads_against_direct_response(plan, http, event_id, sizes.read_requests, 16)
+    say(_reads_line(report["reads"]))
+    holds_event = _new_event(http, admin, "Bench Holds")
+    tokens = _customer_tokens(plan, http, sizes.concurrency)
+    report["holds"] = holds_against_database(plan, http, holds_event, tokens, sizes.hold_seconds)
+    say(_holds_line(report["holds"]))
+    report["websockets"] = websockets(plan, http, event_id, sizes.websockets)
+    say(_websockets_line(report["websockets"]))
+    say(f"the sale: {sizes.customers} customers over {sizes.ramp_seconds:.0f}s ...")
+    report["sale"] = sale(plan, http, admin, event_id, sizes, out / "sale")
+    say(_sale_lines(report["sale"]))
+    (out / "bench-sale.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def _bytes_lines(figures: dict[str, dict[str, int]]) -> str:
+    lines = ["bytes on the wire (5,000-seat event):"]
+    for name, row in figures.items():
+        lines.append(f"  {name:<20}" + "  ".join(f"{k} {v:,}" for k, v in row.items()))
+    return "\n".join(lines)
+
+
+def _reads_line(figures: dict[str, Any]) -> str:
+    edge, direct = figures["edge"], figures["direct_response"]
+    return (
+        f"availability reads (h2load, {figures['body_bytes']:,} B): edge "
+        f"{edge['per_second']:,.0f}/s ({edge['non_2xx']} non-2xx) vs direct response "
+        f"{direct['per_second']:,.0f}/s: ratio {figures['ratio']:.2f} (target >= 0.5)"
+    )
+
+
+def _holds_line(figures: dict[str, Any]) -> str:
+    edge, database = figures["edge"], figures["database_loop"]
+    return (
+        f"holds at concurrency {figures['concurrency']}: edge {edge['per_second']}/s "
+        f"(p99 {edge['p99_ms']} ms, {edge['failed']} failed) vs asyncpg loop "
+        f"{database['per_second']}/s: ratio {figures['ratio']:.2f} (target >= 0.3)"
+    )
+
+
+def _websockets_line(figures: dict[str, Any]) -> str:
+    return (
+        f"websockets: {figures['connected']:,} of {figures['asked']:,} held at once, "
+        f"{figures['refused']} refused, {figures['dropped']} dropped; memory per socket: edge "
+        f"{figures['edge_bytes_per_socket'] / 1024:.1f} KiB, realtime "
+        f"{figures['realtime_bytes_per_socket'] / 1024:.1f} KiB"
+    )
+
+
+def _sale_lines(figures: dict[str, Any]) -> str:
+    queue = figures["time_in_queue_ms"] or {}
+    check = figures["check"]
+    return "\n".join(
+        [
+            f"  {figures['requests']:,} requests, {figures['failed_requests']} failed"
+            + (f": {figures['failures']}" if figures["failures"] else ""),
+            f"  seats sold {figures['seats_sold']:,} of {figures['seats']:,}, "
+            f"{figures['lost_races']:,} lost races, sold out after "
+            f"{figures['sold_out_after_seconds']}s",
+            f"  availability read p99 {figures['availability_p99_ms']} ms (target <= 300), "
+            f"admitted customers' hold p50 {figures['hold_p50_ms']} ms, "
+            f"p99 {figures['hold_p99_ms']} ms (target <= 1000)",
+            f"  time in queue p50 {queue.get('p50_ms', 0) / 1000:.1f}s, "
+            f"p99 {queue.get('p99_ms', 0) / 1000:.1f}s ({queue.get('count', 0)} admitted)",
+            f"  check: {'ok' if check['ok'] else 'VIOLATIONS'} ({check['paid_orders']} paid "
+            f"orders, {check['tickets']} tickets)",
+            f"  customers prepared before the sale: {figures['preparation']}",
+        ]
+    )
