@@ -69,6 +69,10 @@ class Run:
     # admin token), or join the room it already has.
     room: dict[str, Any] | None = None
     admin_token: str = ""
+    # Flash sale: customers' access tokens made beforehand by the caller (instead
+    # of accounts_store), with how they were made.
+    tokens: list[str] | None = None
+    tokens_made: dict[str, Any] | None = None
 
 
 def seconds(duration: str) -> float:
@@ -127,7 +131,7 @@ def locust_command(run: Run) -> list[str]:
     ]
     if run.event_id:
         command += ["--event-id", run.event_id]
-    if run.scenario == "flash-sale" and run.accounts_store is not None:
+    if run.scenario == "flash-sale" and (run.accounts_store is not None or run.tokens):
         command += ["--tokens-file", str(run.out / "tokens.json")]
     if run.scenario == "flash-sale" and run.room is not None:
         command += ["--waiting-room"]
@@ -195,7 +199,10 @@ def execute(run: Run) -> dict[str, Any]:
     if run.scenario == "flash-sale" and not run.event_id:
         run = Run(**{**run.__dict__, "event_id": busiest_event(run.host)})
     preparation = None
-    if run.scenario == "flash-sale" and run.accounts_store is not None:
+    if run.scenario == "flash-sale" and run.tokens:
+        (run.out / "tokens.json").write_text(json.dumps(run.tokens))
+        preparation = {"customers": len(run.tokens), **(run.tokens_made or {})}
+    elif run.scenario == "flash-sale" and run.accounts_store is not None:
         preparation = _prepare(run)
     room = ensure_room(run) if run.scenario == "flash-sale" and run.room is not None else None
     command = locust_command(run)
@@ -218,7 +225,7 @@ def execute(run: Run) -> dict[str, Any]:
         "options": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in run.__dict__.items()
-            if k not in ("out", "databases", "host", "admin_token")
+            if k not in ("out", "databases", "host", "admin_token", "tokens")
         },
         **figures,
         "html_report": str(run.out / "report.html"),
@@ -331,11 +338,7 @@ def table(document: dict[str, Any]) -> str:
     if sale:
         prepared = sale["preparation"]
         if prepared:
-            lines.append(
-                f"customers prepared before the sale: {prepared['customers']} in "
-                f"{prepared['seconds']}s ({prepared['refreshed']} refreshed, "
-                f"{prepared['logged_in']} logged in, {prepared['signed_up']} signed up)"
-            )
+            lines.append(f"customers prepared before the sale: {prepared}")
         queue = sale["time_in_queue_ms"]
         after = sale["sold_out_after_seconds"]
         lines.append(

@@ -35,6 +35,7 @@ import asyncpg
 import httpx
 import psutil
 
+from groundwork_cli.customers import mint
 from groundwork_cli.packages import ensure
 from groundwork_cli.runtime import probes, supervisor
 from groundwork_cli.runtime.plan import Plan, envoy_bin, service_database_url
@@ -422,6 +423,7 @@ def sale(
 ) -> dict[str, Any]:
     from groundwork_loadtest.runner import Databases, Run, execute
 
+    customers = mint(plan, sizes.customers)
     run = Run(
         scenario="flash-sale",
         host=http,
@@ -433,7 +435,8 @@ def sale(
         databases=Databases(
             service_database_url(plan, "booking"), service_database_url(plan, "ticketing")
         ),
-        accounts_store=plan.layout.root / "bench-customers.json",
+        tokens=customers.tokens,
+        tokens_made={"seconds": round(customers.seconds, 2), "how": "accounts, tokens in bulk"},
         room={
             "total_active_users": 500,
             "new_users_per_minute": 6000,
@@ -465,15 +468,6 @@ def sale(
     }
 
 
-def _customer_tokens(plan: Plan, http: str, count: int) -> list[str]:
-    from groundwork_loadtest.accounts import prepare
-
-    prepared = prepare(http, count, plan.layout.root / "bench-holders.json")
-    if prepared.failures:
-        raise RuntimeError("; ".join(prepared.failures[:3]))
-    return prepared.tokens
-
-
 def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
     http = f"http://{plan.edge_http()}"
     admin = _admin_token(plan, http)
@@ -486,7 +480,7 @@ def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
     report["reads"] = reads_against_direct_response(plan, http, event_id, sizes.read_requests, 16)
     say(_reads_line(report["reads"]))
     holds_event = _new_event(http, admin, "Bench Holds")
-    tokens = _customer_tokens(plan, http, sizes.concurrency)
+    tokens = mint(plan, sizes.concurrency).tokens
     report["holds"] = holds_against_database(plan, http, holds_event, tokens, sizes.hold_seconds)
     say(_holds_line(report["holds"]))
     report["websockets"] = websockets(plan, http, event_id, sizes.websockets)
