@@ -441,7 +441,7 @@ def sale(
             "total_active_users": 500,
             "new_users_per_minute": 6000,
             "mode": "ADMISSION_MODE_ADAPTIVE",
-            "target_booking_p99_ms": 500,
+            "target_booking_p99_ms": 1000,
             "paused": False,
         },
         admin_token=admin,

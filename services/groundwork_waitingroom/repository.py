@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
@@ -56,23 +57,50 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
 
+# What a customer's place reads, after a join or alone: room fields, the
+# session's end, rank, queue length, when they joined (one round trip either way).
+_PLACE = """
+-- (A nil would end the reply's array: absent values travel as false, nil in Python.)
+local function place(user)
+  local room = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'served', 'rate', 'paused', 'method')
+  return {room[1], room[2] or false, room[3], room[4], room[5],
+    redis.call('ZSCORE', KEYS[3], user) or false, redis.call('ZRANK', KEYS[2], user) or false,
+    redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[5], user) or false}
+end
+"""
+
 # KEYS: room queue active admits joined; ARGV: user, now_ms, pre-queue key
-_JOIN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+# -> false (no room), or the place after joining (idempotent: a second join
+# keeps the first place, and an admitted customer stays admitted)
+_JOIN = (
+    _PLACE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local now = tonumber(ARGV[2])
 local until_ms = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if until_ms and tonumber(until_ms) > now then return 2 end
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
-local score
-if now < tonumber(redis.call('HGET', KEYS[1], 'opens_at_ms')) then
-  score = tonumber(ARGV[3])
-else
-  score = 1 + redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
+local admitted = until_ms and tonumber(until_ms) > now
+if not admitted and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  local score
+  if now < tonumber(redis.call('HGET', KEYS[1], 'opens_at_ms')) then
+    score = tonumber(ARGV[3])
+  else
+    score = 1 + redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
+  end
+  redis.call('ZADD', KEYS[2], score, ARGV[1])
+  redis.call('HSET', KEYS[5], ARGV[1], now)
 end
-redis.call('ZADD', KEYS[2], score, ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1], now)
-return 0
+return place(ARGV[1])
 """
+)
+
+# KEYS: room queue active admits joined; ARGV: user -> false (no room), or the place
+_GET_PLACE = (
+    _PLACE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return place(ARGV[1])
+"""
+)
 
 # KEYS: room queue active admits joined; ARGV: now_ms
 # -> {admitted now, served, queue length, active, admitted in the last minute, rate*1000}
@@ -183,11 +211,30 @@ def _settings(room: Room) -> dict[FieldT, EncodableT]:
     }
 
 
+def _place(reply: Any, now: datetime) -> Place | None:
+    if not reply:
+        return None
+    opens, served, rate, paused, method, until, rank, length, joined = reply
+    return Place(
+        now_ms=_ms(now),
+        opens_at_ms=int(opens),
+        admitted_until_ms=int(float(until)) if until is not None else None,
+        rank=int(rank) if rank is not None else None,
+        queue_length=int(length),
+        served=int(served or 0),
+        rate_per_minute=float(rate),
+        paused=paused == b"1",
+        method=Method(method.decode()),
+        joined_ms=int(joined) if joined is not None else None,
+    )
+
+
 class Rooms:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._create = redis.register_script(_CREATE)
         self._join = redis.register_script(_JOIN)
+        self._get_place = redis.register_script(_GET_PLACE)
         self._admit = redis.register_script(_ADMIT)
         self._leave = redis.register_script(_LEAVE)
 
@@ -240,11 +287,12 @@ class Rooms:
         members = await self._redis.smembers(ROOMS)
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
-    async def join(self, event_id: str, user: str, now: datetime) -> int:
-        """-1 no room, 0 joined, 1 already waiting, 2 already admitted."""
+    async def join(self, event_id: str, user: str, now: datetime) -> Place | None:
+        """The customer's place once in the queue (or admitted); None: no room."""
         # secrets: a customer must not be able to predict (or grind) a good draw.
         draw = secrets.randbelow(2**52) / 2**52
-        return int(await self._join(keys(event_id), [user, _ms(now), repr(draw)]))
+        reply = await self._join(keys(event_id), [user, _ms(now), repr(draw)])
+        return _place(reply, now)
 
     async def leave(self, event_id: str, user: str) -> bool:
         return bool(await self._leave(keys(event_id), [user]))
@@ -257,34 +305,7 @@ class Rooms:
         return Round(taken, served, queue_length, active, last_minute, rate / 1000)
 
     async def place(self, event_id: str, user: str, now: datetime) -> Place | None:
-        room_key, queue, active, _, joined = keys(event_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(room_key, "opens_at_ms", "served", "rate", "paused", "method")
-            pipe.zscore(active, user)
-            pipe.zrank(queue, user)
-            pipe.zcard(queue)
-            pipe.hget(joined, user)
-            (
-                (opens, served, rate, paused, method),
-                until,
-                rank,
-                length,
-                joined_ms,
-            ) = await pipe.execute()
-        if opens is None:
-            return None
-        return Place(
-            now_ms=_ms(now),
-            opens_at_ms=int(opens),
-            admitted_until_ms=int(until) if until is not None else None,
-            rank=rank,
-            queue_length=length,
-            served=int(served or 0),
-            rate_per_minute=float(rate),
-            paused=paused == b"1",
-            method=Method(method.decode()),
-            joined_ms=int(joined_ms) if joined_ms is not None else None,
-        )
+        return _place(await self._get_place(keys(event_id), [user]), now)
 
     async def adapt_turn(self, interval_ms: int) -> bool:
         """True for the one instance that adapts the rates this interval."""

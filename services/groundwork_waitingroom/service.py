@@ -15,7 +15,7 @@ from groundwork_shared.caller import caller, require_role
 from groundwork_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from groundwork_shared.messages import parse_uuid, request_datetime, timestamp
 from groundwork_waitingroom import domain
-from groundwork_waitingroom.domain import Method, Mode, Room, Status
+from groundwork_waitingroom.domain import Method, Mode, Place, Room, Status
 from groundwork_waitingroom.repository import Figures, Rooms
 from groundwork_waitingroom.tokens import Issuer, admission_token
 
@@ -100,9 +100,9 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
         self._rooms = rooms
         self._issuer = issuer
 
-    async def _ticket(self, event_id: str, user: str) -> pb.QueueTicket:
+    async def _ticket(self, event_id: str, user: str, place: Place | None = None) -> pb.QueueTicket:
         now = datetime.now(UTC)
-        place = await self._rooms.place(event_id, user, now)
+        place = place or await self._rooms.place(event_id, user, now)
         if place is None:
             raise NotFound(f"event {event_id} has no waiting room")
         seen = domain.view(place)
@@ -131,9 +131,10 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
     async def JoinQueue(self, request: pb.JoinQueueRequest, context: Context) -> pb.QueueTicket:
         who = caller(context)
         event_id = _event_id(request.event_id)
-        if await self._rooms.join(event_id, who.user_id, datetime.now(UTC)) < 0:
+        place = await self._rooms.join(event_id, who.user_id, datetime.now(UTC))
+        if place is None:
             raise NotFound(f"event {event_id} has no waiting room")
-        return await self._ticket(event_id, who.user_id)
+        return await self._ticket(event_id, who.user_id, place)
 
     async def GetQueueTicket(
         self, request: pb.GetQueueTicketRequest, context: Context

@@ -65,8 +65,10 @@ async def test_fifo_admits_in_arrival_order(redis: Redis) -> None:
     event_id = await _room(rooms, new_users_per_minute=60, total_active_users=1000, opens_at=T0)
     users = [f"user-{i:03d}" for i in range(40)]
     for i, user in enumerate(users):
-        assert await rooms.join(event_id, user, T0 + timedelta(milliseconds=i)) == 0
-    assert await rooms.join(event_id, users[5], T0 + timedelta(seconds=1)) == 1  # same place
+        joined = await rooms.join(event_id, user, T0 + timedelta(milliseconds=i))
+        assert joined is not None and view(joined).position == i + 1
+    again = await rooms.join(event_id, users[5], T0 + timedelta(seconds=1))
+    assert again is not None and view(again).position == 6  # the same place
     place = await rooms.place(event_id, users[9], T0)
     assert place is not None
     assert view(place).position == 10
@@ -193,4 +195,4 @@ async def test_leaving_frees_the_place_and_the_session(redis: Redis) -> None:
     assert await rooms.leave(event_id, "a")
     result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
     assert result is not None and result.admitted == 1  # b takes a's slot
-    assert await rooms.join(str(uuid.uuid4()), "a", T0) == -1  # no such room
+    assert await rooms.join(str(uuid.uuid4()), "a", T0) is None  # no such room
