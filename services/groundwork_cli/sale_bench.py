@@ -353,13 +353,13 @@ def _rss(plan: Plan, names: list[str]) -> int:
     return total
 
 
-async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> dict[str, int]:
+async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> dict[str, Any]:
     """Open `count` sockets (200 handshakes at a time), each read by its own task
     as a browser would (so the server's pings get their pongs), hold them all,
     measure, close."""
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     readers: list[asyncio.Task[None]] = []
-    refused = 0
+    refused: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         gate = asyncio.Semaphore(200)
@@ -369,15 +369,15 @@ async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> 
                 pass
 
         async def one() -> None:
-            nonlocal refused
             async with gate:
                 try:
                     ws = await session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
                     ready = await ws.receive(timeout=30)  # the Ready frame: subscribed
                     if ready.type != aiohttp.WSMsgType.TEXT:
                         raise ConnectionError(str(ready))
-                except (aiohttp.ClientError, TimeoutError, ConnectionError):
-                    refused += 1
+                except (aiohttp.ClientError, TimeoutError, ConnectionError) as error:
+                    reason = f"{type(error).__name__}: {str(error)[:80]}"
+                    refused[reason] = refused.get(reason, 0) + 1
                     return
             sockets.append(ws)
             readers.append(asyncio.create_task(read(ws)))
@@ -391,7 +391,8 @@ async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> 
     return {
         "asked": count,
         "connected": open_now,
-        "refused": refused,
+        "refused": sum(refused.values()),
+        "refused_because": refused,
         "dropped": len(sockets) - open_now,
     }
 
@@ -520,7 +521,8 @@ def _holds_line(figures: dict[str, Any]) -> str:
 def _websockets_line(figures: dict[str, Any]) -> str:
     return (
         f"websockets: {figures['connected']:,} of {figures['asked']:,} held at once, "
-        f"{figures['refused']} refused, {figures['dropped']} dropped; memory per socket: edge "
+        f"{figures['refused']} refused {figures['refused_because'] or ''}, "
+        f"{figures['dropped']} dropped; memory per socket: edge "
         f"{figures['edge_bytes_per_socket'] / 1024:.1f} KiB, realtime "
         f"{figures['realtime_bytes_per_socket'] / 1024:.1f} KiB"
     )

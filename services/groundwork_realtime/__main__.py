@@ -19,11 +19,17 @@ from groundwork_shared.settings import boot
 log = logging.getLogger("groundwork_realtime")
 
 
+# Handshakes waiting to be accepted. A crowd opens its sockets at once; with
+# aiohttp's default (128) a full backlog refused them: a Unix socket does not
+# make the connecting side wait as TCP does (the sidecar counted connect_fail).
+BACKLOG = 4096
+
+
 def site(runner: web.AppRunner, listen: str) -> web.BaseSite:
     if listen.startswith("unix:"):
-        return web.UnixSite(runner, listen[len("unix:") :])
+        return web.UnixSite(runner, listen[len("unix:") :], backlog=BACKLOG)
     host, _, port = listen.rpartition(":")
-    return web.TCPSite(runner, host, int(port))
+    return web.TCPSite(runner, host, int(port), backlog=BACKLOG)
 
 
 async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> None:

@@ -52,6 +52,9 @@ class StreamTail:
         self._hub = hub
         self._block_ms = block_ms
         self._last_read = 0.0  # monotonic time of the last successful XREAD
+        # The newest entry dispatched (None until the first read): what a new
+        # connection is caught up to, without asking Redis once per handshake.
+        self._position: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -59,6 +62,14 @@ class StreamTail:
         return time.monotonic() - self._last_read < self._block_ms / 1000 + 5
 
     async def head(self) -> str:
+        """Where a connection subscribed now is caught up to: the newest entry this
+        tail has dispatched (everything after it reaches the new subscriber), or,
+        before the first read, the newest entry ever added (ORIGIN for no stream)."""
+        if self._position is not None:
+            return self._position
+        return await self.stream_head()
+
+    async def stream_head(self) -> str:
         """The id of the newest entry ever added (ORIGIN for a stream not yet made)."""
         info = await self._info()
         return positions.text(info["last-generated-id"]) if info else positions.ORIGIN
@@ -81,7 +92,8 @@ class StreamTail:
             try:
                 if last == "$":
                     # An explicit id from here on, so nothing falls between two reads.
-                    last = await self.head()
+                    last = await self.stream_head()
+                    self._position = last
                 reply: Any = await self._redis.xread(
                     {self._stream: last}, count=self._batch, block=self._block_ms
                 )
@@ -96,6 +108,7 @@ class StreamTail:
                     last = positions.text(message_id)
                     for routed in _routed(message_id, fields):
                         self._hub.dispatch(routed)
+                    self._position = last
 
     async def replay(
         self, topic: str, after: str, until: str, scan_limit: int, max_updates: int
