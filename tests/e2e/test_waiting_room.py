@@ -79,7 +79,7 @@ def test_a_queued_event_refuses_holds_without_an_admission_token(mesh: Mesh, adm
         )
         with pytest.raises(grpc.RpcError) as refused_rpc:
             booking_pb2_grpc.BookingServiceStub(channel).HoldSeats(
-                request, metadata=[("authorization", f"Bearer {customer}")], timeout=10
+                request, metadata=(("authorization", f"Bearer {customer}"),), timeout=10
             )
     assert refused_rpc.value.code() is grpc.StatusCode.PERMISSION_DENIED
     # Never a hold.
