@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -70,21 +71,22 @@ class Realtime:
         return web.json_response(body, status=200 if ok else 503)
 
     async def _seats(self, request: web.Request) -> web.StreamResponse:
-        event_id = request.match_info["event_id"]
-        try:
-            uuid.UUID(event_id)
-        except ValueError:
-            return _error(400, "event_id must be a UUID", field="event_id")
-        return await self._stream(request, seats_topic(event_id), f"seats:{event_id}", self._tail)
+        return await self._event_stream(request, seats_topic, self._tail)
 
     async def _queue(self, request: web.Request) -> web.StreamResponse:
+        return await self._event_stream(request, queue_topic, self._queue_tail)
+
+    async def _event_stream(
+        self, request: web.Request, topic_of: Callable[[str], str], tail: StreamTail
+    ) -> web.StreamResponse:
+        """An event's public topic (its seats or its queue), from `tail`'s stream."""
         event_id = request.match_info["event_id"]
         try:
             uuid.UUID(event_id)
         except ValueError:
             return _error(400, "event_id must be a UUID", field="event_id")
-        topic = queue_topic(event_id)
-        return await self._stream(request, topic, topic, self._queue_tail)
+        topic = topic_of(event_id)
+        return await self._stream(request, topic, topic, tail)
 
     async def _orders(self, request: web.Request) -> web.StreamResponse:
         user = request.headers.get(USER_HEADER, "")
