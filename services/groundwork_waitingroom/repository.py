@@ -69,6 +69,19 @@ local function place(user)
 end
 """
 
+# KEYS: room; ARGV: field, value pairs -> 0 when there is no such room (a room
+# deleted meanwhile is not brought back as a partial hash)
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def _pairs(fields: dict[str, EncodableT]) -> list[str]:
+    return [str(x) for item in fields.items() for x in item]
+
+
 # KEYS: room queue active admits joined; ARGV: user, now_ms, pre-queue key
 # -> false (no room), or the place after joining (idempotent: a second join
 # keeps the first place, and an admitted customer stays admitted)
@@ -146,7 +159,7 @@ end
 redis.call('HSET', KEYS[1], 'credit', credit, 'last_ms', now)
 return {taken, tonumber(redis.call('HGET', KEYS[1], 'served') or 0),
   redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
-  math.floor(rate * 1000)}
+  math.floor(rate * 1000), tonumber(c[1]), tonumber(c[2])}
 """
 
 # KEYS: room queue active admits joined; ARGV: user
@@ -167,6 +180,8 @@ class Round:
     active: int
     admitted_last_minute: int
     rate_per_minute: float
+    paused: bool
+    opens_at: datetime
 
 
 @dataclass(frozen=True)
@@ -198,7 +213,7 @@ def _room(event_id: str, fields: dict[str, str]) -> Room:
     )
 
 
-def _settings(room: Room) -> dict[FieldT, EncodableT]:
+def _settings(room: Room) -> dict[str, EncodableT]:
     return {
         "total_active_users": room.total_active_users,
         "new_users_per_minute": room.new_users_per_minute,
@@ -233,6 +248,7 @@ class Rooms:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._create = redis.register_script(_CREATE)
+        self._update = redis.register_script(_UPDATE)
         self._join = redis.register_script(_JOIN)
         self._get_place = redis.register_script(_GET_PLACE)
         self._admit = redis.register_script(_ADMIT)
@@ -240,23 +256,22 @@ class Rooms:
 
     async def create(self, room: Room, rate: float) -> bool:
         """False when the event already has a room (nothing changed)."""
-        fields: dict[FieldT, EncodableT] = {**_settings(room), "rate": rate, "served": 0}
-        pairs = [str(x) for item in fields.items() for x in item]
-        created = await self._create([keys(room.event_id)[0], ROOMS], [room.event_id, *pairs])
+        fields = {**_settings(room), "rate": rate, "served": 0}
+        created = await self._create(
+            [keys(room.event_id)[0], ROOMS], [room.event_id, *_pairs(fields)]
+        )
         return bool(created)
 
-    async def update(self, room: Room, rate: float | None) -> None:
-        mapping: dict[FieldT, EncodableT] = dict(_settings(room))
-        if rate is not None:
-            mapping["rate"] = rate
-        await self._redis.hset(keys(room.event_id)[0], mapping=mapping)
+    async def update(self, room: Room, rate: float | None) -> bool:
+        """False when the room is gone (nothing written)."""
+        fields = _settings(room) | ({"rate": rate} if rate is not None else {})
+        return bool(await self._update([keys(room.event_id)[0]], _pairs(fields)))
 
     async def set_rate(self, event_id: str, rate: float, p99_ms: float | None) -> None:
-        mapping: dict[FieldT, EncodableT] = {"rate": rate}
+        fields: dict[str, EncodableT] = {"rate": rate}
         if p99_ms is not None:
-            mapping["observed_booking_p99_ms"] = round(p99_ms, 1)
-        if await self._redis.exists(keys(event_id)[0]):
-            await self._redis.hset(keys(event_id)[0], mapping=mapping)
+            fields["observed_booking_p99_ms"] = round(p99_ms, 1)
+        await self._update([keys(event_id)[0]], _pairs(fields))
 
     async def get(self, event_id: str) -> Figures | None:
         room_key, queue, active, admits, _ = keys(event_id)
@@ -301,8 +316,13 @@ class Rooms:
         reply = await self._admit(keys(event_id), [_ms(now)])
         if reply is None:
             return None
-        taken, served, queue_length, active, last_minute, rate = (int(x) for x in reply)
-        return Round(taken, served, queue_length, active, last_minute, rate / 1000)
+        taken, served, queue_length, active, last_minute, rate, paused, opens = (
+            int(x) for x in reply
+        )
+        opens_at = datetime.fromtimestamp(opens / 1000, UTC)
+        return Round(
+            taken, served, queue_length, active, last_minute, rate / 1000, paused == 1, opens_at
+        )
 
     async def place(self, event_id: str, user: str, now: datetime) -> Place | None:
         return _place(await self._get_place(keys(event_id), [user]), now)

@@ -23,6 +23,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 _METHODS = {pb.QUEUEING_METHOD_FIFO: Method.FIFO, pb.QUEUEING_METHOD_RANDOM: Method.RANDOM}
 _MODES = {pb.ADMISSION_MODE_FIXED: Mode.FIXED, pb.ADMISSION_MODE_ADAPTIVE: Mode.ADAPTIVE}
+_METHOD_ENUM = {v: k for k, v in _METHODS.items()}
+_MODE_ENUM = {v: k for k, v in _MODES.items()}
 _STATUS = {
     Status.PRE_QUEUE: pb.TICKET_STATUS_PRE_QUEUE,
     Status.WAITING: pb.TICKET_STATUS_WAITING,
@@ -74,17 +76,15 @@ def _given(message: pb.Room) -> list[str]:
 
 def room_message(figures: Figures) -> pb.Room:
     room = figures.room
-    methods = {v: k for k, v in _METHODS.items()}
-    modes = {v: k for k, v in _MODES.items()}
     return pb.Room(
         event_id=room.event_id,
         total_active_users=room.total_active_users,
         new_users_per_minute=room.new_users_per_minute,
         session_seconds=room.session_seconds,
-        queueing_method=methods[room.method],
+        queueing_method=_METHOD_ENUM[room.method],
         opens_at=timestamp(room.opens_at),
         paused=room.paused,
-        mode=modes[room.mode],
+        mode=_MODE_ENUM[room.mode],
         target_booking_p99_ms=room.target_booking_p99_ms,
         queue_length=figures.queue_length,
         active_users=figures.active,
@@ -115,7 +115,7 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
             estimated_wait_seconds=seen.estimated_wait_seconds,
             opens_at=timestamp(datetime.fromtimestamp(place.opens_at_ms / 1000, UTC)),
             paused=place.paused,
-            queueing_method={v: k for k, v in _METHODS.items()}[place.method],
+            queueing_method=_METHOD_ENUM[place.method],
             poll_after_seconds=seen.poll_after_seconds,
         )
         if place.joined_ms is not None:
@@ -167,7 +167,8 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
         moved = room.mode is not current.room.mode or (
             room.new_users_per_minute != current.room.new_users_per_minute
         )
-        await self._rooms.update(room, domain.starting_rate(room) if moved else None)
+        if not await self._rooms.update(room, domain.starting_rate(room) if moved else None):
+            raise NotFound(f"event {event_id} has no waiting room")
         return await self._figures(event_id)
 
     async def GetRoom(self, request: pb.GetRoomRequest, context: Context) -> pb.Room:

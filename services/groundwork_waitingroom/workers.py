@@ -67,17 +67,14 @@ class Admission:
         if not result.admitted and (seen == shape or moment - when < 1.0):
             return
         self._last[event_id] = (shape, moment)
-        figures = await self._rooms.get(event_id)
-        if figures is None:
-            return
         progress = pb.QueueProgress(
             event_id=event_id,
             served=result.served,
             queue_length=result.queue_length,
             active_users=result.active,
             admission_rate_per_minute=result.rate_per_minute,
-            paused=figures.room.paused,
-            opens_at=timestamp(figures.room.opens_at),
+            paused=result.paused,
+            opens_at=timestamp(result.opens_at),
         )
         event = envelope("waitingroom.progress", event_id, progress)
         await publish(self._redis, STREAM, event, maxlen=PROGRESS_MAXLEN)
