@@ -4,10 +4,11 @@ the local mesh's tests and the Kubernetes test against a real cluster."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
+from groundwork_loadtest import runner
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,24 +52,9 @@ def purchase(http: str, token: str, event_index: int, seat: str) -> tuple[str, s
 
 
 def new_event(http: str, admin_token: str, name: str = "On Sale") -> str:
-    """A new event on the smallest venue, far in the future (after every seeded
-    one, so tests that pick events by index or size never pick it)."""
-    events = httpx.get(f"{http}/v1/events", params={"page_size": 100}).json()["events"]
-    venue = min(events, key=lambda e: (e["venue"]["capacity"], e["venue"]["venue_id"]))["venue"]
-    starts = datetime.now(UTC) + timedelta(days=3650)
-    reply = httpx.post(
-        f"{http}/v1/events",
-        headers={"authorization": f"Bearer {admin_token}"},
-        json={
-            "venue_id": venue["venue_id"],
-            "name": name,
-            "starts_at": starts.isoformat(),
-            "section_prices": {s: 5000 for s in ("FLOOR", "LOWER", "UPPER")},
-            "idempotency_key": f"event-{uuid.uuid4()}",
-        },
-    )
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["event_id"])
+    """A new event on the smallest venue, after every seeded one (so tests that
+    pick events by index or size never pick it)."""
+    return runner.new_event(http, admin_token, name, venue="smallest")
 
 
 def create_room(http: str, admin_token: str, event_id: str, **settings: Any) -> dict[str, Any]:

@@ -9,7 +9,9 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,31 @@ def busiest_event(host: str) -> str:
         raise LoadError(f"{host} lists no events to sell")
     best = max(events, key=lambda e: int(e.get("seats_available", 0)))
     return str(best["event_id"])
+
+
+def new_event(host: str, admin_token: str, name: str, venue: str = "largest") -> str:
+    """A new event (admin API) on the listed venue with the most seats, or the
+    fewest; far in the future, after every seeded one."""
+    reply = httpx.get(f"{host}/v1/events", params={"page_size": 100}, timeout=10)
+    reply.raise_for_status()
+    venues = [e["venue"] for e in reply.json()["events"]]
+    pick = max if venue == "largest" else min
+    chosen = pick(venues, key=lambda v: (v["capacity"], v["venue_id"]))
+    created = httpx.post(
+        f"{host}/v1/events",
+        headers={"authorization": f"Bearer {admin_token}"},
+        json={
+            "venue_id": chosen["venue_id"],
+            "name": name,
+            "starts_at": (datetime.now(UTC) + timedelta(days=3650)).isoformat(),
+            "section_prices": {"FLOOR": 9900, "LOWER": 6900, "UPPER": 3900},
+            "idempotency_key": f"event-{uuid.uuid4()}",
+        },
+        timeout=30,
+    )
+    if created.status_code != 200:
+        raise LoadError(f"cannot create an event: {created.status_code} {created.text}")
+    return str(created.json()["event_id"])
 
 
 def locust_command(run: Run) -> list[str]:

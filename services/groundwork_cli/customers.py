@@ -19,30 +19,29 @@ from groundwork_loadtest.accounts import PASSWORD, Prepared
 
 
 async def _mint(plan: Plan, count: int, ttl: timedelta) -> list[str]:
-    from groundwork_identity.keys import SigningKey, current, decrypt
+    from groundwork_identity.keys import current
     from groundwork_identity.passwords import hash_password
+    from groundwork_identity.repository import IdentityRepository
     from groundwork_identity.tokens import TokenPolicy, access_token
 
     password_hash = await hash_password(PASSWORD)
     prefix = uuid.uuid4().hex[:12]
     emails = [f"bench-{prefix}-{i}@example.com" for i in range(count)]
-    conn = await asyncpg.connect(service_database_url(plan, "identity"))
+    pool = await asyncpg.create_pool(service_database_url(plan, "identity"), min_size=1, max_size=1)
+    assert pool is not None
     try:
-        ids = await conn.fetch(
+        # One statement for all: IdentityRepository.create_account makes one at a time.
+        ids = await pool.fetch(
             """INSERT INTO accounts (email, password_hash)
                SELECT unnest($1::text[]), $2 RETURNING account_id""",
             emails,
             password_hash,
         )
-        rows = await conn.fetch("SELECT kid, private_key, active_from FROM signing_keys")
+        signing_keys = await IdentityRepository(pool).load_keys(plan.secrets.identity_kek())
     finally:
-        await conn.close()
+        await pool.close()
     now = datetime.now(UTC)
-    kek = plan.secrets.identity_kek()
-    keys = [
-        SigningKey(r["kid"], decrypt(kek, r["private_key"]), {}, r["active_from"]) for r in rows
-    ]
-    key = current(keys, now)
+    key = current(signing_keys, now)
     if key is None:
         raise RuntimeError("identity has no signing key yet")
     policy = TokenPolicy(plan.mesh.auth.issuer, plan.mesh.auth.audience, ttl, ttl)

@@ -32,7 +32,8 @@ def _databases(postgres: str | None) -> tuple[str, str]:
     return database_url(postgres, "booking"), database_url(postgres, "ticketing")
 
 
-def _local_admin_token(host: str) -> str:
+def local_admin_token(host: str) -> str:
+    """The local mesh's admin, logged in (its password is in the mesh's secrets)."""
     import httpx
 
     from groundwork_cli.main import _plan
@@ -145,7 +146,7 @@ def load(
         if not admin_token:
             if host is not None:
                 raise click.UsageError("a --host other than the local mesh needs --admin-token")
-            admin_token = _local_admin_token(target)
+            admin_token = local_admin_token(target)
     run = Run(
         scenario=scenario,
         host=target.rstrip("/"),

@@ -36,10 +36,11 @@ import httpx
 import psutil
 
 from groundwork_cli.customers import mint
+from groundwork_cli.load import local_admin_token
 from groundwork_cli.packages import ensure
 from groundwork_cli.runtime import probes, supervisor
 from groundwork_cli.runtime.plan import Plan, envoy_bin, service_database_url
-from groundwork_cli.runtime.secrets import ADMIN_EMAIL
+from groundwork_loadtest.runner import new_event
 
 Say = Callable[[str], None]
 
@@ -58,35 +59,6 @@ class Sizes:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
-
-
-def _admin_token(plan: Plan, http: str) -> str:
-    password = plan.secrets.admin_password()
-    reply = httpx.post(
-        f"{http}/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}, timeout=30
-    )
-    reply.raise_for_status()
-    return str(reply.json()["access_token"])
-
-
-def _new_event(http: str, admin: str, name: str) -> str:
-    """A new event on the largest venue (5,000 seats in the sample data)."""
-    events = httpx.get(f"{http}/v1/events", params={"page_size": 100}).json()["events"]
-    venue = max(events, key=lambda e: (e["venue"]["capacity"], e["venue"]["venue_id"]))["venue"]
-    reply = httpx.post(
-        f"{http}/v1/events",
-        headers=_bearer(admin),
-        json={
-            "venue_id": venue["venue_id"],
-            "name": name,
-            "starts_at": "2036-01-01T20:00:00Z",
-            "section_prices": {"FLOOR": 9900, "LOWER": 6900, "UPPER": 3900},
-            "idempotency_key": f"bench-{uuid.uuid4()}",
-        },
-        timeout=30,
-    )
-    reply.raise_for_status()
-    return str(reply.json()["event_id"])
 
 
 # 1. bytes ---------------------------------------------------------------------
@@ -148,59 +120,34 @@ def _h2load(h2load: str, url: str, requests: int, concurrency: int) -> dict[str,
     }
 
 
-def _direct_response_config(address: str, port: int, admin: int, body: str) -> dict[str, Any]:
-    return {
-        "admin": {"address": {"socket_address": {"address": address, "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "direct",
-                    "address": {"socket_address": {"address": address, "port_value": port}},
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/envoy.extensions.filters"
-                                        ".network.http_connection_manager.v3.HttpConnectionManager",
-                                        "stat_prefix": "direct",
-                                        "codec_type": "AUTO",
-                                        "route_config": {
-                                            "virtual_hosts": [
-                                                {
-                                                    "name": "direct",
-                                                    "domains": ["*"],
-                                                    "routes": [
-                                                        {
-                                                            "match": {"prefix": "/"},
-                                                            "direct_response": {
-                                                                "status": 200,
-                                                                "body": {"inline_string": body},
-                                                            },
-                                                        }
-                                                    ],
-                                                }
-                                            ]
-                                        },
-                                        "http_filters": [
-                                            {
-                                                "name": "envoy.filters.http.router",
-                                                "typed_config": {
-                                                    "@type": "type.googleapis.com/envoy.extensions"
-                                                    ".filters.http.router.v3.Router"
-                                                },
-                                            }
-                                        ],
-                                    },
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ]
-        },
-    }
+def _direct_response_config(address: str, port: int, admin: int, body: str) -> str:
+    """An Envoy that answers every request with `body` itself: the ceiling."""
+    hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+    return f"""
+admin: {{address: {{socket_address: {{address: {address}, port_value: {admin}}}}}}}
+static_resources:
+  listeners:
+  - name: direct
+    address: {{socket_address: {{address: {address}, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": {hcm}.HttpConnectionManager
+          stat_prefix: direct
+          codec_type: AUTO
+          route_config:
+            virtual_hosts:
+            - name: direct
+              domains: ["*"]
+              routes:
+              - match: {{prefix: /}}
+                direct_response: {{status: 200, body: {{inline_string: {json.dumps(body)}}}}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+"""
 
 
 def reads_against_direct_response(
@@ -212,8 +159,8 @@ def reads_against_direct_response(
     address = plan.profile.edge_address()
     port, admin = 18090, 18091  # beside the edge's ports on its address
     with tempfile.TemporaryDirectory() as directory:
-        config = Path(directory) / "direct.json"
-        config.write_text(json.dumps(_direct_response_config(address, port, admin, body)))
+        config = Path(directory) / "direct.yaml"
+        config.write_text(_direct_response_config(address, port, admin, body))
         envoy = subprocess.Popen(
             [str(envoy_bin()), "-c", str(config), "--disable-hot-restart", "-l", "warn"],
             stdout=subprocess.DEVNULL,
@@ -471,16 +418,16 @@ def sale(
 
 def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
     http = f"http://{plan.edge_http()}"
-    admin = _admin_token(plan, http)
+    admin = local_admin_token(http)
     report: dict[str, Any] = {"sizes": sizes.__dict__}
-    event_id = _new_event(http, admin, "Bench Sale")
+    event_id = new_event(http, admin, "Bench Sale")
     say(f"sale event {event_id}")
 
     report["bytes"] = wire_bytes(http, event_id)
     say(_bytes_lines(report["bytes"]))
     report["reads"] = reads_against_direct_response(plan, http, event_id, sizes.read_requests, 16)
     say(_reads_line(report["reads"]))
-    holds_event = _new_event(http, admin, "Bench Holds")
+    holds_event = new_event(http, admin, "Bench Holds")
     tokens = mint(plan, sizes.concurrency).tokens
     report["holds"] = holds_against_database(plan, http, holds_event, tokens, sizes.hold_seconds)
     say(_holds_line(report["holds"]))
