@@ -36,6 +36,8 @@ from locust.exception import StopUser
 
 from groundwork.catalog.v1 import catalog_pb2 as catalog_pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
+from groundwork_catalog.availability import unpack
+from groundwork_catalog.domain import SeatStatus, seat_id
 
 grpc_gevent.init_gevent()  # gRPC's own threads cooperate with gevent's loop
 
@@ -367,7 +369,6 @@ class GrpcBrowserUser(User):
 
 # event id -> its seat ids in layout order (the index of each seat's two bits)
 LAYOUTS: dict[str, list[str]] = {}
-STATES = {0: "available", 1: "held", 2: "sold"}
 
 
 def seat_order(layout: dict[str, Any]) -> list[str]:
@@ -376,13 +377,13 @@ def seat_order(layout: dict[str, Any]) -> list[str]:
         for row in section["rows"]:
             for offset, number in enumerate(row["numbers"]):
                 index = int(row["first_index"]) + offset
-                order[index] = f"{section['name']}-{row['label']}-{int(number):03d}"
+                order[index] = seat_id(section["name"], row["label"], int(number))
     return [order[i] for i in range(len(order))]
 
 
 def available(availability: dict[str, Any], seats: list[str]) -> list[str]:
-    packed = base64.b64decode(availability["states"])
-    return [s for i, s in enumerate(seats) if (packed[i // 4] >> (2 * (i % 4))) & 3 == 0]
+    states = unpack(base64.b64decode(availability["states"]), len(seats))
+    return [s for s, state in zip(seats, states, strict=True) if state is SeatStatus.AVAILABLE]
 
 
 class FlashBuyer(Purchaser):
