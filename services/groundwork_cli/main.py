@@ -332,6 +332,44 @@ def bench() -> None:
     """Benchmarks of the running mesh that print figures beside their ceilings."""
 
 
+@bench.command("mesh")
+@click.option("--requests", default=20_000, show_default=True, type=click.IntRange(100))
+@click.option("--connections", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--streams", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--write-seconds", default=10.0, show_default=True)
+@click.option("--rate", default=1000, show_default=True, help="Open-loop part: requests/s.")
+@click.option("--rate-seconds", default=5.0, show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the figures here.")
+def bench_mesh(
+    requests: int,
+    connections: int,
+    streams: int,
+    write_seconds: float,
+    rate: int,
+    rate_seconds: float,
+    json_out: Path | None,
+) -> None:
+    """What each hop of the request path costs: req/s, p50/p99 and CPU per request
+    of every process, beside Envoy's direct response (see BENCHMARKS.md). Start the
+    mesh with the per-client limits raised first (the load comes from one address)."""
+    from groundwork_cli.mesh_bench import Sizes, run
+
+    plan = _plan()
+    if not supervisor.running(plan.layout):
+        raise click.ClickException("the mesh is not running: groundwork up")
+    sizes = Sizes(
+        requests=requests,
+        connections=connections,
+        streams=streams,
+        write_seconds=write_seconds,
+        rate=rate,
+        rate_seconds=rate_seconds,
+    )
+    run(plan, sizes, json_out, click.echo)
+    if json_out:
+        click.echo(f"\nJSON: {json_out}")
+
+
 @bench.command("sale")
 @click.option("--customers", default=5000, show_default=True, type=click.IntRange(10))
 @click.option("--ramp", default=30.0, show_default=True, help="Seconds over which they arrive.")
