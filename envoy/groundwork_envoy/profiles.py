@@ -61,6 +61,8 @@ class Profile(Protocol):
     def outbound_address(self, address: str) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
     def dynamic_dir(self, envoy: str) -> str: ...
+    def access_log_path(self, envoy: str) -> str: ...
+    def instance_name(self, service: str, instance: int) -> str: ...
     def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None: ...
     def version(self, mesh: Mesh, service: str, instance: int) -> str: ...
     @property
@@ -144,6 +146,12 @@ class LocalProfile:
     def dynamic_dir(self, envoy: str) -> str:
         return str(self.state_dir / "envoy" / envoy)
 
+    def access_log_path(self, envoy: str) -> str:
+        return str(self.state_dir / "logs" / f"{envoy}.log")  # Layout.log of the process
+
+    def instance_name(self, service: str, instance: int) -> str:
+        return f"{service}-{instance}"  # the app's GROUNDWORK_INSTANCE_ID
+
     def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None:
         """(stable, canary): a service's last `canary` instances are its canary."""
         svc = mesh.services[service]
@@ -223,6 +231,12 @@ class KubernetesProfile:
 
     def dynamic_dir(self, envoy: str) -> str:
         return "/etc/envoy"  # the Envoy's ConfigMap, mounted
+
+    def access_log_path(self, envoy: str) -> str:
+        return "/dev/stdout"  # where the kubelet reads a container's logs
+
+    def instance_name(self, service: str, instance: int) -> str:
+        return "%HOSTNAME%"  # the pod's name, as the app's GROUNDWORK_INSTANCE_ID
 
     def versions(self, mesh: Mesh, service: str) -> tuple[Upstream, Upstream] | None:
         """(stable, canary) of a service the chart runs a canary Deployment for: each

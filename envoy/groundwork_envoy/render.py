@@ -65,6 +65,8 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any
                 mesh=mesh,
                 profile=profile,
                 service=service,
+                envoy=file_name.removesuffix(".yaml"),
+                instance=instance,
                 address=profile.listen_address(service, instance),
                 app_target=profile.app_target(mesh, service, instance),
                 version=profile.version(mesh, service, instance),

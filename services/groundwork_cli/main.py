@@ -258,9 +258,16 @@ def logs(name: str | None, follow: bool, lines: int) -> None:
     names = [p.name for p in plan.processes()] + ["supervisord"]
     if name and name not in names:
         raise click.ClickException(f"no process {name!r}; one of: {', '.join(names)}")
-    paths = {n: plan.layout.log(n) for n in ([name] if name else names)}
+    # Each process's own log and its output (see Layout.logs_of); supervisord's one.
+    paths = {
+        label: path
+        for n in ([name] if name else names)
+        for label, path in (
+            {n: plan.layout.log(n)} if n == "supervisord" else plan.layout.logs_of(n)
+        ).items()
+    }
     with contextlib.suppress(KeyboardInterrupt):
-        follow_logs(paths, lines, follow, prefix=name is None)
+        follow_logs(paths, lines, follow, prefix=True)
 
 
 @cli.command("migrate")

@@ -1,6 +1,9 @@
 """Cross-cutting behaviour for every unary RPC: domain errors become gRPC
-statuses with details, each call is logged with its code and duration, and
-responses name the instance that served them (x-groundwork-instance)."""
+statuses with details, each call is counted and timed (and logged when it failed
+or its trace is kept), and a handler's response headers (ETag, Cache-Control)
+are sent. Which instance answered, the sidecar says (x-groundwork-instance):
+initial metadata sent apart from the message costs a round of the server's
+completion queue per call, so it is sent only when a handler added headers."""
 
 from __future__ import annotations
 
@@ -13,13 +16,13 @@ from typing import Any
 import grpc
 
 from groundwork_shared.errors import DomainError
+from groundwork_shared.logs import in_sampled_trace
 from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
 
 log = logging.getLogger("groundwork.rpc")
 
-INSTANCE_HEADER = "x-groundwork-instance"
-# Response headers a handler adds (ETag, Cache-Control): sent with the instance's
-# name as the call's initial metadata, which the edge's transcoder makes HTTP headers.
+# Response headers a handler adds (ETag, Cache-Control): sent as the call's initial
+# metadata, which the edge's transcoder makes HTTP headers.
 _response_headers: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
     "groundwork_response_headers", default=None
 )
@@ -33,9 +36,6 @@ def add_response_headers(*headers: tuple[str, str]) -> None:
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, instance_id: str) -> None:
-        self._instance = instance_id
-
     async def intercept_service(
         self,
         continuation: Callable[
@@ -48,20 +48,19 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             return handler
         inner = handler.unary_unary
         method = details.method
-        instance = self._instance
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            headers = [(INSTANCE_HEADER, instance)]
+            headers: list[tuple[str, str]] = []
             token = _response_headers.set(headers)
             try:
                 response = await inner(request, context)  # type: ignore[arg-type]
-                await context.send_initial_metadata(headers)
+                if headers:
+                    await context.send_initial_metadata(headers)
                 return response
             except DomainError as error:
-                # A failed call names its instance but carries no caching headers.
-                await context.send_initial_metadata(headers[:1])
+                # A failed call carries no caching headers.
                 code = error.grpc_code
                 status = error.to_status()
                 await context.abort(status.code, status.details, status.trailing_metadata)
@@ -69,7 +68,6 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception:
-                await context.send_initial_metadata(headers[:1])
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -79,14 +77,21 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                     elapsed = time.perf_counter() - started
                     RPC_REQUESTS.labels(method, code.name).inc()
                     RPC_DURATION.labels(method).observe(elapsed)
-                    log.info(
-                        "rpc",
-                        extra={
-                            "method": method,
-                            "code": code.name,
-                            "duration_ms": round(elapsed * 1000, 2),
-                        },
-                    )
+                    # Every failure; a success when its trace is kept (or at DEBUG):
+                    # a line per call would cost more than many of the calls.
+                    level = logging.DEBUG
+                    if code is not grpc.StatusCode.OK or in_sampled_trace():
+                        level = logging.INFO
+                    if log.isEnabledFor(level):
+                        log.log(
+                            level,
+                            "rpc",
+                            extra={
+                                "method": method,
+                                "code": code.name,
+                                "duration_ms": round(elapsed * 1000, 2),
+                            },
+                        )
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,

@@ -54,7 +54,7 @@ class App:
 async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then drain and close."""
     server = grpc.aio.server(
-        interceptors=[UnaryInterceptor(settings.instance_id)],
+        interceptors=[UnaryInterceptor()],
         options=[
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ("grpc.keepalive_permit_without_calls", 1),

@@ -44,6 +44,8 @@ class ServiceSettings(BaseSettings):
     # How long SIGTERM waits for in-flight calls before cancelling them.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # Write the JSON log lines into this file (buffered) instead of stdout.
+    log_file: str = ""
     # OTLP/gRPC collector (host:port, e.g. Jaeger's 4317); empty: tracing off.
     otlp_endpoint: str = ""
     # Share of new traces kept (those the edge started are kept or dropped there).
@@ -93,7 +95,7 @@ def boot(service: str, cls: type[SS]) -> SS:
     from groundwork_shared import logs, metrics, telemetry
 
     settings = load(cls)
-    logs.configure(service, settings.instance_id, settings.log_level)
+    logs.configure(service, settings.instance_id, settings.log_level, settings.log_file)
     # Before any server or channel exists: instrumentation wraps their constructors.
     telemetry.setup(service, settings)
     if settings.metrics_listen:

@@ -69,7 +69,16 @@ class Layout:
         return self.run / "pids.json"
 
     def log(self, name: str) -> Path:
+        """What a process writes itself: a service's JSON lines, an Envoy's access log."""
         return self.logs / f"{name}.log"
+
+    def output(self, name: str) -> Path:
+        """A process's stdout and stderr, kept by supervisord: start-up messages,
+        an Envoy's own warnings, a crash's traceback."""
+        return self.logs / f"{name}.out"
+
+    def logs_of(self, name: str) -> dict[str, Path]:
+        return {name: self.log(name), f"{name} (out)": self.output(name)}
 
     def create(self) -> None:
         for path in (self.root, self.pki, self.envoy, self.logs, self.run):

@@ -26,10 +26,13 @@ class MeshError(Exception):
 
 
 def _tail(plan: Plan, name: str, lines: int = 15) -> str:
-    path = plan.layout.log(name)
-    if not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    """The last lines of what a process wrote itself and of its output."""
+    parts = []
+    for path in plan.layout.logs_of(name).values():
+        if path.exists():
+            text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            parts.append(f"--- last lines of {path} ---\n{text}")
+    return "\n".join(parts) or "(no log)"
 
 
 def prepare(plan: Plan) -> None:
@@ -77,8 +80,7 @@ async def _start(plan: Plan, process: Process, timeout: float, say: Say) -> None
         await probes.wait_until(process.gate, timeout, process.name)
     except Exception as error:  # any failure to start is reported with the log tail
         raise MeshError(
-            f"{process.name} failed to become healthy: {error}\n"
-            f"--- last lines of {plan.layout.log(process.name)} ---\n{_tail(plan, process.name)}"
+            f"{process.name} failed to become healthy: {error}\n{_tail(plan, process.name)}"
         ) from error
     say(f"  {process.name:<20} healthy in {time.monotonic() - started:4.1f}s")
 

@@ -248,6 +248,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
                         "GROUNDWORK_OTLP_ENDPOINT": otlp,
                         "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
+                        "GROUNDWORK_LOG_FILE": str(layout.log(f"{name}-{i}")),
                         **entry.env(secrets, mesh, profile.listen_address),
                     },
                     database=name if entry.migrations else None,

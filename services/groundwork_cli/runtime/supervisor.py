@@ -48,7 +48,7 @@ def program_section(layout: Layout, process: Process, priority: int, env: dict[s
         "killasgroup=true",
         f"priority={priority}",
         "redirect_stderr=true",
-        f"stdout_logfile={layout.log(process.name)}",
+        f"stdout_logfile={layout.output(process.name)}",
         "stdout_logfile_maxbytes=20MB",
         "stdout_logfile_backups=2",
         f"directory={layout.root}",
