@@ -45,7 +45,7 @@ class _BufferedFile(logging.handlers.MemoryHandler):
         self._ticker = threading.Thread(target=self._tick, name="log-flush", daemon=True)
         self._ticker.start()
 
-    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
         assert self.target is not None
         self.target.setFormatter(fmt)
 

@@ -95,6 +95,8 @@ def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver
     assert any(str(r.get("method", "")).endswith("/PayOrder") for r in booking)
     assert all(len(str(r["span_id"])) == 16 for r in booking)
     assert eventually(lambda: logged("payments-0"), timeout=10)
+    # The edge's access log (a file Envoy writes itself) names the same trace.
+    assert eventually(lambda: logged("edge"), timeout=10)
     # Secrets never reach a log: neither the token nor the card.
     for process in ("booking-0", "payments-0", "ticketing-0", "identity-0"):
         text = mesh.plan.layout.log(process).read_text()

@@ -120,6 +120,9 @@ secretKeyRef: {name: {{ required "redis.external.existingSecret is required when
 - {{ .root.Values.envoy.logLevel }}
 - --drain-time-s
 - "5"
+# Access log lines reach the log within half a second (Envoy's default: 10 s).
+- --file-flush-interval-msec
+- "500"
 - --disable-hot-restart
 {{- end }}
 
