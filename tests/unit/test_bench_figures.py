@@ -26,7 +26,7 @@ def test_a_run_is_parsed_with_its_percentiles_from_the_request_log() -> None:
 
 
 def test_output_without_a_summary_is_an_error_that_shows_it() -> None:
-    with pytest.raises(RuntimeError, match="connect to 127.0.0.1 failed"):
+    with pytest.raises(RuntimeError, match=r"connect to 127\.0\.0\.1 failed"):
         h2load.parse("connect to 127.0.0.1 failed\n", "")
 
 
