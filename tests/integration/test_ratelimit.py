@@ -69,3 +69,21 @@ async def test_redis_down_is_an_error_for_the_edge_to_judge() -> None:
     service = RateLimitService(Counter(dead), {"user": Limit("per_user", 20, "MINUTE")})
     with pytest.raises(Unavailable):
         await service.ShouldRateLimit(_request("u"), _Context())  # type: ignore[arg-type]
+
+
+async def test_a_window_expires_with_its_window(redis_server: str) -> None:
+    """The counter of a window carries an expiry from its first hit (a window
+    whose expiry were lost would keep its count forever), set once, not moved."""
+    redis = Redis.from_url(redis_server)
+    counter = Counter(redis)
+    limit = Limit("per_user", 20, "MINUTE")
+    identity = f"user={uuid.uuid4()}"
+    first = await counter.hit("edge", identity, limit)
+    keys = [k async for k in redis.scan_iter(f"rl:edge:{identity}:*")]
+    assert len(keys) == 1 and first.count == 1
+    ttl = await redis.ttl(keys[0])
+    assert 0 < ttl <= 61
+    await redis.expire(keys[0], 30)  # a later hit must not reset the expiry
+    second = await counter.hit("edge", identity, limit, hits=3)
+    assert second.count == 4
+    assert 0 < await redis.ttl(keys[0]) <= 30
