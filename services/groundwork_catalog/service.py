@@ -173,6 +173,11 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         event = await self._cached(f"event:{event_id}", pb.Event, EVENT_TTL, load)
         if event is None:
             raise NotFound(f"event {request.event_id} not found")
+        # The event page is what a crowd reloads: micro-cached at the edge like the
+        # availability it shows (seats_available), for the same interval.
+        add_response_headers(
+            ("cache-control", f"public, max-age={self._settings.availability_cache_seconds}")
+        )
         return event
 
     async def _layout(self, event_id: uuid.UUID) -> pb.SeatLayout:

@@ -8,8 +8,8 @@ from groundwork_shared.settings import ServiceSettings
 
 
 class CatalogSettings(ServiceSettings):
-    # max-age of availability and seat-map reads: how long the edge's micro-cache
-    # (and a browser) may reuse one. A crowd then costs one upstream read per
+    # max-age of an event, its availability and its seat map: how long the edge's
+    # micro-cache (and a browser) may reuse one. A crowd then costs one upstream read per
     # edge per interval; 0 turns caching of them off.
     availability_cache_seconds: int = Field(default=1, ge=0, le=60)
     # max-age of the unversioned layout URL (the versioned one is immutable).

@@ -29,7 +29,7 @@ def _plan() -> Plan:
         return build(RuntimeSettings())
     except ValidationError as error:
         raise click.ClickException(describe_errors(RuntimeSettings, error)) from error
-    except JaegerNotFound as error:
+    except (JaegerNotFound, ValueError) as error:  # ValueError: an override mesh.yaml refuses
         raise click.ClickException(str(error)) from error
 
 
@@ -346,6 +346,13 @@ def bench() -> None:
 @click.option("--write-seconds", default=10.0, show_default=True)
 @click.option("--rate", default=1000, show_default=True, help="Open-loop part: requests/s.")
 @click.option("--rate-seconds", default=5.0, show_default=True)
+@click.option("--idle-seconds", default=10.0, show_default=True, help="Idle CPU measured first.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(["public", "micro", "write", "authenticated"]),
+    help="Run only these parts (repeatable); default: all.",
+)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the figures here.")
 def bench_mesh(
     requests: int,
@@ -354,12 +361,14 @@ def bench_mesh(
     write_seconds: float,
     rate: int,
     rate_seconds: float,
+    idle_seconds: float,
+    only: tuple[str, ...],
     json_out: Path | None,
 ) -> None:
     """What each hop of the request path costs: req/s, p50/p99 and CPU per request
     of every process, beside Envoy's direct response (see BENCHMARKS.md). Start the
     mesh with the per-client limits raised first (the load comes from one address)."""
-    from groundwork_cli.mesh_bench import Sizes, run
+    from groundwork_cli.mesh_bench import PARTS, Sizes, run
 
     plan = _plan()
     if not supervisor.running(plan.layout):
@@ -371,9 +380,35 @@ def bench_mesh(
         write_seconds=write_seconds,
         rate=rate,
         rate_seconds=rate_seconds,
+        idle_seconds=idle_seconds,
+        parts=only or PARTS,
     )
     run(plan, sizes, json_out, click.echo)
     if json_out:
+        click.echo(f"\nJSON: {json_out}")
+
+
+@bench.command("scale")
+@click.option("--service", default="catalog", show_default=True)
+@click.option("--max", "most", default=3, show_default=True, type=click.IntRange(1, 8))
+@click.option("--requests", default=10_000, show_default=True, type=click.IntRange(100))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the figures here.")
+def bench_scale(service: str, most: int, requests: int, json_out: Path | None) -> None:
+    """The throughput each added instance of SERVICE buys through the edge: the
+    mesh restarted with 1..MAX instances (GROUNDWORK_INSTANCES), then as it was."""
+    import json
+
+    from groundwork_cli.scale_bench import run
+
+    plan = _plan()
+    if not supervisor.running(plan.layout):
+        raise click.ClickException("the mesh is not running: groundwork up")
+    try:
+        report = run(RuntimeSettings(), service, most, requests, click.echo)
+    except (ValueError, mesh.MeshError) as error:
+        raise click.ClickException(str(error)) from error
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"\nJSON: {json_out}")
 
 

@@ -8,8 +8,9 @@ Paths, each loaded by h2load (closed loop, HTTP/2 unless said):
   the same instance: what a hop costs without the mesh's filters;
 - edge + sidecar: the real path (mTLS, the edge's filters), REST over h2c and
   HTTP/1.1, and native gRPC.
-for a cached public read (GetEvent: catalog answers from Redis), the edge's
-micro-cached availability read, an uncached authenticated read (ListMyOrders,
+for a public read (GetEvent: REST through the edge is micro-cached there, gRPC
+is not; catalog answers it from Redis), the micro-cached availability read, an
+uncached authenticated read (ListMyOrders,
 Postgres behind it) and a write (a hold and its release, a Python client since
 each pair needs the hold id). Then latency at a fixed rate (open loop) for the
 app alone, behind the mTLS pair and behind the edge: what the hops add to p99.
@@ -53,6 +54,10 @@ LIST_ORDERS = "/groundwork.booking.v1.BookingService/ListMyOrders"
 PORTS = {"direct": 18100, "proxy": 18102, "mtls_client": 18104, "mtls_server": 18106}
 
 
+# The bench's parts, in the order they run (`--only` picks some).
+PARTS = ("public", "micro", "write", "authenticated")
+
+
 @dataclass(frozen=True)
 class Sizes:
     requests: int = 20_000
@@ -62,6 +67,8 @@ class Sizes:
     write_concurrency: int = 16
     rate: int = 1000  # requests/s for the open-loop latency part
     rate_seconds: float = 5
+    idle_seconds: float = 10
+    parts: tuple[str, ...] = PARTS
 
 
 @dataclass
@@ -138,6 +145,20 @@ def app_calls(plan: Plan, service: str, method: str) -> dict[str, int]:
     return codes
 
 
+def idle_cpu(meter: Meter, seconds: float, floor_percent: float = 0.1) -> dict[str, float]:
+    """Percent of a core each process uses while nothing is asked of the mesh
+    (health checks, polls, timers), busiest first."""
+    before = meter.snapshot()
+    time.sleep(seconds)
+    after = meter.snapshot()
+    used = {name: (after[name] - before.get(name, after[name])) / seconds * 100 for name in after}
+    return {
+        name: round(share, 2)
+        for name, share in sorted(used.items(), key=lambda item: -item[1])
+        if share >= floor_percent
+    }
+
+
 # paths --------------------------------------------------------------------------
 
 
@@ -203,7 +224,10 @@ def _grpc_load(bench: Bench, url: str, message: bytes, *headers: str, **override
 def cached_read(bench: Bench, event_id: str, tls: bench_envoys.Tls) -> None:
     from groundwork.catalog.v1 import catalog_pb2
 
-    group = "cached public read: GetEvent (catalog answers from Redis)"
+    group = (
+        "public read: GetEvent (REST via the edge: its micro-cache; gRPC: not cached by "
+        "the edge, catalog answers from Redis)"
+    )
     bench.say(f"\n{group}")
     rest = f"/v1/events/{event_id}"
     body = httpx.get(bench.http + rest, headers={"accept-encoding": "identity"}).text
@@ -490,16 +514,27 @@ def run(plan: Plan, sizes: Sizes, out: Path | None, say: Say) -> dict[str, Any]:
     token = mint(plan, 1).tokens[0]
     user_id = _user_id(token)
     bench = Bench(plan, sizes, Meter.of_mesh(plan), say)
+    idle = idle_cpu(bench.meter, sizes.idle_seconds)
+    say(
+        f"idle for {sizes.idle_seconds:.0f}s, CPU % of a core: "
+        + (", ".join(f"{name} {share:.2f}" for name, share in idle.items()) or "none above 0.1")
+    )
     say(
         f"bench event {event_id}; h2load -c {sizes.connections} -m {sizes.streams}, "
         f"{sizes.requests:,} requests per path"
     )
-    cached_read(bench, event_id, _bench_tls(plan))
-    micro_cached_read(bench, event_id)
-    writes(bench, event_id, token, user_id)
-    authenticated_read(bench, token, user_id)
+    parts: dict[str, Callable[[], None]] = {
+        "public": lambda: cached_read(bench, event_id, _bench_tls(plan)),
+        "micro": lambda: micro_cached_read(bench, event_id),
+        "write": lambda: writes(bench, event_id, token, user_id),
+        "authenticated": lambda: authenticated_read(bench, token, user_id),
+    }
+    for name in PARTS:
+        if name in sizes.parts:
+            parts[name]()
     report = {
         "sizes": sizes.__dict__,
+        "idle_cpu_percent": idle,
         "groups": {
             group: [{"path": r.path, **r.figures, "cpu_ms_per_request": r.cpu_ms} for r in rows]
             for group, rows in bench.rows.items()
@@ -527,15 +562,17 @@ def ratios(rows: dict[str, list[Row]]) -> dict[str, float]:
         row = find(group, path)
         return float(row.figures["per_second"]) if row else 0.0
 
-    ceiling = rate("cached", "Envoy direct response, REST h2c (ceiling)")
+    ceiling = rate("public", "Envoy direct response, REST h2c (ceiling)")
     result = {
-        "cached read, edge REST / ceiling": _ratio(
-            rate("cached", "edge + sidecar, REST h2c"), ceiling
+        "public read, edge REST (micro-cache) / ceiling": _ratio(
+            rate("public", "edge + sidecar, REST h2c"), ceiling
         ),
-        "cached read, edge gRPC / edge REST": _ratio(
-            rate("cached", "edge + sidecar, gRPC"), rate("cached", "edge + sidecar, REST h2c")
+        "public read, edge gRPC (not cached), req/s": rate("public", "edge + sidecar, gRPC"),
+        "public read, app alone / ceiling": _ratio(rate("public", "app alone, gRPC"), ceiling),
+        # The same read, uncached for both: an authenticated one is never stored.
+        "authenticated read, edge gRPC / edge REST": _ratio(
+            rate("uncached", "edge + sidecar, gRPC"), rate("uncached", "edge + sidecar, REST h2c")
         ),
-        "cached read, app alone / ceiling": _ratio(rate("cached", "app alone, gRPC"), ceiling),
         "micro-cached read, edge / ceiling": _ratio(
             rate("micro", "edge micro-cache, REST h2c"),
             rate("micro", "Envoy direct response, REST h2c (ceiling)"),
@@ -551,7 +588,7 @@ def ratios(rows: dict[str, list[Row]]) -> dict[str, float]:
         result["p99 added by edge + sidecar, ms"] = round(
             edge.figures["p99_ms"] - app.figures["p99_ms"], 2
         )
-    row = find("cached", "edge + sidecar, REST h2c")
+    row = find("public", "edge + sidecar, gRPC")  # the whole path: not cached
     if row:
         # CPU ms per request is vCPU at 1,000 req/s: the same number. The sidecars
         # share the requests, so theirs is summed: what one would use for all.

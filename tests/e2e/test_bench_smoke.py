@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.e2e.conftest import Mesh
 
 PATHS = {
-    "cached public read": {
+    "public read": {
         "Envoy direct response, REST h2c (ceiling)",
         "app alone, gRPC",
         "one bare proxy, gRPC",
@@ -37,9 +37,11 @@ FIGURES = {"per_second", "requests", "succeeded", "non_2xx", "p50_ms", "p99_ms"}
 def test_a_short_mesh_bench_measures_every_path(mesh: Mesh, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["--requests", "150", "--write-seconds", "1", "--rate", "100", "--rate-seconds", "1"]
+    args += ["--idle-seconds", "1"]
     result = mesh.cli("bench", "mesh", *args, "--json", str(out), timeout=600)
-    assert "cached read, edge REST / ceiling" in result.stdout
+    assert "public read, edge REST (micro-cache) / ceiling" in result.stdout
     report = json.loads(out.read_text())
+    assert isinstance(report["idle_cpu_percent"], dict)
     groups = report["groups"]
     for prefix, paths in PATHS.items():
         (group,) = [g for g in groups if g.startswith(prefix)]
@@ -52,8 +54,9 @@ def test_a_short_mesh_bench_measures_every_path(mesh: Mesh, tmp_path: Path) -> N
     app_alone = next(r for r in groups[next(iter(groups))] if r["path"] == "app alone, gRPC")
     assert app_alone["app_codes"]["OK"] >= app_alone["succeeded"]
     assert set(report["ratios"]) >= {
-        "cached read, edge REST / ceiling",
-        "cached read, edge gRPC / edge REST",
+        "public read, edge REST (micro-cache) / ceiling",
+        "public read, edge gRPC (not cached), req/s",
+        "authenticated read, edge gRPC / edge REST",
         "micro-cached read, edge / ceiling",
         "p99 added by two proxies + mTLS, ms",
         "p99 added by edge + sidecar, ms",

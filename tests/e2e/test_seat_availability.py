@@ -17,7 +17,8 @@ import brotli  # type: ignore[import-untyped]
 import httpx
 
 from groundwork_shared import positions
-from tests.conftest import settles
+from tests import edge_flows
+from tests.conftest import eventually, settles
 from tests.e2e.conftest import Mesh, envoy_stat
 from tests.live import frame, until_ready
 
@@ -250,3 +251,36 @@ def test_availability_follows_the_sale_and_continues_on_the_websocket(mesh: Mesh
             assert _states(now)[index] == "sold"
 
     asyncio.run(sale())
+
+
+def test_the_event_page_is_micro_cached_and_follows_a_hold(mesh: Mesh) -> None:
+    """GET /v1/events/{id} is what a crowd reloads: the edge answers it from its
+    micro-cache (an `age` header), and a hold shows in seats_available within
+    the interval."""
+    event_id = edge_flows.new_event(mesh.http, mesh.admin_token(), "Micro-cached Page")
+    url = f"{mesh.http}/v1/events/{event_id}"
+    first = httpx.get(url)
+    assert first.status_code == 200 and first.headers["cache-control"] == "public, max-age=1"
+    total = first.json()["seats_available"]
+
+    def served_from_cache() -> None:
+        replies = [httpx.get(url) for _ in range(3)]
+        assert any("age" in r.headers for r in replies)
+
+    eventually(served_from_cache, timeout=10)
+    seats = httpx.get(f"{url}/seats").json()["seats"]
+    held = httpx.post(
+        f"{mesh.http}/v1/holds",
+        headers={"authorization": f"Bearer {mesh.user_token()}"},
+        json={
+            "event_id": event_id,
+            "seat_ids": [seats[0]["seat_id"]],
+            "idempotency_key": f"h-{uuid.uuid4()}",
+        },
+    )
+    assert held.status_code == 200, held.text
+
+    def shows_the_hold() -> None:
+        assert httpx.get(url).json()["seats_available"] == total - 1
+
+    eventually(shows_the_hold, timeout=15)

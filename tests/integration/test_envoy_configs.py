@@ -45,6 +45,7 @@ def test_rendered_configs_pass_envoyvalidate(tmp_path: Path, profile_name: str, 
     profile: Profile
     if profile_name == "local":
         profile = LocalProfile(mesh, tmp_path, otlp_endpoint=otlp)
+        (tmp_path / "logs").mkdir()  # the access logs' directory, as Layout.create makes it
         ensure_mesh_certs(pki, {n: profile.spiffe_id(n) for n in ["edge", *mesh.services]})
     else:
         ensure_mesh_certs(pki, {"edge": spiffe_id("groundwork", "edge")})

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from groundwork_cli.registry import services
 from groundwork_cli.runtime import jaeger, probes
 from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -163,7 +165,21 @@ def _with_overrides(mesh: Mesh, settings: RuntimeSettings) -> Mesh:
         }
     )
     edge = mesh.edge.model_copy(update={"client_rate_limit": bucket})
-    return mesh.model_copy(update={"edge": edge})
+    services = dict(mesh.services)
+    for name, count in settings.instances.items():
+        if name not in services:
+            raise ValueError(
+                f"GROUNDWORK_INSTANCES: no service {name!r}; one of: {', '.join(services)}"
+            )
+        # Validated as mesh.yaml is (1 to 50, a stable instance beside any canary).
+        try:
+            services[name] = Service.model_validate(
+                {**services[name].model_dump(), "instances": count}
+            )
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"]
+            raise ValueError(f"GROUNDWORK_INSTANCES: {name}={count}: {reason}") from error
+    return mesh.model_copy(update={"edge": edge, "services": services})
 
 
 def build(settings: RuntimeSettings) -> Plan:

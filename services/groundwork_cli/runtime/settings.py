@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_state_dir() -> Path:
@@ -19,6 +20,20 @@ def default_state_dir() -> Path:
 
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROUNDWORK_", extra="ignore", frozen=True)
+
+    @field_validator("instances", mode="before")
+    @classmethod
+    def _instances(cls, value: object) -> object:
+        """ "catalog=3,booking=2" (the variable's form) or a mapping."""
+        if not isinstance(value, str):
+            return value
+        result: dict[str, object] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, count = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{item!r}: expected SERVICE=COUNT, e.g. catalog=3")
+            result[name.strip()] = count.strip()
+        return result
 
     state_dir: Path = Field(default_factory=default_state_dir)
     # An existing Postgres server (its admin URL); each service gets its own database
@@ -33,6 +48,9 @@ class RuntimeSettings(BaseSettings):
     # address want it higher; the rate-limit tests want it low).
     edge_client_rps: int | None = Field(default=None, ge=1)
     edge_client_burst: int | None = Field(default=None, ge=1)
+    # Instances per service instead of mesh.yaml's, e.g. "catalog=3,booking=2": the
+    # edge and the callers' sidecars balance over them (scale out on one machine).
+    instances: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     # Seconds each start-up step may take before `up` gives up and names it.
     start_timeout: float = Field(default=60.0, gt=0, le=600)
     # Traces: an OTLP/gRPC collector (host:port, e.g. Jaeger's 4317) for services
