@@ -25,6 +25,10 @@ from redis.typing import EncodableT, FieldT
 from groundwork_waitingroom.domain import Method, Mode, Place, Room
 
 ROOMS = "waitingroom:rooms"
+# Rooms with someone waiting or admitted: the only ones an admission round visits
+# (an idle room costs nothing). A join adds its room; a round that leaves a room
+# with nobody waiting, admitted or admitted in the last minute removes it.
+BUSY = "waitingroom:busy"
 # Booking's latency histograms at the last adaptive read (any instance's).
 BOOKING_BUCKETS = "waitingroom:booking-buckets"
 ADAPT_LOCK = "waitingroom:adapt-lock"
@@ -82,9 +86,9 @@ def _pairs(fields: dict[str, EncodableT]) -> list[str]:
     return [str(x) for item in fields.items() for x in item]
 
 
-# KEYS: room queue active admits joined; ARGV: user, now_ms, pre-queue key
-# -> false (no room), or the place after joining (idempotent: a second join
-# keeps the first place, and an admitted customer stays admitted)
+# KEYS: room queue active admits joined busy; ARGV: user, now_ms, pre-queue key,
+# event id -> false (no room), or the place after joining (idempotent: a second
+# join keeps the first place, and an admitted customer stays admitted)
 _JOIN = (
     _PLACE
     + """
@@ -101,6 +105,7 @@ if not admitted and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   end
   redis.call('ZADD', KEYS[2], score, ARGV[1])
   redis.call('HSET', KEYS[5], ARGV[1], now)
+  redis.call('SADD', KEYS[6], ARGV[4])
 end
 return place(ARGV[1])
 """
@@ -115,10 +120,13 @@ return place(ARGV[1])
 """
 )
 
-# KEYS: room queue active admits joined; ARGV: now_ms
+# KEYS: room queue active admits joined busy; ARGV: now_ms, event id
 # -> {admitted now, served, queue length, active, admitted in the last minute, rate*1000}
 _ADMIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[6], ARGV[2])
+  return false
+end
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
@@ -157,6 +165,10 @@ else
   credit = 0
 end
 redis.call('HSET', KEYS[1], 'credit', credit, 'last_ms', now)
+local waiting = redis.call('ZCARD', KEYS[2])
+if waiting + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4]) == 0 then
+  redis.call('SREM', KEYS[6], ARGV[2])
+end
 return {taken, tonumber(redis.call('HGET', KEYS[1], 'served') or 0),
   redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
   math.floor(rate * 1000), tonumber(c[1]), tonumber(c[2])}
@@ -296,24 +308,39 @@ class Rooms:
 
     async def delete(self, event_id: str) -> None:
         await self._redis.srem(ROOMS, event_id)
+        await self._redis.srem(BUSY, event_id)
         await self._redis.delete(*keys(event_id))
 
     async def events(self) -> list[str]:
-        members = await self._redis.smembers(ROOMS)
+        return await self._members(ROOMS)
+
+    async def busy(self) -> list[str]:
+        """The rooms an admission round has work in (see BUSY)."""
+        return await self._members(BUSY)
+
+    async def mark_all_busy(self) -> None:
+        """Every room gets one round (at start: a room joined while no round ran,
+        or before BUSY existed, is not left waiting)."""
+        rooms = await self.events()
+        if rooms:
+            await self._redis.sadd(BUSY, *rooms)
+
+    async def _members(self, key: str) -> list[str]:
+        members = await self._redis.smembers(key)
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     async def join(self, event_id: str, user: str, now: datetime) -> Place | None:
         """The customer's place once in the queue (or admitted); None: no room."""
         # secrets: a customer must not be able to predict (or grind) a good draw.
         draw = secrets.randbelow(2**52) / 2**52
-        reply = await self._join(keys(event_id), [user, _ms(now), repr(draw)])
+        reply = await self._join([*keys(event_id), BUSY], [user, _ms(now), repr(draw), event_id])
         return _place(reply, now)
 
     async def leave(self, event_id: str, user: str) -> bool:
         return bool(await self._leave(keys(event_id), [user]))
 
     async def admit(self, event_id: str, now: datetime) -> Round | None:
-        reply = await self._admit(keys(event_id), [_ms(now)])
+        reply = await self._admit([*keys(event_id), BUSY], [_ms(now), event_id])
         if reply is None:
             return None
         taken, served, queue_length, active, last_minute, rate, paused, opens = (
@@ -340,6 +367,9 @@ class Rooms:
             method, _, le = text.rpartition(" ")
             buckets.setdefault(method, {})[float(le)] = float(value)
         return buckets
+
+    async def forget_booking_buckets(self) -> None:
+        await self._redis.delete(BOOKING_BUCKETS)
 
     async def save_booking_buckets(self, buckets: dict[str, dict[float, float]]) -> None:
         mapping: dict[FieldT, EncodableT] = {

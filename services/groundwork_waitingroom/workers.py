@@ -46,7 +46,7 @@ class Admission:
 
     async def round(self) -> None:
         now = datetime.now(UTC)
-        for event_id in await self._rooms.events():
+        for event_id in await self._rooms.busy():
             try:
                 await self._admit(event_id, now)
             except (RedisError, OSError):
@@ -81,11 +81,21 @@ class Admission:
 
     async def run(self, stop: asyncio.Event) -> None:
         with background():  # a round every tick: no trace each
+            await self._first(stop)
             while not stop.is_set():
                 try:
                     await self.round()
                 except (RedisError, OSError) as error:
                     log.warning("admission round failed; retrying", extra={"error": repr(error)})
+                await _pause(stop, self._tick)
+
+    async def _first(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._rooms.mark_all_busy()
+                return
+            except (RedisError, OSError) as error:
+                log.warning("cannot list the rooms; retrying", extra={"error": repr(error)})
                 await _pause(stop, self._tick)
 
 
@@ -96,17 +106,25 @@ class Adaptation:
         self._interval = interval_seconds
 
     async def once(self) -> float | None:
-        """Move every adaptive room's rate; the p99 (ms) it acted on, if any."""
+        """Move every busy adaptive room's rate; the p99 (ms) it acted on, if any.
+        With none, booking is not asked (and the last reading is dropped, so the
+        next p99 is of the next interval, not of the idle time since)."""
+        adaptive = []
+        for event_id in await self._rooms.busy():
+            figures = await self._rooms.get(event_id)
+            if figures is not None and figures.room.mode is Mode.ADAPTIVE:
+                adaptive.append(figures)
+        if not adaptive:
+            await self._rooms.forget_booking_buckets()
+            return None
         now_buckets = await self._latency.buckets()
         if now_buckets is None:
             return None
         before = await self._rooms.booking_buckets()
         await self._rooms.save_booking_buckets(now_buckets)
         p99 = booking_p99_ms(before, now_buckets) if before else None
-        for event_id in await self._rooms.events():
-            figures = await self._rooms.get(event_id)
-            if figures is None or figures.room.mode is not Mode.ADAPTIVE:
-                continue
+        for figures in adaptive:
+            event_id = figures.room.event_id
             rate = adapt(figures.rate_per_minute, p99, figures.room)
             await self._rooms.set_rate(event_id, rate, p99)
             if rate != figures.rate_per_minute:

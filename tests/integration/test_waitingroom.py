@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
-from groundwork_waitingroom.domain import Method, Room, Status, view
+from groundwork_waitingroom.domain import Method, Mode, Room, Status, view
 from groundwork_waitingroom.repository import Rooms
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -185,3 +185,64 @@ async def test_leaving_frees_the_place_and_the_session(redis: Redis) -> None:
     result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
     assert result is not None and result.admitted == 1  # b takes a's slot
     assert await rooms.join(str(uuid.uuid4()), "a", T0) is None  # no such room
+
+
+async def test_an_idle_room_costs_no_round(redis: Redis) -> None:
+    """Rounds visit only rooms with someone waiting or admitted: a join makes a
+    room busy, the round that finds it empty drops it, and a restart's first
+    round looks at every room once."""
+    rooms = Rooms(redis)
+    event_id = await _room(rooms)
+    assert event_id not in await rooms.busy()
+    await rooms.join(event_id, "u1", T0)
+    assert event_id in await rooms.busy()
+    await rooms.leave(event_id, "u1")
+    await rooms.admit(event_id, T0)
+    assert event_id not in await rooms.busy()
+    await rooms.mark_all_busy()
+    assert event_id in await rooms.busy()
+    await rooms.admit(event_id, T0)
+    assert event_id not in await rooms.busy()
+    # Someone admitted keeps the room busy: their session must still expire.
+    await rooms.join(event_id, "u2", T0)
+    await rooms.admit(event_id, T0 + timedelta(seconds=1))
+    assert event_id in await rooms.busy()
+    await rooms.delete(event_id)
+    assert event_id not in await rooms.busy()
+
+
+async def test_adaptation_asks_booking_nothing_while_no_adaptive_room_is_busy(
+    redis_server: str, unused_tcp_port: int
+) -> None:
+    from aiohttp import web
+
+    from groundwork_waitingroom.booking_latency import BookingLatency
+    from groundwork_waitingroom.workers import Adaptation
+
+    redis = Redis.from_url(redis_server.rsplit("/", 1)[0] + "/7")  # a database of its own
+    await redis.flushdb()
+    asked = 0
+
+    async def metrics(_: web.Request) -> web.Response:
+        nonlocal asked
+        asked += 1
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.78.2.30", unused_tcp_port).start()
+    latency = BookingLatency([f"http://127.78.2.30:{unused_tcp_port}/metrics"])
+    try:
+        rooms = Rooms(redis)
+        adaptation = Adaptation(rooms, latency, 2.0)
+        event_id = await _room(rooms, mode=Mode.ADAPTIVE)
+        assert await adaptation.once() is None and asked == 0  # nobody waits
+        await rooms.join(event_id, "u1", T0)
+        await adaptation.once()
+        assert asked == 1
+    finally:
+        await latency.close()
+        await runner.cleanup()
+        await redis.flushdb()
