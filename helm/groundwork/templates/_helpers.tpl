@@ -120,6 +120,8 @@ secretKeyRef: {name: {{ required "redis.external.existingSecret is required when
 - {{ .root.Values.envoy.logLevel }}
 - --drain-time-s
 - "5"
+- --concurrency
+- {{ .root.Values.envoy.concurrency | quote }}
 # Access log lines reach the log within half a second (Envoy's default: 10 s).
 - --file-flush-interval-msec
 - "500"

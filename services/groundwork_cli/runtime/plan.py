@@ -129,7 +129,10 @@ def _envoy(
     clusters: list[str],
     binds: list[tuple[str, int]],
     kind: str,
+    workers: int = 0,
 ) -> Process:
+    # Worker threads; 0: Envoy's default, one per core.
+    concurrency = ["--concurrency", str(workers)] if workers else []
     return Process(
         name=name,
         command=[
@@ -146,6 +149,7 @@ def _envoy(
             # Access log lines reach the file within half a second (default: 10 s).
             "--file-flush-interval-msec",
             "500",
+            *concurrency,
         ],
         gate=probes.envoy_ready(admin, clusters),
         binds=binds,
@@ -290,6 +294,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         )
                     ],
                     kind="sidecar",
+                    workers=settings.sidecar_workers,
                 )
             )
     edge_ip = profile.edge_address()

@@ -51,6 +51,10 @@ class RuntimeSettings(BaseSettings):
     # Instances per service instead of mesh.yaml's, e.g. "catalog=3,booking=2": the
     # edge and the callers' sidecars balance over them (scale out on one machine).
     instances: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Worker threads of each sidecar Envoy (0: one per core, Envoy's default). One:
+    # a dozen Envoys share this machine's cores, and one worker each used less
+    # CPU per request than two (0.30-0.33 ms against 0.33-0.36, BENCHMARKS.md).
+    sidecar_workers: int = Field(default=1, ge=0, le=64)
     # Seconds each start-up step may take before `up` gives up and names it.
     start_timeout: float = Field(default=60.0, gt=0, le=600)
     # Traces: an OTLP/gRPC collector (host:port, e.g. Jaeger's 4317) for services
