@@ -14,7 +14,7 @@ from groundwork_booking.settings import BookingSettings
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.outbox import Relay
 from groundwork_shared.redis import connect
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 
 
@@ -51,4 +51,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.read_model import SeatMapProjection
@@ -14,7 +12,7 @@ from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 
 
@@ -51,4 +49,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_identity import SERVICE_NAME
 from groundwork_identity.repository import IdentityRepository
 from groundwork_identity.service import IdentityService, KeyRing
 from groundwork_identity.settings import IdentitySettings
 from groundwork_shared.database import create_pool, reachable
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 
 
@@ -42,4 +40,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

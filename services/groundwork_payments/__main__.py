@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from groundwork.payments.v1 import payments_pb2_grpc
 from groundwork_payments import SERVICE_NAME
 from groundwork_payments.provider import Network, PaymentsSettings
 from groundwork_payments.service import PaymentsService
 from groundwork_shared.database import create_pool, reachable
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 
 
@@ -32,4 +30,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

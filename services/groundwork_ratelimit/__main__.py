@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from groundwork_ratelimit import SERVICE_NAME
@@ -11,7 +9,7 @@ from groundwork_ratelimit.counter import Counter
 from groundwork_ratelimit.limits import RateLimitSettings, limits_from
 from groundwork_ratelimit.service import RateLimitService
 from groundwork_shared.redis import connect
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 
 
@@ -36,4 +34,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

@@ -11,7 +11,7 @@ from groundwork_realtime.app import Realtime
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.tail import StreamTail
-from groundwork_shared import telemetry
+from groundwork_shared import server, telemetry
 from groundwork_shared.redis import connect
 from groundwork_shared.server import until_stopped
 from groundwork_shared.settings import boot
@@ -63,4 +63,4 @@ async def run(settings: RealtimeSettings, stop: asyncio.Event | None = None) -> 
 
 
 if __name__ == "__main__":
-    asyncio.run(run(boot("realtime", RealtimeSettings)))
+    server.run(run(boot("realtime", RealtimeSettings)))

