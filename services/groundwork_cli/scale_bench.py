@@ -23,6 +23,7 @@ from groundwork_cli.runtime.settings import RuntimeSettings
 
 Say = Callable[[str], None]
 
+
 def _get_event(http: str, requests: int) -> h2load.Load:
     """GetEvent as native gRPC through the edge: the edge's micro-cache answers
     the REST read, and would hide what the instances do."""
