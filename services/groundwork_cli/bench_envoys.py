@@ -57,30 +57,36 @@ def _socket(target: str) -> str:
     return f"{{socket_address: {{address: {host}, port_value: {port}}}}}"
 
 
-def direct_response(address: str, port: int, admin: int, body: str) -> str:
-    """An Envoy that answers every request with `body` itself: the ceiling."""
+def _listener(name: str, address: str, port: int, admin: int, route: str, tls: str = "") -> str:
+    """An admin endpoint and one listener: HCM, `route` for every path, router."""
     return f"""
 {_admin(address, admin)}
 static_resources:
   listeners:
-  - name: direct
+  - name: {name}
     address: {_socket(f"{address}:{port}")}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": {_HCM}.HttpConnectionManager
-          stat_prefix: direct
+          stat_prefix: {name}
           codec_type: AUTO
           route_config:
             virtual_hosts:
-            - name: direct
+            - name: {name}
               domains: ["*"]
               routes:
               - match: {{prefix: /}}
-                direct_response: {{status: 200, body: {{inline_string: {json.dumps(body)}}}}}
-{_ROUTER}
+                {route}
+{_ROUTER}{tls}
 """
+
+
+def direct_response(address: str, port: int, admin: int, body: str) -> str:
+    """An Envoy that answers every request with `body` itself: the ceiling."""
+    answer = f"direct_response: {{status: 200, body: {{inline_string: {json.dumps(body)}}}}}"
+    return _listener("direct", address, port, admin, answer)
 
 
 def proxy(
@@ -111,27 +117,10 @@ def proxy(
         "@type": {_TLS}.UpstreamTlsContext
         sni: bench
         {upstream_tls.context()}"""
-    return f"""
-{_admin(address, admin)}
-static_resources:
-  listeners:
-  - name: proxy
-    address: {_socket(f"{address}:{port}")}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": {_HCM}.HttpConnectionManager
-          stat_prefix: proxy
-          codec_type: AUTO
-          route_config:
-            virtual_hosts:
-            - name: proxy
-              domains: ["*"]
-              routes:
-              - match: {{prefix: /}}
-                route: {{cluster: upstream, timeout: 15s}}
-{_ROUTER}{listener_tls}
+    route = "route: {cluster: upstream, timeout: 15s}"
+    return (
+        _listener("proxy", address, port, admin, route, listener_tls)
+        + f"""\
   clusters:
   - name: upstream
     type: STATIC
@@ -145,6 +134,13 @@ static_resources:
       - lb_endpoints:
         - endpoint: {{address: {_socket(upstream)}}}{cluster_tls}
 """
+    )
+
+
+def direct_config(address: str, port: int, body: str) -> dict[str, tuple[str, str]]:
+    """`running`'s argument for one direct-response Envoy on `port` (admin on the
+    next port)."""
+    return {"direct": (direct_response(address, port, port + 1, body), f"{address}:{port + 1}")}
 
 
 @dataclass(frozen=True)

@@ -237,10 +237,7 @@ def cached_read(bench: Bench, event_id: str, tls: bench_envoys.Tls) -> None:
     served = ("catalog", GET_EVENT)
     p = PORTS
     configs = {
-        "direct": (
-            bench_envoys.direct_response(address, p["direct"], p["direct"] + 1, body),
-            f"{address}:{p['direct'] + 1}",
-        ),
+        **bench_envoys.direct_config(address, p["direct"], body),
         "proxy": (
             bench_envoys.proxy(address, p["proxy"], p["proxy"] + 1, socket),
             f"{address}:{p['proxy'] + 1}",
@@ -315,15 +312,8 @@ def micro_cached_read(bench: Bench, event_id: str) -> None:
     bench.say(f"\n{group}")
     rest = f"/v1/events/{event_id}/availability"
     body = httpx.get(bench.http + rest, headers={"accept-encoding": "identity"}).text
-    address = bench.plan.profile.edge_address()
-    port = PORTS["direct"]
-    configs = {
-        "direct": (
-            bench_envoys.direct_response(address, port, port + 1, body),
-            f"{address}:{port + 1}",
-        )
-    }
-    with bench_envoys.running(configs) as started:
+    address, port = bench.plan.profile.edge_address(), PORTS["direct"]
+    with bench_envoys.running(bench_envoys.direct_config(address, port, body)) as started:
         bench.meter.pids["bench-direct"] = started["direct"].pid
         direct = f"http://{address}:{port}{rest}"
         bench.load(group, "Envoy direct response, REST h2c (ceiling)", bench.closed(direct))
@@ -341,16 +331,9 @@ def authenticated_read(bench: Bench, token: str, user_id: str) -> None:
         headers={"authorization": f"Bearer {token}", "accept-encoding": "identity"},
     ).text
     message = booking_pb2.ListMyOrdersRequest(page_size=20).SerializeToString()
-    address = bench.plan.profile.edge_address()
-    port = PORTS["direct"]
-    configs = {
-        "direct": (
-            bench_envoys.direct_response(address, port, port + 1, body),
-            f"{address}:{port + 1}",
-        )
-    }
+    address, port = bench.plan.profile.edge_address(), PORTS["direct"]
     socket = bench.app_socket("booking")
-    with bench_envoys.running(configs) as started:
+    with bench_envoys.running(bench_envoys.direct_config(address, port, body)) as started:
         bench.meter.pids["bench-direct"] = started["direct"].pid
         direct = f"http://{address}:{port}/v1/orders"
         bench.load(group, "Envoy direct response, REST h2c (ceiling)", bench.closed(direct))

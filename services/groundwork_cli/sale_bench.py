@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -35,11 +32,11 @@ import asyncpg
 import httpx
 import psutil
 
+from groundwork_cli import bench_envoys, h2load
 from groundwork_cli.customers import mint
 from groundwork_cli.load import local_admin_token
-from groundwork_cli.packages import ensure
-from groundwork_cli.runtime import probes, supervisor
-from groundwork_cli.runtime.plan import Plan, envoy_bin, service_database_url
+from groundwork_cli.runtime import supervisor
+from groundwork_cli.runtime.plan import Plan, service_database_url
 from groundwork_loadtest.runner import new_event
 
 Say = Callable[[str], None]
@@ -90,100 +87,23 @@ def wire_bytes(http: str, event_id: str) -> dict[str, dict[str, int]]:
 
 # 2. reads against a direct response --------------------------------------------
 
-_H2LOAD_RATE = re.compile(r"finished in [\d.]+\w*, ([\d.]+) req/s")
-_H2LOAD_DONE = re.compile(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded")
-
-
-def _h2load(h2load: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
-    command = [
-        h2load,
-        "-n",
-        str(requests),
-        "-c",
-        str(concurrency),
-        "-m",
-        "8",
-        "-H",
-        "accept-encoding: identity",
-        url,
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
-    rate, done = _H2LOAD_RATE.search(output), _H2LOAD_DONE.search(output)
-    if not rate or not done:
-        raise RuntimeError(f"h2load said:\n{output[-1500:]}")
-    statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", output)
-    return {
-        "per_second": float(rate.group(1)),
-        "requests": int(done.group(1)),
-        "succeeded": int(done.group(3)),
-        "non_2xx": sum(int(n) for n in statuses.groups()[1:]) if statuses else -1,
-    }
-
-
-def _direct_response_config(address: str, port: int, admin: int, body: str) -> str:
-    """An Envoy that answers every request with `body` itself: the ceiling."""
-    hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
-    return f"""
-admin: {{address: {{socket_address: {{address: {address}, port_value: {admin}}}}}}}
-static_resources:
-  listeners:
-  - name: direct
-    address: {{socket_address: {{address: {address}, port_value: {port}}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": {hcm}.HttpConnectionManager
-          stat_prefix: direct
-          codec_type: AUTO
-          route_config:
-            virtual_hosts:
-            - name: direct
-              domains: ["*"]
-              routes:
-              - match: {{prefix: /}}
-                direct_response: {{status: 200, body: {{inline_string: {json.dumps(body)}}}}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"""
-
 
 def reads_against_direct_response(
     plan: Plan, http: str, event_id: str, requests: int, concurrency: int
 ) -> dict[str, Any]:
-    h2load = ensure("h2load", "nghttp2-client")
     path = f"/v1/events/{event_id}/availability"
     body = httpx.get(f"{http}{path}", headers={"accept-encoding": "identity"}).text
-    address = plan.profile.edge_address()
-    port, admin = 18090, 18091  # beside the edge's ports on its address
-    with tempfile.TemporaryDirectory() as directory:
-        config = Path(directory) / "direct.yaml"
-        config.write_text(_direct_response_config(address, port, admin, body))
-        envoy = subprocess.Popen(
-            [str(envoy_bin()), "-c", str(config), "--disable-hot-restart", "-l", "warn"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            asyncio.run(
-                probes.wait_until(
-                    probes.http_health(f"{address}:{admin}", "/ready"), 30, "the direct Envoy"
+    address, port = plan.profile.edge_address(), 18090  # beside the edge's ports
+    rounds = []
+    with bench_envoys.running(bench_envoys.direct_config(address, port, body)):
+        # Alternating, twice each: drift on a noisy machine hits both alike.
+        for _ in range(2):
+            rounds.append(
+                tuple(
+                    h2load.run(h2load.Load(url, requests, concurrency)).as_dict()
+                    for url in (f"{http}{path}", f"http://{address}:{port}{path}")
                 )
             )
-            rounds = []
-            # Alternating, twice each: drift on a noisy machine hits both alike.
-            for _ in range(2):
-                rounds.append(
-                    (
-                        _h2load(h2load, f"{http}{path}", requests, concurrency),
-                        _h2load(h2load, f"http://{address}:{port}{path}", requests, concurrency),
-                    )
-                )
-        finally:
-            envoy.terminate()
-            envoy.wait(timeout=20)
     edge = max((r[0] for r in rounds), key=lambda f: f["per_second"])
     direct = max((r[1] for r in rounds), key=lambda f: f["per_second"])
     return {
