@@ -106,11 +106,12 @@ class Adaptation:
         self._interval = interval_seconds
 
     async def once(self) -> float | None:
-        """Move every busy adaptive room's rate; the p99 (ms) it acted on, if any.
-        With none, booking is not asked (and the last reading is dropped, so the
-        next p99 is of the next interval, not of the idle time since)."""
+        """Move every adaptive room's rate, crowd or not (the rate is ready when
+        the crowd comes); the p99 (ms) it acted on, if any. With no adaptive
+        room, booking is not asked (and the last reading is dropped, so the next
+        p99 is of the next interval, not of the time since)."""
         adaptive = []
-        for event_id in await self._rooms.busy():
+        for event_id in await self._rooms.events():
             figures = await self._rooms.get(event_id)
             if figures is not None and figures.room.mode is Mode.ADAPTIVE:
                 adaptive.append(figures)
