@@ -89,6 +89,19 @@ def direct_response(address: str, port: int, admin: int, body: str) -> str:
     return _listener("direct", address, port, admin, answer)
 
 
+def _transport_socket(context: str, setting: str, tls: Tls, indent: int) -> str:
+    """A TLS transport socket (a listener's or a cluster's), `indent` deep."""
+    lines = [
+        "transport_socket:",
+        "  name: envoy.transport_sockets.tls",
+        "  typed_config:",
+        f'    "@type": {_TLS}.{context}',
+        f"    {setting}",
+        f"    {tls.context()}",
+    ]
+    return "".join("\n" + " " * indent + line for line in lines)
+
+
 def proxy(
     address: str,
     port: int,
@@ -99,24 +112,13 @@ def proxy(
 ) -> str:
     """One bare HTTP/2 hop (HCM and router, nothing else) to `upstream`
     (host:port or unix:/path), each side optionally mTLS."""
-    listener_tls = ""
+    listener_tls = cluster_tls = ""
     if downstream_tls:
-        listener_tls = f"""
-      transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": {_TLS}.DownstreamTlsContext
-          require_client_certificate: true
-          {downstream_tls.context()}"""
-    cluster_tls = ""
+        listener_tls = _transport_socket(
+            "DownstreamTlsContext", "require_client_certificate: true", downstream_tls, 6
+        )
     if upstream_tls:
-        cluster_tls = f"""
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": {_TLS}.UpstreamTlsContext
-        sni: bench
-        {upstream_tls.context()}"""
+        cluster_tls = _transport_socket("UpstreamTlsContext", "sni: bench", upstream_tls, 4)
     route = "route: {cluster: upstream, timeout: 15s}"
     return (
         _listener("proxy", address, port, admin, route, listener_tls)
@@ -137,10 +139,24 @@ def proxy(
     )
 
 
-def direct_config(address: str, port: int, body: str) -> dict[str, tuple[str, str]]:
-    """`running`'s argument for one direct-response Envoy on `port` (admin on the
-    next port)."""
+# `running`'s argument: name -> (config, admin host:port); the admin port is the next one.
+Configs = dict[str, tuple[str, str]]
+
+
+def direct_config(address: str, port: int, body: str) -> Configs:
     return {"direct": (direct_response(address, port, port + 1, body), f"{address}:{port + 1}")}
+
+
+def proxy_config(
+    name: str,
+    address: str,
+    port: int,
+    upstream: str,
+    downstream_tls: Tls | None = None,
+    upstream_tls: Tls | None = None,
+) -> Configs:
+    config = proxy(address, port, port + 1, upstream, downstream_tls, upstream_tls)
+    return {name: (config, f"{address}:{port + 1}")}
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ class Started:
 
 
 @contextlib.contextmanager
-def running(configs: dict[str, tuple[str, str]]) -> Iterator[dict[str, Started]]:
+def running(configs: Configs) -> Iterator[dict[str, Started]]:
     """Start one Envoy per config (name -> (YAML, admin host:port)), wait until
     each is ready, stop them all on the way out."""
     processes: dict[str, subprocess.Popen[bytes]] = {}

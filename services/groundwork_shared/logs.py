@@ -12,6 +12,7 @@ import logging
 import logging.handlers
 import sys
 import threading
+import time
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -50,8 +51,8 @@ class _BufferedFile(logging.handlers.MemoryHandler):
         self.target.setFormatter(fmt)
 
     def _tick(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(FLUSH_SECONDS):
+        while True:  # a daemon thread: it ends with the process (close() flushes)
+            time.sleep(FLUSH_SECONDS)
             if self.buffer:
                 self.flush()
 

@@ -53,7 +53,7 @@ class RuntimeSettings(BaseSettings):
     instances: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     # Worker threads of each sidecar Envoy (0: one per core, Envoy's default). One:
     # a dozen Envoys share this machine's cores, and one worker each used less
-    # CPU per request than two (0.30-0.33 ms against 0.33-0.36, BENCHMARKS.md).
+    # CPU per request than two (0.28-0.33 ms against 0.32-0.36, BENCHMARKS.md).
     sidecar_workers: int = Field(default=1, ge=0, le=64)
     # Seconds each start-up step may take before `up` gives up and names it.
     start_timeout: float = Field(default=60.0, gt=0, le=600)
