@@ -33,6 +33,9 @@ class EdgePorts(_Strict):
     https: int = Field(ge=1, le=65535)
     admin: int = Field(ge=1, le=65535)
     client_rate_limit: ClientRateLimit
+    # A connection with no request in flight, and a TLS handshake, may take this long.
+    idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    handshake_timeout_seconds: int = Field(default=10, ge=1, le=60)
 
 
 class RateLimitPolicy(_Strict):

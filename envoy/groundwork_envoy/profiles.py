@@ -58,7 +58,7 @@ class Profile(Protocol):
     def identity(self, service: str) -> str: ...
     @property
     def identity_san_type(self) -> str: ...
-    def outbound_address(self, address: str) -> str: ...
+    def outbound_target(self, mesh: Mesh, service: str, instance: int) -> str: ...
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
     def dynamic_dir(self, envoy: str) -> str: ...
     def access_log_path(self, envoy: str) -> str: ...
@@ -132,8 +132,11 @@ class LocalProfile:
     def identity_san_type(self) -> str:
         return "URI"
 
-    def outbound_address(self, address: str) -> str:
-        return address  # the instance's own loopback address
+    def outbound_target(self, mesh: Mesh, service: str, instance: int) -> str:
+        """Where the app sends its calls: a Unix socket beside its own, in the
+        directory only this user can enter. On loopback TCP any local process could
+        call other services with this instance's mTLS identity."""
+        return f"unix:{self.state_dir / 'run' / 'apps' / f'{service}-{instance}.out.sock'}"
 
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """(file name, service, instance): one sidecar config per local instance."""
@@ -221,9 +224,9 @@ class KubernetesProfile:
     def identity_san_type(self) -> str:
         return "DNS"
 
-    def outbound_address(self, address: str) -> str:
-        # Only the pod's own app may send through its sidecar's identity.
-        return "127.0.0.1"
+    def outbound_target(self, mesh: Mesh, service: str, instance: int) -> str:
+        # The pod's loopback: only the pod's own containers may send with its identity.
+        return f"127.0.0.1:{mesh.ports.outbound}"
 
     def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
         """Every replica of a service has the same sidecar config: one file per service."""

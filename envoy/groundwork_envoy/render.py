@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ from groundwork_envoy.profiles import Profile
 def descriptor_set() -> bytes:
     """The FileDescriptorSet generated from proto/ (see proto/generate.py)."""
     return (resources.files("groundwork") / "descriptors.pb").read_bytes()
+
+
+def openapi_document() -> str:
+    """The public API's OpenAPI document, compact (the edge serves it inline)."""
+    text = (resources.files("groundwork") / "openapi.json").read_text()
+    return json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
 
 
 @functools.cache  # compiling the templates costs more than rendering them
@@ -53,7 +60,11 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any
         "edge": (
             "edge",
             env.get_template("edge.yaml.j2").render(
-                mesh=mesh, profile=profile, descriptor_b64=descriptor_b64, methods=methods
+                mesh=mesh,
+                profile=profile,
+                descriptor_b64=descriptor_b64,
+                openapi=openapi_document(),
+                methods=methods,
             ),
         )
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from groundwork_shared.errors import FailedPrecondition, Violations
+from groundwork_shared.errors import Aborted, FailedPrecondition, Violations
 
 MAX_SEATS = 10
 
@@ -20,6 +20,10 @@ class HoldNotActive(FailedPrecondition):
 
 class PaymentDeclined(FailedPrecondition):
     """The card was declined; the order stays payable with another card."""
+
+
+class PaymentInProgress(Aborted):
+    """Another payment of the same order was charged and is being recorded."""
 
 
 @dataclass(frozen=True)

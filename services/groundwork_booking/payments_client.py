@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from groundwork.payments.v1 import payments_pb2, payments_pb2_grpc
+from groundwork_booking.domain import PaymentInProgress
 from groundwork_shared import mesh
 from groundwork_shared.errors import Unavailable
 
@@ -22,6 +23,11 @@ class Payments:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise Unavailable(
                     "payment provider unavailable; retry with the same idempotency key"
+                ) from error
+            if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+                # Charged already, under another idempotency key: a concurrent pay.
+                raise PaymentInProgress(
+                    "this order was paid by another request; get the order to see it"
                 ) from error
             raise
 

@@ -209,15 +209,23 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
             raise domain.HoldNotActive("the payment deadline has passed")
         if self._payments is None:
             raise Unavailable("no payment provider configured")
-        result = await self._payments.charge(
-            payments_pb2.ChargeRequest(
-                idempotency_key=f"{order_id}:{request.idempotency_key}",
-                order_id=str(order_id),
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-                card_token=request.card_token,
+        try:
+            result = await self._payments.charge(
+                payments_pb2.ChargeRequest(
+                    idempotency_key=f"{order_id}:{request.idempotency_key}",
+                    order_id=str(order_id),
+                    amount_cents=order.amount_cents,
+                    currency=order.currency,
+                    card_token=request.card_token,
+                )
             )
-        )
+        except domain.PaymentInProgress:
+            # The concurrent pay that was charged may have recorded it by now.
+            async with self._pool.acquire() as conn:
+                current = await repository.get_order(conn, order_id)
+            if current is not None and current.status == "paid":
+                return order_message(current)
+            raise
         if result.status != payments_pb2.CHARGE_STATUS_APPROVED:
             raise domain.PaymentDeclined(f"payment declined: {result.decline_reason}")
         async with self._pool.acquire() as conn, conn.transaction():

@@ -21,7 +21,9 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
     # The cache is optional: without GROUNDWORK_REDIS_URL every read goes to Postgres.
     redis = connect(settings.redis_url) if settings.redis_url else None
-    cache = Cache(redis, "catalog") if redis else None
+    # Reads get a client of their own, with a short timeout (the bus's blocks for 1 s).
+    reads = connect(settings.redis_url, settings.cache_timeout_seconds) if redis else None
+    cache = Cache(reads, "catalog") if reads else None
     service = CatalogService(CatalogRepository(pool), cache, settings)
     consumers = []
     if redis:
@@ -31,7 +33,7 @@ async def main() -> None:
         config = ConsumerConfig(
             stream="booking", group="catalog", consumer=settings.instance_id, exclusive=True
         )
-        projection = SeatMapProjection(cache)
+        projection = SeatMapProjection(Cache(redis, "catalog"))
         consumers.append(Consumer(redis, pool, config, projection.apply).run)
 
     await serve(
@@ -43,7 +45,7 @@ async def main() -> None:
             ),
             probes=[reachable(pool)],
             workers=consumers,
-            on_close=[pool.close, *([redis.aclose] if redis else [])],
+            on_close=[pool.close, *([redis.aclose, reads.aclose] if redis and reads else [])],
         ),
     )
 

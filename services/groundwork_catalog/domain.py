@@ -121,6 +121,9 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 MAX_NAME = 200
+# A seat's price bound: ten of them (booking's most per hold) still sum far inside
+# int64 cents, and no real ticket costs more than a million.
+MAX_PRICE_CENTS = 100_000_000
 UPDATABLE = ("name", "starts_at")
 
 
@@ -160,8 +163,9 @@ def new_event(
         problems.add("currency", "an ISO 4217 code such as EUR")
     if not section_prices:
         problems.add("section_prices", "a price for every section of the venue")
-    elif any(price < 0 for price in section_prices.values()):
-        problems.add("section_prices", "prices cannot be negative")
+    for section, price in sorted(section_prices.items()):
+        if not 0 <= price <= MAX_PRICE_CENTS:
+            problems.add(f"section_prices[{section!r}]", f"0 to {MAX_PRICE_CENTS} cents")
     problems.raise_if_any()
     assert starts_at is not None
     return NewEvent(venue, name, starts_at, currency, dict(section_prices))

@@ -14,3 +14,6 @@ class CatalogSettings(ServiceSettings):
     availability_cache_seconds: int = Field(default=1, ge=0, le=60)
     # max-age of the unversioned layout URL (the versioned one is immutable).
     layout_cache_seconds: int = Field(default=60, ge=0, le=86400)
+    # How long a read waits on the cache before it goes to Postgres instead: a Redis
+    # that stops answering (frozen, partitioned) costs a read this, not seconds.
+    cache_timeout_seconds: float = Field(default=0.5, gt=0, le=10)

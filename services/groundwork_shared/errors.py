@@ -99,3 +99,9 @@ class FailedPrecondition(DomainError):
     """The request is valid but the resource is not in a state that allows it."""
 
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Aborted(DomainError):
+    """A concurrent request got there first; retrying shows its outcome."""
+
+    grpc_code = grpc.StatusCode.ABORTED

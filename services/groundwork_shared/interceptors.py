@@ -1,9 +1,12 @@
-"""Cross-cutting behaviour for every unary RPC: domain errors become gRPC
-statuses with details, each call is counted and timed (and logged when it failed
-or its trace is kept), and a handler's response headers (ETag, Cache-Control)
-are sent. Which instance answered, the sidecar says (x-groundwork-instance):
-initial metadata sent apart from the message costs a round of the server's
-completion queue per call, so it is sent only when a handler added headers."""
+"""Cross-cutting behaviour for every unary RPC: a request whose strings are not
+valid UTF-8 or hold a NUL is refused with the field named (validation.py),
+domain errors become gRPC statuses with details, any other error becomes a bare
+"internal error" with the trace id (never the exception's text), each call is
+counted and timed (and logged when it failed or its trace is kept), and a
+handler's response headers (ETag, Cache-Control) are sent. Which instance
+answered, the sidecar says (x-groundwork-instance): initial metadata sent apart
+from the message costs a round of the server's completion queue per call, so it
+is sent only when a handler added headers."""
 
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
 
-from groundwork_shared.errors import DomainError
+from groundwork_shared.errors import DomainError, FieldViolation, InvalidArgument
 from groundwork_shared.logs import in_sampled_trace
 from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
+from groundwork_shared.validation import NOT_UTF8, string_violations, undecodable_field
 
 log = logging.getLogger("groundwork.rpc")
 
@@ -33,6 +39,50 @@ def add_response_headers(*headers: tuple[str, str]) -> None:
     pending = _response_headers.get()
     if pending is not None:
         pending.extend(headers)
+
+
+class _Undecodable:
+    """What the request deserializer returns for bytes protobuf refused, so the
+    handler can answer 400 (a deserializer that raises makes grpc answer UNKNOWN
+    with the exception's text)."""
+
+    def __init__(self, violation: FieldViolation) -> None:
+        self.violation = violation
+
+
+def _tolerant(
+    deserialize: Callable[[bytes], Any] | None,
+) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+            name = undecodable_field(descriptor, data) if descriptor is not None else None
+            if name is None:
+                return _Undecodable(FieldViolation("request", "is not a valid message"))
+            return _Undecodable(FieldViolation(name, NOT_UTF8))
+
+    return parse
+
+
+def _checked(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument([request.violation])
+    if isinstance(request, Message):
+        violations = string_violations(request)
+        if violations:
+            raise InvalidArgument(violations)
+
+
+def _internal_error() -> str:
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return f"internal error (trace {format(context.trace_id, '032x')})"
+    return "internal error"
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
@@ -55,6 +105,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             headers: list[tuple[str, str]] = []
             token = _response_headers.set(headers)
             try:
+                _checked(request)
                 response = await inner(request, context)  # type: ignore[arg-type]
                 if headers:
                     await context.send_initial_metadata(headers)
@@ -70,7 +121,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                await context.abort(grpc.StatusCode.INTERNAL, _internal_error())
             finally:
                 _response_headers.reset(token)
                 if not method.startswith("/grpc.health."):
@@ -95,6 +146,6 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

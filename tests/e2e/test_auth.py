@@ -78,8 +78,31 @@ def test_tokens_the_edge_must_refuse(mesh: Mesh) -> None:
         "wrong issuer": signed({"iss": "https://evil.example"}),
         "tampered payload": f"{header}.{tampered_payload}.{signature}",
         "unknown kid": signed({}, key_id="no-such-key"),
+        "no expiry": jwt.encode(
+            {k: v for k, v in claims.items() if k != "exp"},
+            private_pem,
+            algorithm="EdDSA",
+            headers={"kid": kid},
+        ),
     }
     assert httpx.get(f"{mesh.http}/v1/me", headers=_bearer(signed({}))).status_code == 200
+    # The scheme is case-insensitive (RFC 9110 §11.1) in its usual spellings.
+    for scheme in ("bearer", "BEARER"):
+        spelled = {"authorization": f"{scheme} {token}"}
+        assert httpx.get(f"{mesh.http}/v1/me", headers=spelled).status_code == 200, scheme
+    # A token in the query string is for WebSocket upgrades only: as native gRPC
+    # (the route matches without the query) it is no token at all. (REST refuses
+    # the parameter itself, as an unknown one.)
+    with httpx.Client(http2=True, verify=mesh.tls()) as h2:
+        in_query = h2.post(
+            f"{mesh.https}/groundwork.identity.v1.IdentityService/GetMe",
+            params={"access_token": token},
+            content=b"\x00\x00\x00\x00\x00",  # an empty GetMeRequest, framed
+            headers={"content-type": "application/grpc", "te": "trailers"},
+        )
+    assert in_query.headers["grpc-status"] == "16"  # UNAUTHENTICATED
+    rest = httpx.get(f"{mesh.http}/v1/me", params={"access_token": token})
+    assert rest.status_code in (400, 401)
     for name, bad in forged.items():
         reply = httpx.get(f"{mesh.http}/v1/me", headers=_bearer(bad))
         assert reply.status_code == 401, name

@@ -49,7 +49,11 @@ def test_a_short_mesh_bench_measures_every_path(mesh: Mesh, tmp_path: Path) -> N
         for row in groups[group]:
             assert row.keys() >= FIGURES, row
             assert row["succeeded"] > 0 and row["non_2xx"] == 0, row
-            assert row["cpu_ms_per_request"], row  # some process did the work
+            # Some process did the work, where the row lasted long enough for /proc
+            # to see it: CPU time is counted in 10 ms ticks, and 150 requests to
+            # Envoy's direct response can take 5 ms.
+            if row["requests"] / row["per_second"] >= 0.2:
+                assert row["cpu_ms_per_request"], row
     # gRPC answers were counted where they were served, not only as HTTP 200s.
     app_alone = next(r for r in groups[next(iter(groups))] if r["path"] == "app alone, gRPC")
     assert app_alone["app_codes"]["OK"] >= app_alone["succeeded"]

@@ -117,9 +117,32 @@ def test_services_check_roles_themselves(mesh: Mesh) -> None:
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_identity_headers_are_accepted_from_the_edge_alone(mesh: Mesh) -> None:
+    """Booking may call catalog, but not as a user: a call with identity headers from
+    any identity other than the edge's is refused by the callee's sidecar."""
+    forged = (
+        ("x-groundwork-user-id", "00000000-0000-0000-0000-000000000001"),
+        ("x-groundwork-claims", "eyJyb2xlcyI6WyJhZG1pbiJdfQ"),  # {"roles":["admin"]}
+    )
+    request = pb.CreateEventRequest(idempotency_key="k" * 10)
+    with _sidecar_channel(mesh, "catalog", "booking") as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.CreateEvent(request, metadata=forged, timeout=10)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # Without them booking's own calls pass as before.
+        assert stub.ListEvents(pb.ListEventsRequest(page_size=1), timeout=10).events
+    # From the edge's identity the same headers reach the service (which checks the role).
+    with _sidecar_channel(mesh, "catalog", "edge") as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            catalog_pb2_grpc.CatalogServiceStub(channel).CreateEvent(
+                request, metadata=forged, timeout=10
+            )
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_sidecar_outbound_refuses_services_it_may_not_call(mesh: Mesh) -> None:
-    address = mesh.plan.profile.listen_address("catalog", 0)
-    outbound = f"{address}:{mesh.plan.mesh.ports.outbound}"
+    outbound = mesh.plan.profile.outbound_target(mesh.plan.mesh, "catalog", 0)
     with (
         grpc.insecure_channel(outbound, options=[("grpc.default_authority", "identity")]) as ch,
         pytest.raises(grpc.RpcError) as info,
@@ -138,6 +161,11 @@ def test_services_are_reachable_only_through_their_sidecars(mesh: Mesh) -> None:
         assert process.listen in process.env.values()
         service, instance = process.name.rsplit("-", 1)
         address = mesh.plan.profile.listen_address(service, int(instance))
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            assert sock.connect_ex((address, mesh.plan.mesh.ports.app)) != 0
+        # The sidecar's outbound listener too: a socket only this user may connect to.
+        outbound = process.env["GROUNDWORK_MESH_OUTBOUND"]
+        assert outbound.startswith(f"unix:{apps}/")
+        assert stat.S_IMODE(Path(outbound[5:]).stat().st_mode) == 0o600
+        for port in (mesh.plan.mesh.ports.app, mesh.plan.mesh.ports.outbound):
+            with socket.socket() as sock:
+                sock.settimeout(1)
+                assert sock.connect_ex((address, port)) != 0

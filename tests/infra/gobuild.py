@@ -1,5 +1,6 @@
-"""Go programs the tests run for real (Jaeger, and the simulated Kubernetes control
-plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok),
+"""Go programs the tests run for real (Jaeger, the simulated Kubernetes control
+plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
+and protoc-gen-openapiv2, which proto/generate.py runs),
 built from the Go module proxy once per pinned version and cached.
 
 Each program has a wrapper module under tests/infra/go/<module>/ whose go.mod pins it
@@ -86,6 +87,12 @@ PROGRAMS = {
             name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"
         ),
         Program(name="kwok", module="sigs.k8s.io/kwok", package="sigs.k8s.io/kwok/cmd/kwok"),
+        Program(
+            name="protoc-gen-openapiv2",
+            module="github.com/grpc-ecosystem/grpc-gateway/v2",
+            package="github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2",
+            wrapper_name="openapiv2",
+        ),
     )
 }
 

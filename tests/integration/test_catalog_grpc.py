@@ -91,6 +91,39 @@ async def test_errors_carry_codes_and_field_details(channel: grpc.aio.Channel) -
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def _violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    status.details[0].Unpack(bad_request)
+    return [(v.field, v.description) for v in bad_request.field_violations]
+
+
+async def test_nul_and_invalid_utf8_are_refused_with_the_field_named(
+    channel: grpc.aio.Channel,
+) -> None:
+    """Checked once for every API by the common interceptor, before any handler
+    (a NUL would reach Postgres; bytes protobuf refuses would leak its error)."""
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.ListEvents(pb.ListEventsRequest(city="Ber\x00lin"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(info.value) == [("city", "must not contain NUL (U+0000)")]
+
+    raw: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{SERVICE}/GetEvent"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raw(b"\x0a\x01\xff")  # event_id = the single byte 0xff
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(info.value) == [("event_id", "must be valid UTF-8")]
+    assert "DecodeError" not in (info.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raw(b"\x0a\x09ab")  # a length past the end
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(info.value) == [("request", "is not a valid message")]
+
+
 async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     for name in ("", SERVICE):

@@ -7,9 +7,11 @@ import pytest
 
 from groundwork_catalog.domain import (
     DEFAULT_PAGE_SIZE,
+    MAX_PRICE_CENTS,
     Cursor,
     EventFilter,
     list_events_query,
+    new_event,
     parse_event_id,
 )
 from groundwork_shared.errors import InvalidArgument
@@ -90,3 +92,23 @@ def test_event_id_must_be_a_uuid() -> None:
     for bad in ["", "42", "not-a-uuid"]:
         with pytest.raises(InvalidArgument, match="event_id"):
             parse_event_id(bad)
+
+
+def test_prices_are_bounded_per_section() -> None:
+    def create(prices: dict[str, int]) -> object:
+        return new_event(
+            venue_id=str(uuid.uuid4()),
+            name="Bounded",
+            starts_at=NOW + timedelta(days=1),
+            currency="EUR",
+            section_prices=prices,
+            now=NOW,
+        )
+
+    assert create({"FLOOR": MAX_PRICE_CENTS, "UPPER": 0})
+    with pytest.raises(InvalidArgument) as info:
+        create({"FLOOR": 9223372036854775807, "LOWER": 100, "UPPER": -1})
+    assert [v.field for v in info.value.violations] == [
+        "section_prices['FLOOR']",
+        "section_prices['UPPER']",
+    ]

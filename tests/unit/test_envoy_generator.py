@@ -77,7 +77,11 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
 
     sidecar = rendered["sidecar-catalog-1.yaml"]
     assert bind(listener(sidecar, "inbound")) == ("127.5.12.2", 15006)
-    assert bind(listener(sidecar, "outbound")) == ("127.5.12.2", 15001)
+    outbound = listener(sidecar, "outbound")["address"]["pipe"]
+    assert outbound == {
+        "path": str(tmp_path / "run" / "apps" / "catalog-1.out.sock"),
+        "mode": 0o600,
+    }
     app = cluster(sidecar, "local_app")["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert app["endpoint"]["address"]["pipe"]["path"] == str(
         tmp_path / "run" / "apps" / "catalog-1.sock"
@@ -214,7 +218,7 @@ def test_websocket_routes_upgrade_to_the_realtime_service(tmp_path: Path) -> Non
         # The buffer filter would wait forever for the end of an upgrade request.
         assert route["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"]
     assert seats["typed_per_filter_config"][jwt]["disabled"] is True
-    assert orders["typed_per_filter_config"][jwt]["requirement_name"] == "authenticated"
+    assert orders["typed_per_filter_config"][jwt]["requirement_name"] == "authenticated_live"
     # Upgrades only where declared: not on the listener as a whole.
     assert "upgrade_configs" not in _edge_hcm(tmp_path)
     edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
@@ -286,6 +290,61 @@ def test_every_listener_of_the_edge_is_hardened(tmp_path: Path) -> None:
         )
         assert hcm["normalize_path"] and hcm["merge_slashes"]
         assert hcm["http2_protocol_options"]["max_concurrent_streams"] == 100
+
+
+def test_tokens_come_from_the_header_and_from_the_query_only_on_websockets(
+    tmp_path: Path,
+) -> None:
+    jwt = next(
+        f["typed_config"]
+        for f in _edge_hcm(tmp_path)["http_filters"]
+        if f["name"] == "envoy.filters.http.jwt_authn"
+    )
+    api, live = jwt["providers"]["groundwork"], jwt["providers"]["groundwork_live"]
+    assert "from_params" not in api and live["from_params"] == ["access_token"]
+    for provider in (api, live, jwt["providers"]["admission"]):
+        assert provider["require_expiration"] is True
+    assert {h["value_prefix"] for h in api["from_headers"]} == {"Bearer ", "bearer ", "BEARER "}
+    # Every other route names the header-only provider's requirements.
+    named = {
+        r["typed_per_filter_config"][jwt_name].get("requirement_name")
+        for r in _edge_hcm(tmp_path)["route_config"]["virtual_hosts"][0]["routes"]
+        for jwt_name in ["envoy.filters.http.jwt_authn"]
+        if jwt_name in r.get("typed_per_filter_config", {})
+    }
+    assert named == {None, "authenticated", "admitted", "authenticated_live"}
+
+
+def test_grpc_routes_need_a_grpc_content_type_and_the_rest_get_415(tmp_path: Path) -> None:
+    routes = _edge_hcm(tmp_path)["route_config"]["virtual_hosts"][0]["routes"]
+    grpc_routes = [r for r in routes if r["match"].get("path", "").startswith("/groundwork.")]
+    assert grpc_routes and all(
+        r["match"]["headers"]
+        == [{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
+        for r in grpc_routes
+    )
+    refused = next(r for r in routes if r.get("direct_response", {}).get("status") == 415)
+    assert routes.index(refused) > routes.index(grpc_routes[-1])
+    assert refused["match"]["headers"][0]["invert_match"] is True
+    # Only failures to answer eject an instance, never an answer that is a 500.
+    edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
+    outliers = cluster(edge, "catalog")["outlier_detection"]
+    assert outliers["enforcing_consecutive_5xx"] == 0
+    assert outliers["consecutive_gateway_failure"] == 2
+
+
+def test_idle_connections_and_handshakes_are_bounded(tmp_path: Path) -> None:
+    assert _edge_hcm(tmp_path)["common_http_protocol_options"]["idle_timeout"] == "60s"
+    edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
+    tls_chain = listener(edge, "edge_https")["filter_chains"][0]
+    assert tls_chain["transport_socket_connect_timeout"] == "10s"
+    filters = {
+        name: [f["name"] for f in _edge_hcm(tmp_path, name)["http_filters"]]
+        for name in ("edge_http", "edge_https", "edge_http3")
+    }
+    hsts = "groundwork.strict_transport_security"
+    assert hsts not in filters["edge_http"]
+    assert hsts in filters["edge_https"] and hsts in filters["edge_http3"]
 
 
 def test_mesh_description_is_validated() -> None:

@@ -47,16 +47,17 @@ def prepare(plan: Plan) -> None:
     identities = ["edge", *plan.mesh.services]
     ensure_mesh_certs(pki, {name: plan.profile.spiffe_id(name) for name in identities})
     policies.deliver(plan)  # with the TrafficPolicies applied before, if any
-    # Apps listen on Unix sockets here; only this user may enter the directory.
+    # Apps listen on Unix sockets here, and so do their sidecars' outbound
+    # listeners; only this user may enter the directory.
     apps = layout.run / "apps"
     apps.mkdir(mode=0o700, exist_ok=True)
     apps.chmod(0o700)
     for process in plan.services:
-        target = process.listen
-        if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
-            raise MeshError(
-                f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
-            )
+        for target in (process.listen, process.env.get("GROUNDWORK_MESH_OUTBOUND", "")):
+            if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
+                raise MeshError(
+                    f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
+                )
     if plan.jaeger:
         settings = jaeger.config(plan.jaeger.host, forward=plan.jaeger.forward)
         layout.jaeger_config.write_text(yaml.safe_dump(settings, sort_keys=False))

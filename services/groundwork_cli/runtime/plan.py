@@ -256,6 +256,7 @@ def build(settings: RuntimeSettings) -> Plan:
         for i in range(svc.instances):
             address = profile.listen_address(name, i)
             app = profile.app_target(mesh, name, i)
+            outbound = profile.outbound_target(mesh, name, i)
             service_procs.append(
                 Process(
                     f"{name}-{i}",
@@ -267,7 +268,7 @@ def build(settings: RuntimeSettings) -> Plan:
                         LISTEN_VARIABLE[svc.protocol]: app,
                         "GROUNDWORK_REDIS_URL": redis_url,
                         # This instance's sidecar, for calls to other services.
-                        "GROUNDWORK_MESH_OUTBOUND": f"{address}:{mesh.ports.outbound}",
+                        "GROUNDWORK_MESH_OUTBOUND": outbound,
                         "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
                         "GROUNDWORK_OTLP_ENDPOINT": otlp,
                         "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
@@ -286,12 +287,7 @@ def build(settings: RuntimeSettings) -> Plan:
                     ["local_app"],
                     [
                         (address, p)
-                        for p in (
-                            mesh.ports.inbound,
-                            mesh.ports.outbound,
-                            mesh.ports.admin,
-                            mesh.ports.health,
-                        )
+                        for p in (mesh.ports.inbound, mesh.ports.admin, mesh.ports.health)
                     ],
                     kind="sidecar",
                     workers=settings.sidecar_workers,
