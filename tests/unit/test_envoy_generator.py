@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -275,10 +276,17 @@ def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Pa
         < filters.index("envoy.filters.http.router")
     )
     removed = _edge_hcm(tmp_path)["http_filters"][strip]["typed_config"]["mutations"]
-    assert {m["remove"] for m in removed["request_mutations"]} == {
+    assert {m["remove"] for m in removed["request_mutations"] if "remove" in m} == {
         "x-groundwork-user-id",
         "x-groundwork-claims",
     }
+    # And names gRPC metadata cannot carry, never a pseudo-header.
+    (matcher,) = [
+        m["remove_on_match"] for m in removed["request_mutations"] if "remove_on_match" in m
+    ]
+    pattern = re.compile(matcher["key_matcher"]["safe_regex"]["regex"])
+    for name, dropped in [(":path", False), ("content-type", False), ("fq`|knu", True)]:
+        assert bool(pattern.fullmatch(name)) is dropped, name
 
 
 def test_every_listener_of_the_edge_is_hardened(tmp_path: Path) -> None:
