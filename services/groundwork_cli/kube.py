@@ -15,6 +15,8 @@ from typing import Any
 import click
 import yaml
 
+from groundwork_cli.packages import MissingTool
+
 CHART = Path(__file__).resolve().parents[2] / "helm" / "groundwork"
 ROOT = CHART.parents[1]
 CLUSTER = "groundwork"
@@ -137,6 +139,44 @@ def up(target: str, values_file: str | None) -> None:
     values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
     release = install(values, context=context)
     click.echo(release.get("notes", ""))
+
+
+@kube.command("images")
+@click.option(
+    "--jaeger",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a Jaeger v2 binary to put in the Jaeger image (default: none built)",
+)
+@click.option(
+    "--values-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write chart values that run exactly these images",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="save every image in one OCI archive (for `ctr images import`)",
+)
+def images_cmd(jaeger: Path | None, values_out: Path | None, archive: Path | None) -> None:
+    """Build every image the chart runs on this machine (podman, bases from Debian
+    packages and the project's wheels): for machines without an image registry."""
+    from groundwork_cli import images as local
+
+    try:
+        built = local.build_all(jaeger)
+    except (local.BuildError, MissingTool) as error:
+        raise click.ClickException(str(error)) from error
+    for entry in built:
+        click.echo(f"{entry.reference:64} {'built' if entry.fresh else 'up to date'}")
+    if values_out:
+        values_out.write_text(yaml.safe_dump(local.values(built), sort_keys=False))
+        click.echo(f"chart values: {values_out}")
+    if archive:
+        local.save(built, archive)
+        click.echo(f"archive: {archive}")
 
 
 @kube.command("install")

@@ -31,3 +31,23 @@ def ensure(binary: str, package: str) -> str:
     if result.returncode != 0 or not found:
         raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")
     return found
+
+
+def ensure_package(package: str) -> None:
+    """Debian's `package` installed (for packages that bring no binary of their
+    own to look for: plugins, helpers)."""
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+    )
+    if installed.returncode == 0 and "install ok installed" in installed.stdout:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        raise MissingTool(f"the {package} package is missing: install it")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")

