@@ -275,6 +275,19 @@ def images(jaeger: Path | None) -> list[Image]:
     return found
 
 
+def pause_image() -> Image:
+    """The sandbox image a node's containerd needs (not one the chart names)."""
+    packages.ensure_package("catatonit")
+    catatonit = Path("/usr/bin/catatonit")
+    return Image(
+        "pause",
+        CONTAINERS / "pause.Containerfile",
+        lambda scratch: _copy(catatonit, scratch / "catatonit"),
+        lambda: _tree_digest([catatonit]),
+        (),
+    )
+
+
 @dataclass(frozen=True)
 class Built:
     image: Image

@@ -81,7 +81,13 @@ PROGRAMS = {
                     "k8s.io/client-go/pkg/version",
                 ),
             )
-            for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+            for command in (
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "kubelet",
+                "kube-proxy",
+            )
         ),
         Program(
             name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"

@@ -46,6 +46,9 @@ class ControlPlaneError(RuntimeError):
 class ControlPlane:
     state: Path
     host: str = "127.82.0.1"
+    # kwok's simulated node; False for a real one (tests/infra/node.py), which
+    # also needs the API server on an address pods reach (not loopback).
+    simulated: bool = True
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -77,6 +80,8 @@ class ControlPlane:
             ("scheduler", "system:kube-scheduler", []),
             # kwok acts as the node's kubelet: it writes node and pod status.
             ("kwok", "kwok", ["system:masters"]),
+            # The API server's client certificate for kubelets (exec, logs).
+            ("apiserver-kubelet", "kube-apiserver-kubelet-client", ["system:masters"]),
         ):
             if not pki.cert(name).exists():
                 issue_client_cert(pki, name, user, groups)
@@ -200,8 +205,13 @@ class ControlPlane:
                 "--service-cluster-ip-range", "10.96.0.0/16",
                 "--cert-dir", str(self.state / "apiserver-certs"),
                 "--profiling=false",
-                # Loopback cannot be advertised as the kubernetes Service's endpoint.
-                "--endpoint-reconciler-type", "none",
+                # A kubelet by its address (no DNS here for node names).
+                "--kubelet-preferred-address-types", "InternalIP",
+                "--kubelet-client-certificate", str(pki.cert("apiserver-kubelet")),
+                "--kubelet-client-key", str(pki.key("apiserver-kubelet")),
+                # Loopback cannot be advertised as the kubernetes Service's endpoint;
+                # a real node's pods reach the API server on the bridge's address.
+                "--endpoint-reconciler-type", "none" if self.simulated else "lease",
                 "--v", "1",
             ],
         )  # fmt: skip
@@ -232,6 +242,13 @@ class ControlPlane:
                 ]
             self._start(f"kube-{name}", command)
         admin = self._kubeconfig("admin")
+        if not self.simulated:
+            self._wait(
+                "the default namespace",
+                lambda: self._get("/api/v1/namespaces/default")[0] == 200,
+                timeout,
+            )
+            return admin
         self._start(
             "kwok",
             [
@@ -279,17 +296,33 @@ class ControlPlane:
     def kubectl(self, *args: str, input: str | None = None) -> str:
         return kubectl(self.kubeconfig, *args, input=input)
 
+    # For a node beside the control plane (tests/infra/node.py): its processes are
+    # started, watched, logged and stopped as the control plane's own are.
+    def start_process(self, name: str, command: list[str]) -> None:
+        self._start(name, command)
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        self._wait(what, check, timeout)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        return self._get(path)
+
+    def kubeconfig_for(self, name: str) -> Path:
+        return self._kubeconfig(name)
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        pid = process.pid if process else _read_pid(self.state / "pids" / name)
+        if pid:
+            _stop(pid)
+        if process:
+            process.wait(timeout=30)
+        (self.state / "pids" / name).unlink(missing_ok=True)
+
     def down(self) -> None:
-        pids = self.state / "pids"
         names = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
         for name in names:
-            process = self.processes.pop(name, None)
-            pid = process.pid if process else _read_pid(pids / name)
-            if pid:
-                _stop(pid)
-            if process:
-                process.wait(timeout=30)
-            (pids / name).unlink(missing_ok=True)
+            self.stop_process(name)
 
 
 def _read_pid(path: Path) -> int | None:
