@@ -1,6 +1,7 @@
-"""Go programs the tests run for real (Jaeger, the simulated Kubernetes control
-plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
-and protoc-gen-openapiv2, which proto/generate.py runs),
+"""Go programs the tests run for real (Jaeger, the Kubernetes control plane:
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok for the
+simulated node and kubelet, kube-proxy and CoreDNS for the real one, and
+protoc-gen-openapiv2, which proto/generate.py runs),
 built from the Go module proxy once per pinned version and cached.
 
 Each program has a wrapper module under tests/infra/go/<module>/ whose go.mod pins it
@@ -93,6 +94,11 @@ PROGRAMS = {
             name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"
         ),
         Program(name="kwok", module="sigs.k8s.io/kwok", package="sigs.k8s.io/kwok/cmd/kwok"),
+        Program(
+            name="coredns",
+            module="github.com/coredns/coredns",
+            package="github.com/coredns/coredns",
+        ),
         Program(
             name="protoc-gen-openapiv2",
             module="github.com/grpc-ecosystem/grpc-gateway/v2",

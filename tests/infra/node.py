@@ -201,7 +201,37 @@ state = "{self.socket.parent / "state"}"
         self.cluster.start_process(
             "kube-proxy", [str(binary("kube-proxy")), "--config", str(self._proxy_config())]
         )
+        self.cluster.start_process(
+            "coredns", [str(binary("coredns")), "-conf", str(self._corefile()), "-dns.port", "53"]
+        )
         self.cluster.wait_for("node", self.ready, timeout)
+
+    def _corefile(self) -> Path:
+        """Cluster DNS on the bridge's address (the kubelet's clusterDNS), from the
+        API server; names outside the cluster are not resolved (nothing leaves)."""
+        pki = self.cluster.pki
+        if not pki.cert("coredns").exists():
+            issue_client_cert(pki, "coredns", "system:coredns", ["system:masters"])
+        kubeconfig = self.cluster.kubeconfig_for("coredns")
+        path = self.state / "Corefile"
+        path.write_text(
+            f"""cluster.local:53 in-addr.arpa:53 {{
+    bind {GATEWAY}
+    errors
+    kubernetes cluster.local in-addr.arpa {{
+        kubeconfig {kubeconfig}
+        pods insecure
+        fallthrough in-addr.arpa
+    }}
+    cache 5
+}}
+.:53 {{
+    bind {GATEWAY}
+    errors
+}}
+"""
+        )
+        return path
 
     def ready(self) -> bool:
         status, body = self.cluster.get(f"/api/v1/nodes/{NODE_NAME}")
@@ -223,7 +253,7 @@ state = "{self.socket.parent / "state"}"
 
     def down(self) -> None:
         """Every pod's processes, then the node's, its iptables rules and bridge."""
-        for name in ("kube-proxy", "kubelet", "containerd"):
+        for name in ("coredns", "kube-proxy", "kubelet", "containerd"):
             self.cluster.stop_process(name)
         # Each container's shim (and the container under it) outlives containerd.
         for process in psutil.process_iter(["cmdline"]):

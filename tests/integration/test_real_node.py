@@ -4,7 +4,8 @@ bridge, beside the control plane the chart tests use. Images built here
 (`groundwork kube images`) are imported into the node's containerd; pods of the
 services' image then run for real in a namespace that enforces the restricted
 Pod Security Standard: Ready by their probes, exec and logs, a ClusterIP Service
-through kube-proxy, a NodePort on 127.0.0.1, pod to pod. Teardown leaves no
+through kube-proxy, a NodePort on 127.0.0.1, pod to pod, Services by name
+through CoreDNS. Teardown leaves no
 process, iptables chain or bridge behind."""
 
 from __future__ import annotations
@@ -165,6 +166,10 @@ def test_pods_run_for_real_on_the_node(node: tuple[Node, str]) -> None:
     service = json.loads(cluster.kubectl("get", "service", "-n", NAMESPACE, "hello", "-o", "json"))
     cluster_ip = service["spec"]["clusterIP"]
     assert _until(lambda: httpx.get(f"http://{cluster_ip}/", timeout=2).status_code == 200)
+    # Cluster DNS (CoreDNS from the API server): Services by name, from a pod.
+    resolve = "import socket as s; print(*map(s.gethostbyname, ['hello', 'kubernetes.default']))"
+    names_seen = cluster.kubectl("exec", "-n", NAMESPACE, names[0], "--", "python", "-c", resolve)
+    assert names_seen.split() == [cluster_ip, "10.96.0.1"]
     assert _until(lambda: httpx.get(f"http://127.0.0.1:{NODE_PORT}/", timeout=2).status_code == 200)
 
     # The restricted standard is enforced here: a pod that may run as root is refused.
