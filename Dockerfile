@@ -27,7 +27,13 @@ COPY proto ./proto
 # chart's load-test Job: docker build --build-arg EXTRAS=load -t groundwork-load:0.1.0 .
 # For the operator: docker build --build-arg EXTRAS=operator -t groundwork-operator:0.1.0 .
 ARG EXTRAS=""
+# xds-protos ships an old copy of opentelemetry/proto/*, and whichever wheel is
+# installed last owns those files: put opentelemetry-proto's own back (as the
+# Makefile does), or the OTLP exporter fails to import when tracing is on.
 RUN /opt/groundwork/bin/pip install --no-compile ".${EXTRAS:+[${EXTRAS}]}" \
+ && /opt/groundwork/bin/pip install --no-compile --force-reinstall --no-deps \
+      "opentelemetry-proto==$(/opt/groundwork/bin/python -c 'from importlib.metadata import version; print(version("opentelemetry-proto"))')" \
+ && /opt/groundwork/bin/python -c 'from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope' \
  && /opt/groundwork/bin/python -m compileall -q /opt/groundwork/lib
 
 FROM ${PYTHON_IMAGE}

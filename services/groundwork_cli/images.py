@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from groundwork_cli import packages
+from groundwork_cli.runtime.jaeger import config as jaeger_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = Path(__file__).with_name("containers")
@@ -263,12 +266,20 @@ def images(jaeger: Path | None) -> list[Image]:
         ),
     ]
     if jaeger is not None:
+        # The local mesh's own Jaeger config, on every address of the pod (Jaeger
+        # v2 listens on localhost only by default, where no other pod reaches it).
+        settings = yaml.safe_dump(jaeger_config("0.0.0.0"), sort_keys=True)
+
+        def jaeger_context(scratch: Path) -> None:
+            _copy(jaeger, scratch / "jaeger")
+            (scratch / "config.yaml").write_text(settings)
+
         found.append(
             Image(
                 "jaeger",
                 CONTAINERS / "jaeger.Containerfile",
-                files((jaeger, "jaeger")),
-                lambda: _tree_digest([jaeger]),
+                jaeger_context,
+                lambda: _tree_digest([jaeger]) + settings,
                 ("jaeger", "image"),
             )
         )

@@ -91,7 +91,13 @@ def install(
     timeout: int = 600,
 ) -> dict[str, Any]:
     """Install the chart, or upgrade it when the release exists, and wait until every
-    Deployment and StatefulSet is ready and the hook Jobs have completed."""
+    Deployment and StatefulSet is ready and the hook Jobs have completed.
+
+    Helm waits for the hooks only ("hookOnly"): waiting for the workloads first,
+    as Helm's own --wait does, would deadlock on a real cluster, since the
+    services become ready only once the post-install migration hook has made
+    their databases (a simulated node made them "ready" regardless). Then the
+    rollouts are waited on here."""
     import helm_python as helm
 
     access = ["--kubeconfig", kubeconfig] if kubeconfig else []
@@ -102,10 +108,17 @@ def install(
         exists = release in {r["name"] for r in config.list()}
         action = config.upgrade if exists else config.install
         result = action(
-            str(CHART), release, values or {}, namespace=namespace, wait="watcher", timeout=timeout
+            str(CHART), release, values or {}, namespace=namespace, wait="hookOnly", timeout=timeout
         )
     finally:
         config.close()
+    kubectl = [kubectl_bin(), *access, "--namespace", namespace]
+    for kind in ("statefulset", "deployment"):
+        names = subprocess.run(
+            [*kubectl, "get", kind, "-o", "name"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for name in names:
+            _run([*kubectl, "rollout", "status", name, f"--timeout={timeout}s"])
     return dict(result)
 
 

@@ -65,7 +65,9 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
     from groundwork_identity.repository import IdentityRepository
     from groundwork_identity.settings import IdentitySettings
 
-    settings = IdentitySettings(key_encryption_key=ctx.secrets.identity_kek())
+    # The database is the one given: in a Job, GROUNDWORK_POSTGRES_URL is also set
+    # (for every service's database), which alone the settings would refuse.
+    settings = IdentitySettings(key_encryption_key=ctx.secrets.identity_kek(), database_url=url)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
     try:

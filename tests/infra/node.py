@@ -28,6 +28,7 @@ from tests.infra.kube import ControlPlane, ControlPlaneError
 BRIDGE = "gw-k8s0"
 GATEWAY = "10.244.0.1"  # the bridge's address: the API server's and the node's
 POD_CIDR = "10.244.0.0/24"
+SERVICE_CIDR = "10.96.0.0/16"  # the API server's --service-cluster-ip-range
 NODE_NAME = "groundwork-node"
 CNI_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
 
@@ -101,6 +102,9 @@ state = "{self.socket.parent / "state"}"
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_CIDR, "gateway": GATEWAY}]],
+                        # Services only (kube-proxy on the node turns them into
+                        # pods): no default route, pods reach nothing else.
+                        "routes": [{"dst": SERVICE_CIDR}],
                         "dataDir": str(self.state / "ipam"),
                     },
                 },

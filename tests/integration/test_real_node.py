@@ -170,6 +170,10 @@ def test_pods_run_for_real_on_the_node(node: tuple[Node, str]) -> None:
     resolve = "import socket as s; print(*map(s.gethostbyname, ['hello', 'kubernetes.default']))"
     names_seen = cluster.kubectl("exec", "-n", NAMESPACE, names[0], "--", "python", "-c", resolve)
     assert names_seen.split() == [cluster_ip, "10.96.0.1"]
+    by_name = "import urllib.request as u; print(u.urlopen('http://hello/').status)"
+    assert cluster.kubectl(
+        "exec", "-n", NAMESPACE, names[0], "--", "python", "-c", by_name
+    ).strip() == ("200")  # a pod to a Service, by name
     assert _until(lambda: httpx.get(f"http://127.0.0.1:{NODE_PORT}/", timeout=2).status_code == 200)
 
     # The restricted standard is enforced here: a pod that may run as root is refused.
