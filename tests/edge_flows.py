@@ -26,29 +26,36 @@ def new_user_token(http: str) -> str:
     return str(login(http, email, PASSWORD)["access_token"])
 
 
+def order(api: httpx.Client, event_id: str, seat: str) -> dict[str, Any]:
+    """Hold one seat and order it, with the caller's client (base URL and token)."""
+    held = api.post(
+        "/v1/holds",
+        json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
+    )
+    assert held.status_code == 200, held.text
+    ordered = api.post(
+        "/v1/orders",
+        json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
+    )
+    assert ordered.status_code == 200, ordered.text
+    return dict(ordered.json())
+
+
 def purchase(http: str, token: str, event_index: int, seat: str) -> tuple[str, str]:
     """Hold, order and pay; returns (pay's trace id, order id)."""
     events = httpx.get(f"{http}/v1/events", params={"page_size": event_index + 1})
     event_id = events.json()["events"][event_index]["event_id"]
     auth = {"authorization": f"Bearer {token}"}
     with httpx.Client(base_url=http, headers=auth, timeout=20) as api:
-        held = api.post(
-            "/v1/holds",
-            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
-        )
-        assert held.status_code == 200, held.text
-        order = api.post(
-            "/v1/orders",
-            json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
-        ).json()
+        order_ = order(api, event_id, seat)
         paid = api.post(
-            f"/v1/orders/{order['order_id']}:pay",
+            f"/v1/orders/{order_['order_id']}:pay",
             json={"card_token": "tok_approve", "idempotency_key": f"p-{uuid.uuid4()}"},
         )
         assert paid.status_code == 200, paid.text
     trace_id = paid.headers["x-groundwork-trace-id"]
     assert len(trace_id) == 32 and int(trace_id, 16)
-    return trace_id, str(order["order_id"])
+    return trace_id, str(order_["order_id"])
 
 
 def new_event(http: str, admin_token: str, name: str = "On Sale") -> str:

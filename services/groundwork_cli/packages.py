@@ -18,8 +18,16 @@ def ensure(binary: str, package: str) -> str:
     found = shutil.which(binary)
     if found:
         return found
+    _install(package, f"{binary} is missing: install the {package} package")
+    found = shutil.which(binary)
+    if not found:
+        raise MissingTool(f"installing {package} brought no {binary}")
+    return found
+
+
+def _install(package: str, missing: str) -> None:
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise MissingTool(f"{binary} is missing: install the {package} package")
+        raise MissingTool(missing)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     command = ["apt-get", "install", "-y", "--no-install-recommends", package]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -27,10 +35,8 @@ def ensure(binary: str, package: str) -> str:
         # A stale package index is the usual cause: refresh it once and retry.
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    found = shutil.which(binary)
-    if result.returncode != 0 or not found:
+    if result.returncode != 0:
         raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")
-    return found
 
 
 def ensure_package(package: str) -> None:
@@ -39,15 +45,5 @@ def ensure_package(package: str) -> None:
     installed = subprocess.run(
         ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
     )
-    if installed.returncode == 0 and "install ok installed" in installed.stdout:
-        return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise MissingTool(f"the {package} package is missing: install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")
+    if installed.returncode != 0 or "install ok installed" not in installed.stdout:
+        _install(package, f"the {package} package is missing: install it")

@@ -21,6 +21,7 @@ import pytest
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_cli.runtime.plan import service_database_url
+from tests import edge_flows
 from tests.e2e.conftest import Mesh, envoy_stat
 
 NUL = "must not contain NUL (U+0000)"
@@ -128,15 +129,7 @@ def test_concurrent_payments_of_one_order_make_one_charge(mesh: Mesh) -> None:
     seats = httpx.get(f"{mesh.http}/v1/events/{event_id}/seats").json()["seats"]
     seat = next(s["seat_id"] for s in reversed(seats) if s["status"] == "SEAT_STATUS_AVAILABLE")
     with httpx.Client(base_url=mesh.http, headers=_auth(token), timeout=20) as api:
-        held = api.post(
-            "/v1/holds",
-            json={"event_id": event_id, "seat_ids": [seat], "idempotency_key": f"h-{uuid.uuid4()}"},
-        )
-        assert held.status_code == 200, held.text
-        order = api.post(
-            "/v1/orders",
-            json={"hold_id": held.json()["hold_id"], "idempotency_key": f"o-{uuid.uuid4()}"},
-        ).json()
+        order = edge_flows.order(api, event_id, seat)
 
     key = uuid.uuid4()
 
