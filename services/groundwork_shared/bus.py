@@ -174,22 +174,33 @@ class Consumer:
         return claimed
 
     async def _claim(self, min_idle_ms: int, start: str) -> tuple[int, str]:
-        """Claim one batch of pending entries idle at least `min_idle_ms` from `start`
-        and deliver them, counting earlier deliveries; returns (claimed, next cursor)."""
+        """Claim up to a batch of pending entries idle at least `min_idle_ms` from
+        `start` and deliver them, counting earlier deliveries; returns (claimed, next
+        cursor). One entry per XAUTOCLAIM: Redis counts a delivery for every entry it
+        claims, so entries claimed as a batch and not yet tried when this consumer
+        died, or was slow past claim_idle_ms and was claimed from in turn, would be
+        charged deliveries they never had, and a good event could be dead-lettered."""
         c = self._config
-        reply = await self._redis.xautoclaim(
-            c.stream, c.group, c.consumer, min_idle_time=min_idle_ms, start_id=start, count=c.batch
-        )
-        claimed = reply[1]
-        for message_id, fields in claimed:
-            pending = await self._redis.xpending_range(
-                c.stream, c.group, min=message_id, max=message_id, count=1
+        claimed, cursor = 0, start
+        while claimed < c.batch:
+            reply = await self._redis.xautoclaim(
+                c.stream, c.group, c.consumer, min_idle_time=min_idle_ms, start_id=cursor, count=1
             )
-            deliveries = int(pending[0]["times_delivered"]) if pending else c.max_deliveries + 1
-            self.redelivered += 1
-            BUS_REDELIVERED.labels(c.stream, c.group).inc()
-            await self._deliver(message_id, fields, deliveries)
-        return len(claimed), positions.text(reply[0])
+            cursor = positions.text(reply[0])
+            for message_id, fields in reply[1]:
+                pending = await self._redis.xpending_range(
+                    c.stream, c.group, min=message_id, max=message_id, count=1
+                )
+                if not pending:
+                    continue  # acknowledged since, by the consumer it was taken from
+                deliveries = int(pending[0]["times_delivered"])
+                self.redelivered += 1
+                claimed += 1
+                BUS_REDELIVERED.labels(c.stream, c.group).inc()
+                await self._deliver(message_id, fields, deliveries)
+            if cursor == positions.ORIGIN:
+                break
+        return claimed, cursor
 
     async def _deliver(self, message_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
         c = self._config

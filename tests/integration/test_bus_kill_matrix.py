@@ -89,6 +89,7 @@ async def test_ten_thousand_events_through_twenty_kills(
     conn = await asyncpg.connect(db)
     kills: dict[str, int] = {}
     slots: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
+    exits: dict[str, asyncio.Task[int]] = {}  # each slot's process, as it ends
     started = time.monotonic()
     # The workers' own lines (the poison's failures, takeovers), for a post-mortem.
     log = (tmp_path / "workers.log").open("ab")
@@ -105,6 +106,7 @@ async def test_ten_thousand_events_through_twenty_kills(
             sys.executable, "-m", "tests.integration.bus_worker", *args, stdout=log, stderr=log
         )
         slots[slot] = (process, point)
+        exits[slot] = asyncio.create_task(process.wait())
 
     async def done() -> bool:
         applied = await conn.fetchval("SELECT count(DISTINCT event_id) FROM effects")
@@ -118,10 +120,15 @@ async def test_ten_thousand_events_through_twenty_kills(
         next_outside_kill = time.monotonic() + rng.uniform(0.5, 2)
         while True:
             assert time.monotonic() - started < DEADLINE_SECONDS, (kills, "did not finish")
-            await asyncio.sleep(0.05)
-            for slot, (process, point) in list(slots.items()):
-                if process.returncode is not None:
-                    assert process.returncode == -signal.SIGKILL, (slot, process.returncode)
+            # Until a worker dies or the next kill from outside is due; once enough
+            # kills were seen, until the next look at whether the work is done.
+            enough = sum(kills.values()) >= KILLS
+            wait = 0.5 if enough else max(0.0, next_outside_kill - time.monotonic())
+            await asyncio.wait(exits.values(), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for slot, ended in list(exits.items()):
+                if ended.done():
+                    assert ended.result() == -signal.SIGKILL, (slot, ended.result())
+                    point = slots[slot][1]
                     kills[point] = kills.get(point, 0) + 1
                     await start(slot)
             if sum(kills.values()) < KILLS and time.monotonic() >= next_outside_kill:
@@ -166,4 +173,5 @@ async def test_ten_thousand_events_through_twenty_kills(
         Envelope.FromString(fields[b"e"]).payload.Unpack(value)
         # At least max_deliveries (8): a delivery cut short by a kill counts too.
         failed, deliveries, _ = fields[b"reason"].split(b" ", 2)
-        assert value.value == POISON and failed == b"failed" and int(deliveries) >= 8
+        assert value.value == POISON, (value.value, fields[b"reason"])
+        assert failed == b"failed" and int(deliveries) >= 8, fields[b"reason"]
