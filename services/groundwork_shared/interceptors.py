@@ -78,6 +78,10 @@ def _checked(request: Any) -> None:
             raise InvalidArgument(violations)
 
 
+def _unavailable() -> str:
+    return _internal_error().replace("internal error", "a service this call needs is unavailable")
+
+
 def _internal_error() -> str:
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
@@ -118,6 +122,17 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except grpc.aio.AioRpcError as error:
+                if error.code() is not grpc.StatusCode.UNAVAILABLE:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("unhandled error", extra={"method": method})
+                    await context.abort(grpc.StatusCode.INTERNAL, _internal_error())
+                # A service this call needs cannot be reached (starting, rolling,
+                # ejected): the caller may retry, so say so rather than "internal".
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("a dependency is unavailable",
+                            extra={"method": method, "error": error.details()})  # fmt: skip
+                await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable())
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
