@@ -3,6 +3,7 @@ binds Helm's Go SDK), split into Kubernetes objects."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import helm_python as helm
 import yaml
 
 from groundwork_cli.kube import CHART
+from tests.infra.kube import kubectl
 
 PRODUCTION_VALUES = CHART.parent / "values-production.yaml"
 VALUE_SETS: dict[str, Path | dict[str, Any] | None] = {
@@ -19,6 +21,38 @@ VALUE_SETS: dict[str, Path | dict[str, Any] | None] = {
     "loadtest": {"loadtest": {"enabled": True, "workers": 2}},
 }
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
+# Every namespaced kind the chart makes (and its workloads make), and what a
+# namespace holds before any release: Kubernetes' own.
+KINDS = (
+    "deployments,statefulsets,replicasets,pods,services,endpointslices,configmaps,secrets,"
+    "serviceaccounts,persistentvolumeclaims,jobs,networkpolicies,poddisruptionbudgets,"
+    "horizontalpodautoscalers,ingresses,roles,rolebindings"
+)
+BASELINE = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
+
+
+def leftovers(kubeconfig: Path, namespace: str) -> set[str]:
+    """What the namespace holds beyond its baseline, as kind/name."""
+    listed = json.loads(kubectl(kubeconfig, "-n", namespace, "get", KINDS, "-o", "json"))
+    names = {f"{o['kind'].lower()}/{o['metadata']['name']}" for o in listed["items"]}
+    return names - BASELINE
+
+
+def host_volume(name: str, path: str) -> str:
+    """A PersistentVolume on a host path, for a cluster without a provisioner: the
+    StatefulSets' claims bind to such volumes."""
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": path},
+        },
+    }
+    return str(yaml.safe_dump(volume))
 
 
 def values(name: str) -> dict[str, Any]:

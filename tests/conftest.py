@@ -11,8 +11,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], timeout: float = 20, interval: float = 0.2) -> T:
-    """Retry `check` until it stops raising AssertionError (or returns truthy)."""
+def eventually(
+    check: Callable[[], T],
+    timeout: float = 20,
+    interval: float = 0.2,
+    errors: tuple[type[Exception], ...] = (),
+) -> T:
+    """Retry `check` until it stops raising AssertionError (or one of `errors`:
+    a refused connection while a server starts) and returns anything but False."""
+    retried: tuple[type[Exception], ...] = (AssertionError, *errors)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -20,7 +27,7 @@ def eventually(check: Callable[[], T], timeout: float = 20, interval: float = 0.
             if result is not False:
                 return result
             raise AssertionError("check returned False")
-        except AssertionError:
+        except retried:
             if time.monotonic() > deadline:
                 raise
         time.sleep(interval)

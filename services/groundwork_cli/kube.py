@@ -127,6 +127,25 @@ def kube() -> None:
     """Deploy the chart to kind or minikube (or any cluster)."""
 
 
+def uninstall(
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
+    timeout: int = 300,
+) -> None:
+    """Uninstall the release and wait until its objects are gone; the garbage
+    collector then takes what they owned (pods, the StatefulSets' claims)."""
+    import helm_python as helm
+
+    config = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace)
+    try:
+        config.uninstall(release, wait="watcher", timeout=timeout)
+    finally:
+        config.close()
+
+
 @kube.command("up")
 @click.argument("target", type=click.Choice(["kind", "minikube"]))
 @click.option("--values", "values_file", type=click.Path(exists=True, dir_okay=False))
@@ -201,6 +220,15 @@ def install_cmd(values_file: str | None, context: str | None, namespace: str) ->
     values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
     release = install(values, context=context, namespace=namespace)
     click.echo(release.get("notes", ""))
+
+
+@kube.command("uninstall")
+@click.option("--context", default=None, help="kubeconfig context (default: current)")
+@click.option("--namespace", default=NAMESPACE, show_default=True)
+def uninstall_cmd(context: str | None, namespace: str) -> None:
+    """Uninstall the chart; the namespace stays, with nothing of the release in it."""
+    uninstall(context=context, namespace=namespace)
+    click.echo(f"uninstalled {RELEASE} from {namespace}")
 
 
 @kube.command("down")

@@ -24,7 +24,8 @@ def string_violations(message: Message, prefix: str = "") -> list[FieldViolation
             values = list(value) if field.is_repeated else [value]
             for index, text in enumerate(values):
                 if "\x00" in text:
-                    found.append(FieldViolation(_at(name, field, index), NUL))
+                    at = f"{name}[{index}]" if field.is_repeated else name
+                    found.append(FieldViolation(at, NUL))
         elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
             if field.message_type.GetOptions().map_entry:
                 found.extend(_map_violations(name, field, value))
@@ -50,10 +51,6 @@ def _map_violations(name: str, field: FieldDescriptor, value: object) -> list[Fi
         elif isinstance(item, Message):
             found.extend(string_violations(item, at + "."))
     return found
-
-
-def _at(name: str, field: FieldDescriptor, index: int) -> str:
-    return f"{name}[{index}]" if field.is_repeated else name
 
 
 def undecodable_field(descriptor: Descriptor, data: bytes, prefix: str = "") -> str | None:

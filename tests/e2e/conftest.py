@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +107,19 @@ class Mesh:
             )
         return result
 
+    @contextmanager
+    def running(self) -> Iterator[Mesh]:
+        """`groundwork up` for the block, then down; its state is purged unless
+        GROUNDWORK_TEST_KEEP_STATE=1 keeps logs and data for a post-mortem."""
+        try:
+            self.cli("up")
+            yield self
+        finally:
+            purge = [] if os.environ.get("GROUNDWORK_TEST_KEEP_STATE") else ["--purge"]
+            result = self.cli("down", *purge, check=False)
+            if result.returncode != 0:
+                sys.stderr.write(result.stdout + result.stderr)
+
 
 def make_mesh(state_dir: Path, net: int, **settings: str) -> Mesh:
     """A mesh on 127.<net>.x.y with its state in `state_dir`; `settings` are runtime
@@ -149,15 +163,8 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory, traces: Receiver) -> Iterator[Mesh]:
     # Every service and Envoy export to the test's own receiver.
-    running = make_mesh(tmp_path_factory.mktemp("mesh"), 77, otlp_endpoint=traces.listen)
+    shared = make_mesh(tmp_path_factory.mktemp("mesh"), 77, otlp_endpoint=traces.listen)
     # The suite logs in far more often than a person; test_rate_limits checks limits.
-    running.env["GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE"] = "100000"
-    try:
-        running.cli("up")
-        yield running
-    finally:
-        # GROUNDWORK_TEST_KEEP_STATE=1 keeps logs and data for a post-mortem.
-        purge = [] if os.environ.get("GROUNDWORK_TEST_KEEP_STATE") else ["--purge"]
-        result = running.cli("down", *purge, check=False)
-        if result.returncode != 0:
-            sys.stderr.write(result.stdout + result.stderr)
+    shared.env["GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE"] = "100000"
+    with shared.running():
+        yield shared

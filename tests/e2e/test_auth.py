@@ -8,7 +8,7 @@ import base64
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import grpc
 import httpx
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from groundwork.identity.v1 import identity_pb2 as ipb
 from groundwork.identity.v1 import identity_pb2_grpc
+from tests import edge_flows
 from tests.e2e.conftest import PASSWORD, Mesh
 
 
@@ -132,13 +133,8 @@ def test_client_cannot_forge_identity_headers(mesh: Mesh) -> None:
 
 def test_admin_writes(mesh: Mesh) -> None:
     event = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 1}).json()["events"][0]
-    body = {
-        "venue_id": event["venue"]["venue_id"],
-        "name": "Admin Created Show",
-        "starts_at": (datetime.now(UTC) + timedelta(days=90)).isoformat(),
-        "section_prices": {"FLOOR": 15000, "LOWER": 9000, "UPPER": 4500},
-        "idempotency_key": f"create-{uuid.uuid4()}",
-    }
+    prices = {"FLOOR": 15000, "LOWER": 9000, "UPPER": 4500}
+    body = edge_flows.event_body(mesh.http, "Admin Created Show", prices)
     assert httpx.post(f"{mesh.http}/v1/events", json=body).status_code == 401
     user = httpx.post(f"{mesh.http}/v1/events", json=body, headers=_bearer(mesh.user_token()))
     assert user.status_code == 403 and user.headers["content-type"] == "application/json"

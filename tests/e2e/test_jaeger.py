@@ -7,25 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
+from tests import edge_flows
 from tests.conftest import eventually
 from tests.e2e.conftest import Mesh, make_mesh
 from tests.infra import gobuild
-
-CONSUMER = 5  # OTLP span kind
-
-
-@dataclass(frozen=True)
-class JaegerSpan:
-    service: str
-    name: str
-    kind: int
-    span_id: str
-    parent_id: str
 
 
 @dataclass(frozen=True)
@@ -47,26 +36,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         mesh.cli("down", "--purge", check=False)
 
 
-def _spans(document: dict[str, Any]) -> list[JaegerSpan]:
-    """Spans of an api/v3 reply (OTLP JSON: resource spans by service)."""
-    found = []
-    for resource in document["result"]["resourceSpans"]:
-        attributes = {a["key"]: a["value"] for a in resource["resource"]["attributes"]}
-        service = attributes["service.name"]["stringValue"]
-        for scope in resource["scopeSpans"]:
-            for span in scope["spans"]:
-                found.append(
-                    JaegerSpan(
-                        service,
-                        span["name"],
-                        int(span.get("kind", 0)),
-                        span["spanId"],
-                        span.get("parentSpanId", ""),
-                    )
-                )
-    return found
-
-
 def test_up_starts_jaeger_and_prints_its_ui(running: Running) -> None:
     assert re.search(rf"Jaeger UI\s+{re.escape(running.ui)}", running.up), running.up
     assert httpx.get(running.ui).status_code == 200  # the UI's page itself
@@ -75,11 +44,11 @@ def test_up_starts_jaeger_and_prints_its_ui(running: Running) -> None:
 def test_a_purchase_is_found_whole_through_jaegers_query_api(running: Running) -> None:
     trace_id, _, _ = running.mesh.purchase(8, "UPPER-R08-010")
 
-    def whole() -> list[JaegerSpan]:
+    def whole() -> list[edge_flows.Span]:
         reply = httpx.get(f"{running.ui}/api/v3/traces/{trace_id}", timeout=10)
         assert reply.status_code == 200, reply.text[:300]
-        spans = _spans(reply.json())
-        assert any(s.service == "ticketing" and s.kind == CONSUMER for s in spans)
+        spans = edge_flows.trace_spans(reply.json())
+        assert any(s.service == "ticketing" and s.kind == edge_flows.CONSUMER for s in spans)
         services = {s.service for s in spans}
         assert {"edge", "booking-sidecar", "booking", "payments-sidecar", "payments"} <= services
         assert {"catalog", "ticketing"} <= services

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,24 +19,17 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import yaml
 
-from groundwork_cli.kube import install
+from groundwork_cli.kube import install, uninstall
 from groundwork_envoy.model import load_mesh
-from tests import edge_flows
+from tests import chart, edge_flows
+from tests.conftest import eventually
 from tests.infra.kube import ControlPlane, kubectl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 NAMESPACE = "gw-test"
 RELEASE = "gw"
-# What a namespace holds before any release: Kubernetes' own.
-BASELINE = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
-KINDS = (
-    "deployments,statefulsets,replicasets,pods,services,endpointslices,configmaps,secrets,"
-    "serviceaccounts,persistentvolumeclaims,jobs,networkpolicies,poddisruptionbudgets,"
-    "horizontalpodautoscalers,ingresses,roles,rolebindings"
-)
 
 
 @dataclass
@@ -48,7 +40,7 @@ class Cluster:
     def kubectl(self, *args: str, input: str | None = None) -> str:
         return kubectl(self.kubeconfig, *args, input=input)
 
-    def objects(self, kinds: str = KINDS) -> list[dict[str, Any]]:
+    def objects(self, kinds: str = chart.KINDS) -> list[dict[str, Any]]:
         out = self.kubectl("-n", NAMESPACE, "get", kinds, "-o", "json")
         return list(json.loads(out)["items"])
 
@@ -59,18 +51,8 @@ class Cluster:
 def _volumes(cluster: Cluster, count: int) -> None:
     """Volumes for the StatefulSets' claims: the simulated cluster has no provisioner."""
     for i in range(count):
-        volume = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"gw-test-{i}"},
-            "spec": {
-                "capacity": {"storage": "10Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": f"/nonexistent/gw-test-{i}"},
-            },
-        }
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(volume))
+        volume = chart.host_volume(f"gw-test-{i}", f"/nonexistent/gw-test-{i}")
+        cluster.kubectl("apply", "-f", "-", input=volume)
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +101,6 @@ def _kept_secrets(cluster: Cluster) -> dict[str, Any]:
         name: secrets[name]
         for name in ("groundwork-mesh-ca", "mesh-booking", "edge-tls", "groundwork-secrets")
     }
-
-
-def _leftovers(cluster: Cluster) -> set[str]:
-    names = {f"{o['kind'].lower()}/{o['metadata']['name']}" for o in cluster.objects()}
-    return {n for n in names if n not in BASELINE}
 
 
 def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
@@ -182,9 +159,10 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
 
     # Uninstall: the release's objects go, and the garbage collector takes what
     # they owned (ReplicaSets, pods, the StatefulSets' claims).
-    with cluster.helm() as config:
-        config.uninstall(RELEASE, wait="watcher", timeout=300)
-    deadline = time.monotonic() + 120
-    while (left := _leftovers(cluster)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert not left, sorted(left)
+    uninstall(kubeconfig=str(cluster.kubeconfig), namespace=NAMESPACE, release=RELEASE)
+
+    def emptied() -> None:
+        left = chart.leftovers(cluster.kubeconfig, NAMESPACE)
+        assert not left, sorted(left)
+
+    eventually(emptied, timeout=120, interval=1)

@@ -24,11 +24,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         GROUNDWORK_RATELIMIT_USER_PER_MINUTE="10",
         GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE="5",
     )
-    try:
-        mesh.cli("up")
+    with mesh.running():
         yield mesh
-    finally:
-        mesh.cli("down", "--purge", check=False)
 
 
 def _client(mesh: Mesh, source: str) -> httpx.Client:

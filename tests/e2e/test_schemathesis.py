@@ -41,11 +41,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         GROUNDWORK_RATELIMIT_AUTH_PER_MINUTE="1000000",
         GROUNDWORK_RATELIMIT_USER_PER_MINUTE="1000000",
     )
-    try:
-        mesh.cli("up")
+    with mesh.running():
         yield mesh
-    finally:
-        mesh.cli("down", "--purge", check=False)
 
 
 @pytest.fixture(scope="module")

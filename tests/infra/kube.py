@@ -262,7 +262,7 @@ class ControlPlane:
             ],
         )  # fmt: skip
         self._create_node()
-        self._wait("node", self._node_ready, timeout)
+        self._wait("node", self.node_ready, timeout)
         return admin
 
     def _create_node(self) -> None:
@@ -286,8 +286,8 @@ class ControlPlane:
         }
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(node))
 
-    def _node_ready(self) -> bool:
-        status, body = self._get(f"/api/v1/nodes/{NODE}")
+    def node_ready(self, name: str = NODE) -> bool:
+        status, body = self._get(f"/api/v1/nodes/{name}")
         if status != 200:
             return False
         conditions = yaml.safe_load(body).get("status", {}).get("conditions", [])

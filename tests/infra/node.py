@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from groundwork_cli import packages
 from groundwork_cli.runtime.pki import ensure_server_cert, issue_client_cert
 from tests.infra.gobuild import binary
 from tests.infra.kube import ControlPlane, ControlPlaneError
@@ -185,6 +186,12 @@ state = "{self.socket.parent / "state"}"
         return path
 
     def up(self, timeout: float = 180) -> None:
+        # Debian's, installed on a machine that lacks them (the CNI plugins come
+        # with podman too; conntrack is what kube-proxy clears stale flows with).
+        for program, package in (("containerd", "containerd"), ("runc", "runc"),
+                                 ("iptables", "iptables"), ("conntrack", "conntrack")):  # fmt: skip
+            packages.ensure(program, package)
+        packages.ensure_package("containernetworking-plugins")
         self.state.mkdir(parents=True, exist_ok=True)
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.cluster.start_process(
@@ -208,7 +215,7 @@ state = "{self.socket.parent / "state"}"
         self.cluster.start_process(
             "coredns", [str(binary("coredns")), "-conf", str(self._corefile()), "-dns.port", "53"]
         )
-        self.cluster.wait_for("node", self.ready, timeout)
+        self.cluster.wait_for("node", lambda: self.cluster.node_ready(NODE_NAME), timeout)
 
     def _corefile(self) -> Path:
         """Cluster DNS on the bridge's address (the kubelet's clusterDNS), from the
@@ -236,13 +243,6 @@ state = "{self.socket.parent / "state"}"
 """
         )
         return path
-
-    def ready(self) -> bool:
-        status, body = self.cluster.get(f"/api/v1/nodes/{NODE_NAME}")
-        if status != 200:
-            return False
-        conditions = yaml.safe_load(body).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
         return _sh(

@@ -8,9 +8,9 @@ Built once per content: the second build of the same inputs builds nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,13 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import eventually
 from tests.infra import gobuild
 
 HOST = "127.78.9.1"  # where the test's containers publish their ports
+
+# Every image built from nothing on a fresh machine: a bound, not a figure.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def _groundwork(*args: str) -> str:
@@ -72,25 +76,16 @@ def container() -> Iterator[list[str]]:
         _podman("rm", "--force", "--time", "1", name, check=False)
 
 
+def _owned(directory: Path, uid: int) -> Path:
+    """A directory the image's user owns, to mount as its data volume."""
+    directory.mkdir()
+    os.chown(directory, uid, uid)
+    return directory
+
+
 def _run(names: list[str], name: str, *args: str) -> None:
     names.append(name)
     _podman("run", "--detach", "--name", name, "--read-only", "--tmpfs", "/tmp", *args)
-
-
-def _until(check: Any, seconds: float = 60) -> Any:
-    """Poll `check` until it returns a truthy value (the condition, not a clock)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {seconds} s")
-        time.sleep(0.5)
 
 
 def test_services_image_runs_as_its_user_on_a_read_only_root(built: dict[str, Any]) -> None:
@@ -113,9 +108,7 @@ def test_envoy_image_is_the_wheels_envoy(built: dict[str, Any]) -> None:
 def test_postgres_image_initialises_and_takes_password_logins(
     built: dict[str, Any], container: list[str], tmp_path: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    subprocess.run(["chown", "999:999", str(data)], check=True)
+    data = _owned(tmp_path / "data", 999)
     _run(
         container,
         f"gw-test-postgres-{tmp_path.name[-8:]}",
@@ -135,7 +128,7 @@ def test_postgres_image_initialises_and_takes_password_logins(
     )
     name = container[-1]
     ready = ["exec", name, "pg_isready", "-h", "127.0.0.1", "-U", "groundwork", "-d", "postgres"]
-    _until(lambda: _podman(*ready, check=False).returncode == 0)
+    eventually(lambda: _podman(*ready, check=False).returncode == 0, timeout=60)
 
     async def version(password: str) -> str:
         url = f"postgresql://groundwork:{password}@{HOST}:5432/postgres"
@@ -156,9 +149,7 @@ def test_valkey_image_serves_with_its_config_and_answers_the_probe(
     config = tmp_path / "config"
     config.mkdir(mode=0o755)  # readable by the image's uid (pytest's own dirs are 0700)
     (config / "valkey.conf").write_text("requirepass not-a-secret\nbind 0.0.0.0\nport 6379\n")
-    data = tmp_path / "data"
-    data.mkdir()
-    subprocess.run(["chown", "999:999", str(data)], check=True)
+    data = _owned(tmp_path / "data", 999)
     _run(
         container,
         f"gw-test-valkey-{tmp_path.name[-8:]}",
@@ -172,7 +163,7 @@ def test_valkey_image_serves_with_its_config_and_answers_the_probe(
         "/etc/valkey/valkey.conf",
     )
     probe = ["exec", container[-1], "sh", "-c", "valkey-cli ping | grep -q PONG"]
-    _until(lambda: _podman(*probe, check=False).returncode == 0)
+    eventually(lambda: _podman(*probe, check=False).returncode == 0, timeout=60)
     # Without the password the same probe fails: the config file was read.
     refused = ["exec", "-e", "REDISCLI_AUTH=", container[-1], "valkey-cli", "ping"]
     assert "NOAUTH" in _podman(*refused, check=False).stdout
@@ -186,5 +177,7 @@ def test_jaeger_image_serves_its_ui(built: dict[str, Any], container: list[str])
         f"{HOST}:16686:16686",
         _reference(built, "jaeger", "image"),
     )
-    reply = _until(lambda: httpx.get(f"http://{HOST}:16686/", timeout=2))
+    reply = eventually(
+        lambda: httpx.get(f"http://{HOST}:16686/", timeout=2), timeout=60, errors=(httpx.HTTPError,)
+    )
     assert reply.status_code == 200
