@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import httpx
+import jwt
 
 from groundwork.booking.v1 import booking_pb2, booking_pb2_grpc
 from groundwork_loadtest import runner
@@ -101,6 +102,21 @@ def available_seat(http: str, event_id: str, nth: int = 0) -> str:
     return str(free[nth])
 
 
+def signed_ticket(http: str, token: str, order_id: str) -> dict[str, Any]:
+    """The ticket of a paid order (issued from the bus, so perhaps not yet: an
+    AssertionError until it is), its token verified offline with the public key."""
+    auth = {"authorization": f"Bearer {token}"}
+    tickets = httpx.get(f"{http}/v1/tickets", headers=auth).json().get("tickets", [])
+    mine = [t for t in tickets if t.get("order_id") == order_id]
+    assert mine, tickets
+    keys = httpx.get(f"{http}/v1/tickets/keys").json()["keys"]
+    claims = jwt.decode(
+        mine[0]["token"], jwt.PyJWK(keys[0]), algorithms=["EdDSA"], issuer="groundwork-ticketing"
+    )
+    assert claims["order"] == order_id
+    return dict(claims)
+
+
 def new_event(http: str, admin_token: str, name: str = "On Sale") -> str:
     """A new event on the smallest venue, after every seeded one (so tests that
     pick events by index or size never pick it)."""
@@ -158,6 +174,7 @@ class Span:
     kind: int
     span_id: str
     parent_id: str
+    attributes: dict[str, str]
 
 
 def trace_spans(document: dict[str, Any]) -> list[Span]:
@@ -175,6 +192,10 @@ def trace_spans(document: dict[str, Any]) -> list[Span]:
                         int(span.get("kind", 0)),
                         span["spanId"],
                         span.get("parentSpanId", ""),
+                        {
+                            a["key"]: str(next(iter(a["value"].values()), ""))
+                            for a in span.get("attributes", [])
+                        },
                     )
                 )
     return found

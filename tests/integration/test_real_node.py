@@ -10,6 +10,7 @@ process, iptables chain or bridge behind."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -21,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
+import helm_python as helm
 import httpx
 import psutil
 import pytest
@@ -273,9 +276,16 @@ class Trickle:
 
 
 def _catalog_pods(cluster: ControlPlane) -> set[str]:
+    """The catalog's pods, but those being deleted (draining for their grace period)."""
     out = cluster.kubectl("get", "pods", "-n", CHART_NAMESPACE, "-o", "json",
                           "-l", "app.kubernetes.io/component=catalog")  # fmt: skip
-    return {p["metadata"]["name"] for p in json.loads(out)["items"]}
+    pods = json.loads(out)["items"]
+    return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def _revision(cluster: ControlPlane) -> int:
+    with helm.Config(kubeconfig_path=str(cluster.kubeconfig), namespace=CHART_NAMESPACE) as config:
+        return int(config.history(RELEASE)[-1]["revision"])
 
 
 def _policy(name: str, spec: str) -> str:
@@ -345,17 +355,31 @@ def _chart_life(cluster: ControlPlane, built: list[images.Built], tmp_path: Path
     trace_id, order_id = booked
     assert order_id
     seat = edge_flows.available_seat(http, second)
-    paid = edge_flows.grpc_purchase(EDGE, token, second, seat)
+    # Each edge replica fetches the signing keys (JWKS) from identity when it first
+    # needs them; just after install that fetch may still fail (401, nothing made).
+    paid = eventually(
+        lambda: edge_flows.grpc_purchase(EDGE, token, second, seat),
+        timeout=60,
+        errors=(grpc.RpcError,),
+    )
     assert paid.status == booking_pb2.ORDER_STATUS_PAID
+    # Each order's ticket, issued from the bus and signed (checked with the public key).
+    for order in (order_id, paid.order_id):
+        eventually(functools.partial(edge_flows.signed_ticket, http, token, order), timeout=60)
 
     # The REST purchase's trace, whole, in the cluster's own Jaeger.
     with _forwarded(cluster, "service/jaeger-ui", 16686) as jaeger:
+        expected = {"edge", "booking-sidecar", "booking", "payments-sidecar", "payments"}
+        expected |= {"catalog", "ticketing"}
 
         def whole() -> set[str]:
             reply = httpx.get(f"{jaeger}/api/v3/traces/{trace_id}", timeout=10)
             assert reply.status_code == 200, reply.text[:300]
-            services = {s.service for s in edge_flows.trace_spans(reply.json())}
-            assert {"edge", "booking", "payments", "catalog", "ticketing"} <= services, services
+            spans = edge_flows.trace_spans(reply.json())
+            services = {s.service for s in spans}
+            assert expected <= services, services
+            queries = [s for s in spans if s.attributes.get("db.system") == "postgresql"]
+            assert {s.service for s in queries} >= {"booking", "payments"}, queries[:3]
             return services
 
         eventually(whole, timeout=60, errors=(httpx.HTTPError,))
@@ -390,6 +414,25 @@ def _chart_life(cluster: ControlPlane, built: list[images.Built], tmp_path: Path
     failed = [a for a in trickle.answers if a != 200]
     assert len(trickle.answers) > 50 and not failed, (len(trickle.answers), failed[:10])
     print(f"rolling upgrade: {len(trickle.answers)} reads through the edge, none failed")
+
+    # Locust inside the cluster as a Job (one per revision): a short buy scenario
+    # through the edge's Service, then the correctness check over the databases; the
+    # Job succeeds only if both pass.
+    short = {"enabled": True, "scenario": "buy", "users": 5, "spawnRate": 5, "duration": "20s"}
+    install(_merged(changed, {"loadtest": short}), kubeconfig=kubeconfig,
+            namespace=CHART_NAMESPACE, release=RELEASE, timeout=900)  # fmt: skip
+    job = f"job/loadtest-{_revision(cluster)}"
+
+    def finished() -> dict[str, Any]:
+        status = json.loads(cluster.kubectl("get", job, "-n", CHART_NAMESPACE, "-o", "json"))
+        done = status["status"].get("succeeded", 0) + status["status"].get("failed", 0)
+        assert done, status["status"]
+        return dict(status["status"])
+
+    outcome = eventually(finished, timeout=600, interval=2)
+    report = cluster.kubectl("logs", "-n", CHART_NAMESPACE, job)
+    assert outcome.get("succeeded") == 1, report[-3000:]
+    print(report[-1500:])
 
     # Uninstall: nothing of the release is left in its namespace.
     uninstall(kubeconfig=kubeconfig, namespace=CHART_NAMESPACE, release=RELEASE)
