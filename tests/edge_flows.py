@@ -106,10 +106,13 @@ def signed_ticket(http: str, token: str, order_id: str) -> dict[str, Any]:
     """The ticket of a paid order (issued from the bus, so perhaps not yet: an
     AssertionError until it is), its token verified offline with the public key."""
     auth = {"authorization": f"Bearer {token}"}
-    tickets = httpx.get(f"{http}/v1/tickets", headers=auth).json().get("tickets", [])
-    mine = [t for t in tickets if t.get("order_id") == order_id]
-    assert mine, tickets
-    keys = httpx.get(f"{http}/v1/tickets/keys").json()["keys"]
+    listed = httpx.get(f"{http}/v1/tickets", headers=auth)
+    assert listed.status_code == 200, listed.text  # 503 while the mesh converges
+    mine = [t for t in listed.json().get("tickets", []) if t.get("order_id") == order_id]
+    assert mine, listed.text
+    published = httpx.get(f"{http}/v1/tickets/keys")
+    assert published.status_code == 200, published.text
+    keys = published.json()["keys"]
     claims = jwt.decode(
         mine[0]["token"], jwt.PyJWK(keys[0]), algorithms=["EdDSA"], issuer="groundwork-ticketing"
     )
