@@ -12,6 +12,7 @@ import helm_python as helm
 import yaml
 
 from groundwork_cli.kube import CHART
+from groundwork_envoy.model import load_mesh
 from tests.infra.kube import kubectl
 
 PRODUCTION_VALUES = CHART.parent / "values-production.yaml"
@@ -36,6 +37,22 @@ def leftovers(kubeconfig: Path, namespace: str) -> set[str]:
     listed = json.loads(kubectl(kubeconfig, "-n", namespace, "get", KINDS, "-o", "json"))
     names = {f"{o['kind'].lower()}/{o['metadata']['name']}" for o in listed["items"]}
     return names - BASELINE
+
+
+def assert_all_ready(kubeconfig: Path, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every Deployment and StatefulSet the chart makes is there, each with all its
+    replicas ready; returns them by Kind/name."""
+    listed = json.loads(
+        kubectl(kubeconfig, "-n", namespace, "get", "deployments,statefulsets", "-o", "json")
+    )
+    workloads = {f"{o['kind']}/{o['metadata']['name']}": o for o in listed["items"]}
+    expected = {f"Deployment/{n}" for n in [*load_mesh().services, "edge", "jaeger"]}
+    expected |= {"StatefulSet/postgres", "StatefulSet/redis"}
+    assert expected <= set(workloads), sorted(expected - set(workloads))
+    for name, w in workloads.items():
+        wanted = w["spec"]["replicas"]
+        assert w["status"].get("readyReplicas", 0) == wanted, (name, w["status"])
+    return workloads
 
 
 def host_volume(name: str, path: str) -> str:

@@ -103,15 +103,14 @@ def install(
     access = ["--kubeconfig", kubeconfig] if kubeconfig else []
     access += ["--context", context] if context else []
     _run([kubectl_bin(), *access, "apply", "-f", "-"], input=namespace_manifest(namespace))
-    config = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace)
-    try:
+    with helm.Config(
+        kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace
+    ) as config:
         exists = release in {r["name"] for r in config.list()}
         action = config.upgrade if exists else config.install
         result = action(
             str(CHART), release, values or {}, namespace=namespace, wait="hookOnly", timeout=timeout
         )
-    finally:
-        config.close()
     kubectl = [kubectl_bin(), *access, "--namespace", namespace]
     for kind in ("statefulset", "deployment"):
         names = subprocess.run(
@@ -139,11 +138,10 @@ def uninstall(
     collector then takes what they owned (pods, the StatefulSets' claims)."""
     import helm_python as helm
 
-    config = helm.Config(kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace)
-    try:
+    with helm.Config(
+        kubeconfig_path=kubeconfig, kube_context=context, namespace=namespace
+    ) as config:
         config.uninstall(release, wait="watcher", timeout=timeout)
-    finally:
-        config.close()
 
 
 @kube.command("up")

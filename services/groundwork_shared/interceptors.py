@@ -78,15 +78,16 @@ def _checked(request: Any) -> None:
             raise InvalidArgument(violations)
 
 
-def _unavailable() -> str:
-    return _internal_error().replace("internal error", "a service this call needs is unavailable")
+def _unreachable(error: Exception) -> bool:
+    return isinstance(error, grpc.aio.AioRpcError) and error.code() is grpc.StatusCode.UNAVAILABLE
 
 
-def _internal_error() -> str:
+def _traced(message: str) -> str:
+    """`message` and the call's trace id: what a client may quote, nothing more."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
-        return f"internal error (trace {format(context.trace_id, '032x')})"
-    return "internal error"
+        return f"{message} (trace {format(context.trace_id, '032x')})"
+    return message
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
@@ -122,21 +123,20 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except grpc.aio.AioRpcError as error:
-                if error.code() is not grpc.StatusCode.UNAVAILABLE:
+            except Exception as error:
+                if _unreachable(error):
+                    # A service this call needs cannot be reached (starting, rolling,
+                    # ejected): the caller may retry, so say so rather than "internal".
+                    code = grpc.StatusCode.UNAVAILABLE
+                    log.warning(
+                        "a dependency is unavailable", extra={"method": method, "error": str(error)}
+                    )
+                    message = "a service this call needs is unavailable"
+                else:
                     code = grpc.StatusCode.INTERNAL
                     log.exception("unhandled error", extra={"method": method})
-                    await context.abort(grpc.StatusCode.INTERNAL, _internal_error())
-                # A service this call needs cannot be reached (starting, rolling,
-                # ejected): the caller may retry, so say so rather than "internal".
-                code = grpc.StatusCode.UNAVAILABLE
-                log.warning("a dependency is unavailable",
-                            extra={"method": method, "error": error.details()})  # fmt: skip
-                await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable())
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("unhandled error", extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, _internal_error())
+                    message = "internal error"
+                await context.abort(code, _traced(message))
             finally:
                 _response_headers.reset(token)
                 if not method.startswith("/grpc.health."):

@@ -114,8 +114,7 @@ def test_concurrent_payments_of_one_order_make_one_charge(mesh: Mesh) -> None:
     token = mesh.user_token()
     events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 3}).json()["events"]
     event_id = events[2]["event_id"]
-    seats = httpx.get(f"{mesh.http}/v1/events/{event_id}/seats").json()["seats"]
-    seat = next(s["seat_id"] for s in reversed(seats) if s["status"] == "SEAT_STATUS_AVAILABLE")
+    seat = edge_flows.available_seat(mesh.http, event_id)
     with httpx.Client(base_url=mesh.http, headers=_auth(token), timeout=20) as api:
         order = edge_flows.order(api, event_id, seat)
 

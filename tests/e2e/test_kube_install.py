@@ -21,7 +21,6 @@ import helm_python as helm
 import pytest
 
 from groundwork_cli.kube import install, uninstall
-from groundwork_envoy.model import load_mesh
 from tests import chart, edge_flows
 from tests.conftest import eventually
 from tests.infra.kube import ControlPlane, kubectl
@@ -71,24 +70,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         plane.down()
 
 
-def _workloads(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    return {
-        f"{o['kind']}/{o['metadata']['name']}": o
-        for o in cluster.objects("deployments,statefulsets")
-    }
-
-
-def _assert_all_ready(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    workloads = _workloads(cluster)
-    expected = {f"Deployment/{n}" for n in [*load_mesh().services, "edge", "jaeger"]}
-    expected |= {"StatefulSet/postgres", "StatefulSet/redis"}
-    assert expected <= set(workloads), sorted(expected - set(workloads))
-    for name, w in workloads.items():
-        wanted = w["spec"]["replicas"]
-        assert w["status"].get("readyReplicas", 0) == wanted, (name, w["status"])
-    return workloads
-
-
 def _hooks(cluster: Cluster) -> dict[str, dict[str, Any]]:
     with cluster.helm() as config:
         release = config.get_all(RELEASE)
@@ -110,7 +91,7 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
     assert "port-forward service/jaeger-ui" in release["notes"]
     labels = json.loads(cluster.kubectl("get", "namespace", NAMESPACE, "-o", "json"))
     assert labels["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    workloads = _assert_all_ready(cluster)
+    workloads = chart.assert_all_ready(cluster.kubeconfig, NAMESPACE)
     assert workloads["Deployment/catalog"]["spec"]["replicas"] == 2
     assert workloads["Deployment/operator"]["spec"]["replicas"] == 2
     # The chart's CRDs came with it (Helm installs crds/ first), and its peering object.
@@ -136,7 +117,7 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
         namespace=NAMESPACE,
         release=RELEASE,
     )
-    workloads = _assert_all_ready(cluster)
+    workloads = chart.assert_all_ready(cluster.kubeconfig, NAMESPACE)
     assert workloads["Deployment/catalog"]["spec"]["replicas"] == 3
     hooks = _hooks(cluster)
     assert hooks["migrate"]["phase"] == "Succeeded"
@@ -148,7 +129,7 @@ def test_install_upgrade_rollback_uninstall(cluster: Cluster) -> None:
         config.rollback(RELEASE, version=1, wait="watcher", timeout=300)
         history = config.history(RELEASE)
     assert [r["revision"] for r in history][-1] == 3
-    workloads = _assert_all_ready(cluster)
+    workloads = chart.assert_all_ready(cluster.kubeconfig, NAMESPACE)
     assert workloads["Deployment/catalog"]["spec"]["replicas"] == 2
     assert workloads["Deployment/operator"]["spec"]["replicas"] == 2
     # The chart's CRDs came with it (Helm installs crds/ first), and its peering object.

@@ -188,9 +188,8 @@ state = "{self.socket.parent / "state"}"
     def up(self, timeout: float = 180) -> None:
         # Debian's, installed on a machine that lacks them (the CNI plugins come
         # with podman too; conntrack is what kube-proxy clears stale flows with).
-        for program, package in (("containerd", "containerd"), ("runc", "runc"),
-                                 ("iptables", "iptables"), ("conntrack", "conntrack")):  # fmt: skip
-            packages.ensure(program, package)
+        for program in ("containerd", "runc", "iptables", "conntrack"):
+            packages.ensure(program, program)  # each package is named as its program
         packages.ensure_package("containernetworking-plugins")
         self.state.mkdir(parents=True, exist_ok=True)
         self.socket.parent.mkdir(parents=True, exist_ok=True)
