@@ -158,6 +158,19 @@ def test_services_are_probed_on_grpc_health(rendered: list[dict[str, Any]]) -> N
             assert app["readinessProbe"]["httpGet"]["path"] == svc.health_path
 
 
+def test_a_terminating_service_pod_serves_on_while_callers_drop_it(
+    rendered: list[dict[str, Any]],
+) -> None:
+    # Callers find pods through cluster DNS, refreshed every 5 s: a pod that stops
+    # the moment it is deleted fails what is still sent to it (the real-node rolling
+    # upgrade saw one such read of 322 before this hook).
+    deployments = by_kind(rendered, "Deployment")
+    for name in load_mesh().services:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        delay = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert 10 <= delay < pod["terminationGracePeriodSeconds"], (name, delay)
+
+
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     assert set(selector) <= {"matchLabels"}, "the checks read matchLabels only"
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
@@ -261,6 +274,7 @@ def test_mesh_certificates_carry_the_identities_envoy_checks() -> None:
         ({"envoy": {"image": {"repository": "envoyproxy/envoy", "tag": "latest"}}}, "tag"),
         ({"serviceDefaults": {"resources": {"requests": {"cpu": "lots"}}}}, "cpu"),
         ({"tracing": {"sampling": 2}}, "sampling"),
+        ({"serviceDefaults": {"shutdownDelaySeconds": -1}}, "shutdownDelaySeconds"),
     ],
     ids=[
         "negative-replicas",
@@ -270,6 +284,7 @@ def test_mesh_certificates_carry_the_identities_envoy_checks() -> None:
         "latest-envoy",
         "bad-quantity",
         "sampling",
+        "negative-shutdown-delay",
     ],
 )
 def test_bad_values_are_rejected_with_a_clear_message(bad: dict[str, Any], words: str) -> None:
