@@ -40,10 +40,12 @@ BASE = f"{REPOSITORY}/base"
 TOOLS = {"podman": "podman", "buildah": "buildah", "mmdebstrap": "mmdebstrap", "runc": "runc"}
 EXTRA_PACKAGES = ["fuse-overlayfs", "slirp4netns", "uidmap", "containernetworking-plugins"]
 BASE_PACKAGES = ["python3", "python3-venv", "python-is-python3", "ca-certificates", "passwd"]
-CONTAINERS_CONF = """\
+# rlimits at or below the machine's hard limits: they may only be lowered here.
+ULIMITS = {"nofile": 20000, "nproc": 32768}
+CONTAINERS_CONF = f"""\
 [containers]
 # rlimits at or below the machine's hard limits: they may only be lowered here.
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+default_ulimits = [{", ".join(f'"{k}={v}:{v}"' for k, v in ULIMITS.items())}]
 
 [engine]
 runtime = "runc"
@@ -112,13 +114,26 @@ def _machine_cas() -> Path | None:
 
 def base_image() -> str:
     """The Debian base every local image starts from, made once per input."""
+    # pip trusts its own bundle unless told: point it at the system store.
+    return debian_image(
+        BASE,
+        BASE_PACKAGES,
+        ["ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt", 'CMD ["python3"]'],
+    )
+
+
+def debian_image(repository: str, include: Iterable[str], changes: Iterable[str] = ()) -> str:
+    """A Debian bookworm root file system of Debian's packages `include`
+    (mmdebstrap, minbase) as an image, with this machine's CA certificates; made
+    once per input (its tag is their digest)."""
+    include, changes = list(include), list(changes)
     cas = _machine_cas()
-    tag = _digest("bookworm", *BASE_PACKAGES, _tree_digest([cas]) if cas else "")
-    reference = f"{BASE}:{tag}"
+    tag = _digest("bookworm", *include, *changes, _tree_digest([cas]) if cas else "")
+    reference = f"{repository}:{tag}"
     if exists(reference):
         return reference
     with tempfile.TemporaryDirectory() as scratch:
-        tarball = Path(scratch) / "base.tar"
+        tarball = Path(scratch) / "root.tar"
         hooks = []
         if cas:
             hooks = [
@@ -130,27 +145,15 @@ def base_image() -> str:
             [
                 "mmdebstrap",
                 "--variant=minbase",
-                f"--include={','.join(BASE_PACKAGES)}",
+                f"--include={','.join(include)}",
                 *hooks,
                 "bookworm",
                 str(tarball),
             ],
             timeout=900,
         )
-        # pip trusts its own bundle unless told: point it at the system store.
-        _run(
-            [
-                "podman",
-                "import",
-                "--change",
-                "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-                "--change",
-                'CMD ["python3"]',
-                str(tarball),
-                reference,
-            ],
-            timeout=300,
-        )
+        flags = [flag for change in changes for flag in ("--change", change)]
+        _run(["podman", "import", *flags, str(tarball), reference], timeout=300)
     return reference
 
 
@@ -166,6 +169,8 @@ class Image:
     sources: tuple[tuple[Path, str], ...] = ()  # (file or tree, name in the context)
     written: tuple[tuple[str, str], ...] = ()  # (name in the context, text)
     build_args: dict[str, str] = field(default_factory=dict)
+    # Images saved into the context as images.tar (named by their content tags).
+    archive: tuple[str, ...] = ()
     # Built from the repository itself (the Dockerfile): its digest, else "".
     repository: str = ""
 
@@ -174,14 +179,19 @@ class Image:
         recipe = self.containerfile.read_text()
         files = _tree_digest(source for source, _ in self.sources)
         texts = [f"{name}\0{text}" for name, text in self.written]
-        tag = _digest(self.name, base, recipe, files, *texts, self.repository, *arguments)
+        tag = _digest(
+            self.name, base, recipe, files, *texts, self.repository, *arguments, *self.archive
+        )
         return f"{REPOSITORY}/{self.name}:{tag}"
 
     def fill(self, scratch: Path) -> None:
         for source, name in self.sources:
             _copy(source, scratch / name)
         for name, text in self.written:
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             (scratch / name).write_text(text)
+        if self.archive:
+            save(self.archive, scratch / "images.tar")
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -336,7 +346,7 @@ def values(built: Iterable[Built]) -> dict[str, Any]:
     return result
 
 
-def save(built: Iterable[Built], archive: Path) -> None:
-    """One OCI archive of every image, for a node's containerd to import."""
-    references = [entry.reference for entry in built]
+def save(references: Iterable[str], archive: Path) -> None:
+    """One archive of these images, for a node's containerd to import."""
+    references = list(references)
     _run(["podman", "save", "--multi-image-archive", "-o", str(archive), *references], timeout=900)

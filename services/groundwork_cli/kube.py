@@ -6,6 +6,7 @@ the last step against any cluster; `down` removes the cluster."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -35,18 +36,35 @@ def images() -> dict[str, str]:
     return {image_tag(): "", image_tag("groundwork-operator"): "operator"}
 
 
-def kind_config() -> str:
-    """A one-node kind cluster whose node ports for the edge are this machine's."""
-    mappings = [
-        {"containerPort": port, "hostPort": port, "protocol": protocol}
+def port_mappings() -> list[dict[str, Any]]:
+    """The edge's node ports as this machine's, on loopback only."""
+    return [
+        {
+            "containerPort": port,
+            "hostPort": port,
+            "protocol": protocol,
+            "listenAddress": "127.0.0.1",
+        }
         for port, protocol in ((30080, "TCP"), (30443, "TCP"), (30443, "UDP"))
     ]
+
+
+def kind_config() -> str:
+    """A one-node kind cluster whose node ports for the edge are this machine's."""
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "nodes": [{"role": "control-plane", "extraPortMappings": mappings}],
+        "nodes": [{"role": "control-plane", "extraPortMappings": port_mappings()}],
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def kind_environment() -> dict[str, str]:
+    """kind's provider: docker when there is one, else podman."""
+    environment = dict(os.environ)
+    if not shutil.which("docker") and shutil.which("podman"):
+        environment.setdefault("KIND_EXPERIMENTAL_PROVIDER", "podman")
+    return environment
 
 
 def namespace_manifest(namespace: str) -> str:
@@ -66,9 +84,9 @@ def kubectl_bin() -> str:
     return str(beside) if beside.exists() else "kubectl"
 
 
-def _run(command: list[str], input: str | None = None) -> None:
+def _run(command: list[str], input: str | None = None, env: dict[str, str] | None = None) -> None:
     click.echo(f"$ {' '.join(command)}")
-    result = subprocess.run(command, input=input, text=True)
+    result = subprocess.run(command, input=input, text=True, env=env)
     if result.returncode != 0:
         raise click.ClickException(f"{command[0]} exited with {result.returncode}")
 
@@ -146,19 +164,45 @@ def uninstall(
 
 @kube.command("up")
 @click.argument("target", type=click.Choice(["kind", "minikube"]))
-@click.option("--values", "values_file", type=click.Path(exists=True, dir_okay=False))
-def up(target: str, values_file: str | None) -> None:
+@click.option(
+    "--values",
+    "values_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="chart values (repeatable; later files win)",
+)
+@click.option(
+    "--local",
+    "local",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="kind only: build every image here, the node image too, from the programs in "
+    "this directory (python -m tests.infra.gobuild --kind-local DIR makes it)",
+)
+def up(target: str, values_files: tuple[str, ...], local: Path | None) -> None:
     """Make the cluster, build and load the images, install the chart, wait."""
-    if target == "kind":
-        _need("docker", "kind")
-        clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True)
+    values: dict[str, Any] = {}
+    if target == "kind" and local is not None:
+        values = _up_kind_local(local)
+        context = f"kind-{CLUSTER}"
+    elif target == "kind":
+        engine = "docker" if shutil.which("docker") else "podman"
+        _need(engine, "kind")
+        environment = kind_environment()
+        clusters = subprocess.run(
+            ["kind", "get", "clusters"], capture_output=True, text=True, env=environment
+        )
         if CLUSTER not in clusters.stdout.split():
-            _run(["kind", "create", "cluster", "--name", CLUSTER, "--config", "-"], kind_config())
+            create = ["kind", "create", "cluster", "--name", CLUSTER, "--config", "-"]
+            _run(create, kind_config(), env=environment)
         for tag, extras in images().items():
-            _run(["docker", "build", "--build-arg", f"EXTRAS={extras}", "-t", tag, str(ROOT)])
-            _run(["kind", "load", "docker-image", tag, "--name", CLUSTER])
+            _run([engine, "build", "--build-arg", f"EXTRAS={extras}", "-t", tag, str(ROOT)])
+            load = ["kind", "load", "docker-image", tag, "--name", CLUSTER]
+            _run(load, env=environment)
         context = f"kind-{CLUSTER}"
     else:
+        if local is not None:
+            raise click.UsageError("--local is for kind")
         _need("minikube")
         _run(["minikube", "start", "-p", CLUSTER, "--ports=30080:30080,30443:30443"])
         # Built inside minikube's own engine: nothing to load afterwards.
@@ -166,9 +210,57 @@ def up(target: str, values_file: str | None) -> None:
             build = ["minikube", "-p", CLUSTER, "image", "build", "-t", tag]
             _run([*build, f"--build-opt=build-arg=EXTRAS={extras}", str(ROOT)])
         context = CLUSTER
-    values = yaml.safe_load(Path(values_file).read_text()) if values_file else {}
+    for values_file in values_files:
+        values = merged(values, yaml.safe_load(Path(values_file).read_text()) or {})
     release = install(values, context=context)
     click.echo(release.get("notes", ""))
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Chart values of `override` over `base`, maps merged key by key (as Helm does)."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _up_kind_local(programs: Path) -> dict[str, Any]:
+    """kind on a machine that pulls no image: the chart's images and a kind node
+    image built here (podman), the cluster made by kind's podman provider from
+    it, the images loaded with `kind load image-archive`. The values returned
+    run exactly those images."""
+    import tempfile
+
+    from groundwork_cli import images as local
+    from groundwork_cli import kind_node
+
+    kind = str(programs / "kind")
+    environment = {**os.environ, "KIND_EXPERIMENTAL_PROVIDER": "podman"}
+    try:
+        built = local.build_all(programs / "jaeger")
+        pause = local.build(local.pause_image(), local.base_image())
+        binaries = {name: programs / name for name in kind_node.BINARIES}
+        node = kind_node.build(binaries, programs / "kind-base-files", pause.reference)
+    except (local.BuildError, MissingTool) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"node image {node.reference} (Kubernetes {node.kubernetes_version})")
+    # kind's node container mounts the host's modules read-only; some machines have none.
+    Path("/lib/modules").mkdir(parents=True, exist_ok=True)
+    clusters = subprocess.run(
+        [kind, "get", "clusters"], capture_output=True, text=True, env=environment
+    )
+    if CLUSTER not in clusters.stdout.split():
+        config = yaml.safe_dump(kind_node.kind_config(node, port_mappings()), sort_keys=False)
+        create = [kind, "create", "cluster", "--name", CLUSTER, "--config", "-", "--wait", "5m"]
+        _run(create, config, env=environment)
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / "images.tar"
+        local.save((entry.reference for entry in built), archive)
+        _run([kind, "load", "image-archive", str(archive), "--name", CLUSTER], env=environment)
+    return local.values(built)
 
 
 @kube.command("images")
@@ -205,7 +297,7 @@ def images_cmd(jaeger: Path | None, values_out: Path | None, archive: Path | Non
         values_out.write_text(yaml.safe_dump(local.values(built), sort_keys=False))
         click.echo(f"chart values: {values_out}")
     if archive:
-        local.save(built, archive)
+        local.save((entry.reference for entry in built), archive)
         click.echo(f"archive: {archive}")
 
 
@@ -231,11 +323,22 @@ def uninstall_cmd(context: str | None, namespace: str) -> None:
 
 @kube.command("down")
 @click.argument("target", type=click.Choice(["kind", "minikube"]))
-def down(target: str) -> None:
+@click.option(
+    "--local",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="kind only: the directory `up --local` took (its kind binary, podman provider)",
+)
+def down(target: str, local: Path | None) -> None:
     """Delete the cluster that `up` made (and everything in it)."""
     if target == "kind":
-        _need("kind")
-        _run(["kind", "delete", "cluster", "--name", CLUSTER])
+        environment = kind_environment()
+        kind = "kind"
+        if local is not None:
+            kind, environment["KIND_EXPERIMENTAL_PROVIDER"] = str(local / "kind"), "podman"
+        else:
+            _need("kind")
+        _run([kind, "delete", "cluster", "--name", CLUSTER], env=environment)
     else:
         _need("minikube")
         _run(["minikube", "delete", "-p", CLUSTER])

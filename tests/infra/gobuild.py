@@ -15,6 +15,7 @@ on a fresh machine checks each download against the hashes here.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ class Program:
     # Go packages whose version variables (-X) take the pinned version: without them
     # a binary built as a module calls itself v0.0.0 (and Helm refuses that cluster).
     version_packages: tuple[str, ...] = ()
+    # Other string variables (-X) that take the pinned version, as they are.
+    version_variables: tuple[str, ...] = ()
 
     def ldflags(self) -> str:
         flags = ["-s", "-w"]
@@ -48,6 +51,7 @@ class Program:
                 f"-X {package}.gitMinor={minor}",
                 f"-X {package}.gitTreeState=clean",
             ]
+        flags += [f"-X {variable}={version}" for variable in self.version_variables]
         return " ".join(flags)
 
     @property
@@ -88,12 +92,21 @@ PROGRAMS = {
                 "kube-scheduler",
                 "kubelet",
                 "kube-proxy",
+                "kubeadm",
+                "kubectl",
             )
         ),
         Program(
             name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3"
         ),
         Program(name="kwok", module="sigs.k8s.io/kwok", package="sigs.k8s.io/kwok/cmd/kwok"),
+        Program(name="kind", module="sigs.k8s.io/kind", package="sigs.k8s.io/kind"),
+        Program(
+            name="local-path-provisioner",
+            module="github.com/rancher/local-path-provisioner",
+            package="github.com/rancher/local-path-provisioner",
+            version_variables=("main.VERSION",),
+        ),
         Program(
             name="coredns",
             module="github.com/coredns/coredns",
@@ -160,11 +173,57 @@ def binary(name: str) -> Path:
     return target
 
 
+def module_dir(name: str) -> Path:
+    """The source tree of the module that provides `name`, as pinned (kind's node
+    image takes kind's own files from it)."""
+    program = PROGRAMS[name]
+    found = subprocess.run(
+        ["go", "mod", "download", "-json", f"{program.module}@{program.version()}"],
+        cwd=program.wrapper,
+        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise BuildFailed(f"go mod download {program.module}: {found.stderr[-2000:]}")
+    return Path(json.loads(found.stdout)["Dir"])
+
+
+# What `groundwork kube up kind --local DIR` takes from DIR: kind, the node image's
+# binaries, Jaeger for the chart, and kind's own node files.
+KIND_LOCAL = (
+    "kind", "kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager",
+    "kube-scheduler", "kube-proxy", "etcd", "coredns", "local-path-provisioner", "jaeger",
+)  # fmt: skip
+KIND_BASE_FILES = "kind-base-files"
+
+
+def link_kind_local(into: Path) -> Path:
+    """Every program `kube up kind --local` needs, built if needed, linked into `into`."""
+    into.mkdir(parents=True, exist_ok=True)
+    links = {name: binary(name) for name in KIND_LOCAL}
+    links[KIND_BASE_FILES] = module_dir("kind") / "images" / "base" / "files"
+    for name, target in links.items():
+        link = into / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+    return into
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--kind-local"] and len(argv) == 2:
+        try:
+            print(link_kind_local(Path(argv[1])))
+        except BuildFailed as error:
+            print(error, file=sys.stderr)
+            return 1
+        return 0
     names = list(PROGRAMS) if argv == ["all"] else argv
     if not names or any(name not in PROGRAMS for name in names):
         choices = "|".join([*PROGRAMS, "all"])
         print(f"usage: python -m tests.infra.gobuild {{{choices}}} ...", file=sys.stderr)
+        print("       python -m tests.infra.gobuild --kind-local DIR", file=sys.stderr)
         return 2
     for name in names:
         try:
