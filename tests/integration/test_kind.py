@@ -29,10 +29,8 @@ import grpc
 import helm_python as helm
 import httpx
 import pytest
-import yaml
 
 from groundwork.booking.v1 import booking_pb2
-from groundwork_cli import images
 from groundwork_cli.kube import CHART, CLUSTER, install, kubectl_bin, merged, uninstall
 from tests import chart, edge_flows
 from tests.conftest import eventually
@@ -83,9 +81,11 @@ def kind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kind, dict[
     try:
         _groundwork("kube", "up", "kind", "--local", str(programs),
                     "--values", str(SMALL_NODE), env=env)  # fmt: skip
-        # The values `up` installed with: the images built here, then the small node's.
-        built = images.build_all(programs / "jaeger")
-        values = merged(images.values(built), yaml.safe_load(SMALL_NODE.read_text()))
+        # The values `up` installed with (the images it built and loaded, then the
+        # small node's), from the release itself: upgrades keep them.
+        with helm.Config(kubeconfig_path=str(kubeconfig), namespace=CHART_NAMESPACE) as config:
+            values = dict(config.get_values(RELEASE))
+        assert values["image"]["pullPolicy"] == "Never", values["image"]
         yield Kind(kubeconfig), values
     finally:
         _groundwork("kube", "down", "kind", "--local", str(programs), env=env)
