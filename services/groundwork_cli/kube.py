@@ -239,6 +239,7 @@ def _up_kind_local(programs: Path) -> dict[str, Any]:
 
     kind = str(programs / "kind")
     environment = {**os.environ, "KIND_EXPERIMENTAL_PROVIDER": "podman"}
+    click.echo("building the chart's images and the kind node image (podman; each once per input)")
     try:
         built = local.build_all(programs / "jaeger")
         pause = local.build(local.pause_image(), local.base_image())
