@@ -9,8 +9,9 @@ from groundwork.booking.v1 import booking_pb2_grpc
 from groundwork_booking import SERVICE_NAME
 from groundwork_booking.catalog_client import CatalogSeats
 from groundwork_booking.payments_client import Payments
-from groundwork_booking.service import BookingService, sweep
+from groundwork_booking.service import BookingService
 from groundwork_booking.settings import BookingSettings
+from groundwork_booking.workers import sweep
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.outbox import Relay
 from groundwork_shared.redis import connect

@@ -8,7 +8,7 @@ import uuid
 import grpc
 
 from groundwork.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from groundwork_booking.repository import SeatPrice
+from groundwork_booking.domain import SeatPrice
 from groundwork_shared import mesh
 
 

@@ -4,10 +4,34 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 from groundwork_shared.errors import Aborted, FailedPrecondition, Violations
 
 MAX_SEATS = 10
+
+
+class HoldStatus(StrEnum):
+    """A hold's states (the values are the database's)."""
+
+    ACTIVE = "active"
+    RELEASED = "released"  # by its customer
+    EXPIRED = "expired"  # by the sweeper, past its time
+    CONVERTED = "converted"  # into an order
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"  # unpaid past its deadline
+
+
+@dataclass(frozen=True)
+class SeatPrice:
+    seat_id: str
+    price_cents: int
+    currency: str
 
 
 class SeatsUnavailable(FailedPrecondition):
@@ -49,3 +73,15 @@ def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:
     # Sorted: every transaction locks seat rows in the same order, so two holds
     # over overlapping seats cannot deadlock.
     return HoldRequest(event, tuple(sorted(seat_ids)))
+
+
+def needs_payment(status: OrderStatus, pay_by: datetime, now: datetime) -> bool:
+    """Whether an order is to be charged now: False when it is paid already (a
+    repeated pay answers it as it is); refused when it can no longer be paid."""
+    if status is OrderStatus.PAID:
+        return False
+    if status is not OrderStatus.PENDING_PAYMENT:
+        raise HoldNotActive(f"order is {status}")
+    if pay_by <= now:
+        raise HoldNotActive("the payment deadline has passed")
+    return True

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from groundwork_booking.domain import HoldNotActive, HoldRequest, SeatsUnavailable
-
-
-@dataclass(frozen=True)
-class SeatPrice:
-    seat_id: str
-    price_cents: int
-    currency: str
+from groundwork_booking.domain import (
+    HoldNotActive,
+    HoldRequest,
+    HoldStatus,
+    OrderStatus,
+    SeatPrice,
+    SeatsUnavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class HoldRow:
     user_id: str
     event_id: uuid.UUID
     seat_ids: list[str]
-    status: str
+    status: HoldStatus
     expires_at: datetime
 
 
@@ -45,7 +45,7 @@ class OrderRow:
     seat_ids: list[str]
     amount_cents: int
     currency: str
-    status: str
+    status: OrderStatus
     created_at: datetime
     pay_by: datetime
 
@@ -56,7 +56,7 @@ def _hold(row: asyncpg.Record) -> HoldRow:
         row["user_id"],
         row["event_id"],
         list(row["seat_ids"]),
-        row["status"],
+        HoldStatus(row["status"]),
         row["expires_at"],
     )
 
@@ -70,7 +70,7 @@ def _order(row: asyncpg.Record) -> OrderRow:
         list(row["seat_ids"]),
         row["amount_cents"],
         row["currency"],
-        row["status"],
+        OrderStatus(row["status"]),
         row["created_at"],
         row["pay_by"],
     )
@@ -121,7 +121,7 @@ async def hold_seats(
 
 
 async def release(
-    conn: asyncpg.Connection, hold_id: uuid.UUID, user_id: str | None, reason: str
+    conn: asyncpg.Connection, hold_id: uuid.UUID, user_id: str | None, status: HoldStatus
 ) -> HoldRow | None:
     """Release an active hold (the user's own, or any for the sweeper) and free its
     seats. None when there is no such active hold."""
@@ -130,7 +130,7 @@ async def release(
              AND ($2::text IS NULL OR user_id = $2) RETURNING *""",
         hold_id,
         user_id,
-        reason,
+        status.value,
     )
     if row is None:
         return None

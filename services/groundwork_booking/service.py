@@ -1,44 +1,41 @@
-"""gRPC entrypoint of booking, plus the sweeper that expires holds."""
+"""gRPC entrypoint of booking: protobuf to the domain and back, and each call's
+transaction (the sweeper is in workers)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
-import grpc
 
 from groundwork.booking.v1 import booking_pb2 as pb
 from groundwork.booking.v1 import booking_pb2_grpc
 from groundwork.booking.v1 import events_pb2 as events
 from groundwork.payments.v1 import payments_pb2
-from groundwork_booking import STREAM, domain, repository
-from groundwork_booking.repository import HoldRow, OrderRow, SeatPrice
+from groundwork_booking import STREAM, announcements, domain, repository
+from groundwork_booking.domain import HoldStatus, OrderStatus, SeatPrice
+from groundwork_booking.repository import HoldRow, OrderRow
 from groundwork_shared import idempotency
-from groundwork_shared.caller import caller
+from groundwork_shared.caller import Context, caller
 from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
 from groundwork_shared.events import envelope
 from groundwork_shared.messages import parse_uuid, timestamp
 from groundwork_shared.outbox import enqueue
-from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
-Context = grpc.aio.ServicerContext[Any, Any]
 
 _HOLD_STATUS = {
-    "active": pb.HOLD_STATUS_ACTIVE,
-    "released": pb.HOLD_STATUS_RELEASED,
-    "expired": pb.HOLD_STATUS_EXPIRED,
-    "converted": pb.HOLD_STATUS_CONVERTED,
+    HoldStatus.ACTIVE: pb.HOLD_STATUS_ACTIVE,
+    HoldStatus.RELEASED: pb.HOLD_STATUS_RELEASED,
+    HoldStatus.EXPIRED: pb.HOLD_STATUS_EXPIRED,
+    HoldStatus.CONVERTED: pb.HOLD_STATUS_CONVERTED,
 }
 _ORDER_STATUS = {
-    "pending_payment": pb.ORDER_STATUS_PENDING_PAYMENT,
-    "paid": pb.ORDER_STATUS_PAID,
-    "cancelled": pb.ORDER_STATUS_CANCELLED,
+    OrderStatus.PENDING_PAYMENT: pb.ORDER_STATUS_PENDING_PAYMENT,
+    OrderStatus.PAID: pb.ORDER_STATUS_PAID,
+    OrderStatus.CANCELLED: pb.ORDER_STATUS_CANCELLED,
 }
 
 
@@ -71,13 +68,6 @@ def order_message(row: OrderRow) -> pb.Order:
         status=_ORDER_STATUS[row.status],
         created_at=timestamp(row.created_at),
     )
-
-
-async def _released(conn: asyncpg.Connection, row: HoldRow, reason: str) -> None:
-    event = events.SeatsReleased(
-        event_id=str(row.event_id), hold_id=str(row.hold_id), seat_ids=row.seat_ids, reason=reason
-    )
-    await enqueue(conn, STREAM, envelope("booking.seats_released", str(row.event_id), event))
 
 
 async def hold_transaction(
@@ -147,13 +137,13 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         hold_id = parse_uuid("hold_id", request.hold_id)
 
         async def write(conn: asyncpg.Connection) -> pb.Hold:
-            row = await repository.release(conn, hold_id, who.user_id, "released")
+            row = await repository.release(conn, hold_id, who.user_id, HoldStatus.RELEASED)
             if row is None:
                 existing = await repository.get_hold(conn, hold_id)
                 if existing is None or existing.user_id != who.user_id:
                     raise NotFound(f"hold {hold_id} not found")
                 raise domain.HoldNotActive(f"hold is {existing.status}")
-            await _released(conn, row, "released")
+            await announcements.seats_released(conn, row, HoldStatus.RELEASED)
             return hold_message(row)
 
         async with self._pool.acquire() as conn:
@@ -201,12 +191,8 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
             order = await repository.get_order(conn, order_id)
         if order is None or order.user_id != who.user_id:
             raise NotFound(f"order {order_id} not found")
-        if order.status == "paid":
+        if not domain.needs_payment(order.status, order.pay_by, datetime.now(UTC)):
             return order_message(order)
-        if order.status != "pending_payment":
-            raise domain.HoldNotActive(f"order is {order.status}")
-        if order.pay_by <= datetime.now(UTC):
-            raise domain.HoldNotActive("the payment deadline has passed")
         if self._payments is None:
             raise Unavailable("no payment provider configured")
         try:
@@ -223,7 +209,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
             # The concurrent pay that was charged may have recorded it by now.
             async with self._pool.acquire() as conn:
                 current = await repository.get_order(conn, order_id)
-            if current is not None and current.status == "paid":
+            if current is not None and current.status is OrderStatus.PAID:
                 return order_message(current)
             raise
         if result.status != payments_pb2.CHARGE_STATUS_APPROVED:
@@ -264,50 +250,3 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         async with self._pool.acquire() as conn:
             rows = await repository.list_orders(conn, who.user_id, request.page_size or 20)
         return pb.ListMyOrdersResponse(orders=[order_message(r) for r in rows])
-
-
-async def sweep_once(pool: asyncpg.Pool, batch: int = 100) -> int:
-    """Expire holds and unpaid orders past their time: free their seats, announce it."""
-    async with pool.acquire() as conn, conn.transaction():
-        expired = 0
-        for hold_id in await repository.expired_holds(conn, batch):
-            row = await repository.release(conn, hold_id, None, "expired")
-            if row:
-                await _released(conn, row, "expired")
-                expired += 1
-        for order in await repository.cancel_overdue_orders(conn, batch):
-            cancelled = events.OrderCancelled(
-                order_id=str(order.order_id),
-                event_id=str(order.event_id),
-                user_id=order.user_id,
-                reason="payment deadline passed",
-            )
-            await enqueue(
-                conn, STREAM, envelope("booking.order_cancelled", str(order.order_id), cancelled)
-            )
-            released = events.SeatsReleased(
-                event_id=str(order.event_id),
-                hold_id=str(order.hold_id),
-                seat_ids=order.seat_ids,
-                reason="payment deadline passed",
-            )
-            await enqueue(
-                conn, STREAM, envelope("booking.seats_released", str(order.event_id), released)
-            )
-            expired += 1
-        return expired
-
-
-async def sweep(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
-    with background():
-        await _sweep_loop(pool, stop, interval)
-
-
-async def _sweep_loop(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
-    while not stop.is_set():
-        try:
-            await sweep_once(pool)
-        except (asyncpg.PostgresError, OSError) as error:
-            log.warning("hold sweep failed", extra={"error": repr(error)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)

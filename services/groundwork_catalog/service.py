@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import grpc
 from google.protobuf.message import Message
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
@@ -26,7 +25,7 @@ from groundwork_catalog.repository import (
 from groundwork_catalog.settings import CatalogSettings
 from groundwork_shared import idempotency, positions
 from groundwork_shared.cache import Cache
-from groundwork_shared.caller import require_role
+from groundwork_shared.caller import Context, require_role
 from groundwork_shared.errors import NotFound
 from groundwork_shared.interceptors import add_response_headers
 from groundwork_shared.messages import request_datetime, timestamp
@@ -37,7 +36,6 @@ _SEAT_STATUS: dict[domain.SeatStatus, pb.SeatStatus.ValueType] = {
     domain.SeatStatus.SOLD: pb.SEAT_STATUS_SOLD,
 }
 
-Context = grpc.aio.ServicerContext[Any, Any]
 M = TypeVar("M", bound=Message)
 
 

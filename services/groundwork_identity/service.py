@@ -9,7 +9,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 from google.api import httpbody_pb2
 
 from groundwork.identity.v1 import identity_pb2 as pb
@@ -17,12 +16,11 @@ from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_identity import keys, passwords, tokens
 from groundwork_identity.repository import IdentityRepository, Rotation
 from groundwork_identity.settings import IdentitySettings
-from groundwork_shared.caller import caller
+from groundwork_shared.caller import Context, caller
 from groundwork_shared.errors import InvalidArgument, Unauthenticated, Unavailable
 from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
-Context = grpc.aio.ServicerContext[Any, Any]
 
 SIGNED_UP = "if this email was not registered yet, the account now exists: log in"
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
-import grpc
 
 from groundwork.payments.v1 import payments_pb2 as pb
 from groundwork.payments.v1 import payments_pb2_grpc
 from groundwork_payments.provider import Network
 from groundwork_shared import idempotency
+from groundwork_shared.caller import Context
 from groundwork_shared.errors import AlreadyExists, Violations
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
@@ -13,10 +11,10 @@ from redis.exceptions import RedisError
 
 from groundwork_ratelimit.counter import Counter
 from groundwork_ratelimit.limits import Decision, Limit, match
+from groundwork_shared.caller import Context
 from groundwork_shared.errors import Unavailable
 
 log = logging.getLogger(__name__)
-Context = grpc.aio.ServicerContext[Any, Any]
 Code = rls_pb2.RateLimitResponse.Code
 
 

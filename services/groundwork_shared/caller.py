@@ -17,6 +17,9 @@ USER_HEADER = "x-groundwork-user-id"
 # The verified token payload, base64url-encoded JSON (jwt_authn's forward_payload_header).
 CLAIMS_HEADER = "x-groundwork-claims"
 
+# What every servicer method is handed (one name for all the services).
+Context = grpc.aio.ServicerContext[Any, Any]
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -24,7 +27,7 @@ class Caller:
     roles: frozenset[str]
 
 
-def caller(context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+def caller(context: Context) -> Caller:
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     user_id = metadata.get(USER_HEADER, "")
     if not user_id:
@@ -38,7 +41,7 @@ def caller(context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
     return Caller(user_id, roles)
 
 
-def require_role(context: grpc.aio.ServicerContext[Any, Any], role: str) -> Caller:
+def require_role(context: Context, role: str) -> Caller:
     """Defence in depth: the edge's RBAC checked this already."""
     who = caller(context)
     if role not in who.roles:

@@ -1,33 +1,18 @@
-"""Domain errors, raised by service code and translated to gRPC status (with a
-google.rpc.Status carrying machine-readable details) only at the entrypoint."""
+"""Domain errors, raised by domain and service code. They know no transport: the
+common interceptor turns them into gRPC statuses (groundwork_shared.statuses,
+one table) at the entrypoint."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
-
 
 class DomainError(Exception):
-    """Subclasses name their gRPC status; the google.rpc code is the same number."""
-
-    grpc_code = grpc.StatusCode.INTERNAL
+    """A rule of the domain refused the request; its message is for the caller."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-    def details(self) -> list[any_pb2.Any]:
-        return []
-
-    def to_status(self) -> grpc.Status:
-        code = self.grpc_code.value[0]
-        proto = status_pb2.Status(code=code, message=self.message, details=self.details())
-        status: grpc.Status = rpc_status.to_status(proto)
-        return status
 
 
 @dataclass(frozen=True)
@@ -37,7 +22,7 @@ class FieldViolation:
 
 
 class InvalidArgument(DomainError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    """The request itself is wrong: every violation, by field."""
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
@@ -46,19 +31,6 @@ class InvalidArgument(DomainError):
     @classmethod
     def one(cls, field_name: str, description: str) -> InvalidArgument:
         return cls([FieldViolation(field_name, description)])
-
-    def details(self) -> list[any_pb2.Any]:
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in self.violations
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(bad_request)
-        return [packed]
 
 
 @dataclass
@@ -76,32 +48,28 @@ class Violations:
 
 
 class NotFound(DomainError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    """The thing the request names does not exist."""
 
 
 class Unavailable(DomainError):
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    """Something the request needs cannot be reached now; a retry may succeed."""
 
 
 class Unauthenticated(DomainError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    """The caller's credentials are missing or not valid."""
 
 
 class PermissionDenied(DomainError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    """The caller may not do this."""
 
 
 class AlreadyExists(DomainError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    """What the request would create exists already."""
 
 
 class FailedPrecondition(DomainError):
     """The request is valid but the resource is not in a state that allows it."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-
 
 class Aborted(DomainError):
     """A concurrent request got there first; retrying shows its outcome."""
-
-    grpc_code = grpc.StatusCode.ABORTED

@@ -20,6 +20,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
+from groundwork_shared import statuses
 from groundwork_shared.errors import DomainError, FieldViolation, InvalidArgument
 from groundwork_shared.logs import in_sampled_trace
 from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
@@ -117,8 +118,8 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
                 return response
             except DomainError as error:
                 # A failed call carries no caching headers.
-                code = error.grpc_code
-                status = error.to_status()
+                code = statuses.code_of(error)
+                status = statuses.to_status(error)
                 await context.abort(status.code, status.details, status.trailing_metadata)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN

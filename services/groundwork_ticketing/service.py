@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
-import grpc
 from google.api import httpbody_pb2
 
 from groundwork.ticketing.v1 import ticketing_pb2 as pb
 from groundwork.ticketing.v1 import ticketing_pb2_grpc
-from groundwork_shared.caller import caller
+from groundwork_shared.caller import Context, caller
 from groundwork_shared.messages import timestamp
 from groundwork_ticketing.signing import TicketSigner
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class TicketingService(ticketing_pb2_grpc.TicketingServiceServicer):

@@ -6,20 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from google.api import httpbody_pb2
 
 from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
 from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
-from groundwork_shared.caller import caller, require_role
+from groundwork_shared.caller import Context, caller, require_role
 from groundwork_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from groundwork_shared.messages import parse_uuid, request_datetime, timestamp
 from groundwork_waitingroom import domain
 from groundwork_waitingroom.domain import Method, Mode, Place, Room, Status
 from groundwork_waitingroom.repository import Figures, Rooms
 from groundwork_waitingroom.tokens import Issuer, admission_token
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 _METHODS = {pb.QUEUEING_METHOD_FIFO: Method.FIFO, pb.QUEUEING_METHOD_RANDOM: Method.RANDOM}
 _MODES = {pb.ADMISSION_MODE_FIXED: Mode.FIXED, pb.ADMISSION_MODE_ADAPTIVE: Mode.ADAPTIVE}

@@ -19,9 +19,9 @@ from groundwork.booking.v1 import booking_pb2 as pb
 from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_booking import MIGRATIONS
-from groundwork_booking.domain import HoldNotActive, SeatsUnavailable
-from groundwork_booking.repository import SeatPrice
-from groundwork_booking.service import BookingService, sweep_once
+from groundwork_booking.domain import HoldNotActive, SeatPrice, SeatsUnavailable
+from groundwork_booking.service import BookingService
+from groundwork_booking.workers import sweep_once
 from groundwork_shared.errors import InvalidArgument, NotFound
 from groundwork_shared.migrations import migrate
 from tests.callers import verified
