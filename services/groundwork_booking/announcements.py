@@ -8,7 +8,7 @@ import asyncpg
 from groundwork.booking.v1 import events_pb2 as events
 from groundwork_booking import STREAM
 from groundwork_booking.repository import HoldRow, OrderRow
-from groundwork_shared.events import envelope
+from groundwork_shared.events import envelope_for
 from groundwork_shared.outbox import enqueue
 
 
@@ -16,7 +16,7 @@ async def seats_released(conn: asyncpg.Connection, row: HoldRow, reason: str) ->
     event = events.SeatsReleased(
         event_id=str(row.event_id), hold_id=str(row.hold_id), seat_ids=row.seat_ids, reason=reason
     )
-    await enqueue(conn, STREAM, envelope("booking.seats_released", str(row.event_id), event))
+    await enqueue(conn, STREAM, envelope_for(str(row.event_id), event))
 
 
 async def order_cancelled(conn: asyncpg.Connection, order: OrderRow, reason: str) -> None:
@@ -27,11 +27,11 @@ async def order_cancelled(conn: asyncpg.Connection, order: OrderRow, reason: str
         user_id=order.user_id,
         reason=reason,
     )
-    await enqueue(conn, STREAM, envelope("booking.order_cancelled", str(order.order_id), cancelled))
+    await enqueue(conn, STREAM, envelope_for(str(order.order_id), cancelled))
     released = events.SeatsReleased(
         event_id=str(order.event_id),
         hold_id=str(order.hold_id),
         seat_ids=order.seat_ids,
         reason=reason,
     )
-    await enqueue(conn, STREAM, envelope("booking.seats_released", str(order.event_id), released))
+    await enqueue(conn, STREAM, envelope_for(str(order.event_id), released))

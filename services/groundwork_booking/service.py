@@ -20,7 +20,7 @@ from groundwork_booking.repository import HoldRow, OrderRow
 from groundwork_shared import idempotency
 from groundwork_shared.caller import Context, caller
 from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
-from groundwork_shared.events import envelope
+from groundwork_shared.events import envelope_for
 from groundwork_shared.messages import parse_uuid, timestamp
 from groundwork_shared.outbox import enqueue
 
@@ -86,7 +86,7 @@ async def hold_transaction(
         held = events.SeatsHeld(
             event_id=str(row.event_id), hold_id=str(row.hold_id), seat_ids=row.seat_ids
         )
-        await enqueue(conn, STREAM, envelope("booking.seats_held", str(row.event_id), held))
+        await enqueue(conn, STREAM, envelope_for(str(row.event_id), held))
         return hold_message(row)
 
     return await idempotency.once(
@@ -164,9 +164,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
                 seat_ids=row.seat_ids,
                 amount_cents=row.amount_cents,
             )
-            await enqueue(
-                conn, STREAM, envelope("booking.order_created", str(row.order_id), created)
-            )
+            await enqueue(conn, STREAM, envelope_for(str(row.order_id), created))
             return order_message(row)
 
         async with self._pool.acquire() as conn:
@@ -228,7 +226,7 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
                 amount_cents=paid.amount_cents,
                 charge_id=result.charge_id,
             )
-            await enqueue(conn, STREAM, envelope("booking.order_paid", str(order_id), event))
+            await enqueue(conn, STREAM, envelope_for(str(order_id), event))
         return order_message(paid)
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:

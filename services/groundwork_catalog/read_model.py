@@ -23,16 +23,16 @@ from groundwork_catalog.availability import Moved
 from groundwork_catalog.domain import SeatStatus
 from groundwork_shared import positions
 from groundwork_shared.cache import Cache
+from groundwork_shared.events import event_type
 
-# event type -> (payload message, from-states, to-state)
+# event type (derived from the payload message) -> (payload message, from-states, to-state)
 TRANSITIONS: dict[str, tuple[type[Message], tuple[SeatStatus, ...], SeatStatus]] = {
-    "booking.seats_held": (events_pb2.SeatsHeld, (SeatStatus.AVAILABLE,), SeatStatus.HELD),
-    "booking.seats_released": (events_pb2.SeatsReleased, (SeatStatus.HELD,), SeatStatus.AVAILABLE),
-    "booking.order_paid": (
-        events_pb2.OrderPaid,
-        (SeatStatus.HELD, SeatStatus.AVAILABLE),
-        SeatStatus.SOLD,
-    ),
+    event_type(message): (message, sources, target)
+    for message, sources, target in (
+        (events_pb2.SeatsHeld, (SeatStatus.AVAILABLE,), SeatStatus.HELD),
+        (events_pb2.SeatsReleased, (SeatStatus.HELD,), SeatStatus.AVAILABLE),
+        (events_pb2.OrderPaid, (SeatStatus.HELD, SeatStatus.AVAILABLE), SeatStatus.SOLD),
+    )
 }
 
 # How long changes stay answerable by GetSeatAvailability(since_version=...).

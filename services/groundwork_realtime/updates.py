@@ -17,6 +17,7 @@ from groundwork.booking.v1 import booking_pb2, events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork.realtime.v1 import realtime_pb2 as pb
 from groundwork.waitingroom.v1 import waitingroom_pb2
+from groundwork_shared.events import event_type
 
 
 def seats_topic(event_id: str) -> str:
@@ -73,29 +74,23 @@ def _order(p: Any, status: booking_pb2.OrderStatus.ValueType) -> Part:
     return orders_topic(p.user_id), {"order": changed}
 
 
-# event type -> (payload message, its updates)
+# event type (derived from the payload message) -> (payload message, its updates)
 _ROUTES: dict[str, tuple[type[Message], Callable[[Any], list[Part]]]] = {
-    "booking.seats_held": (events_pb2.SeatsHeld, lambda p: [_seats(p, pb.SEAT_STATE_HELD)]),
-    "booking.seats_released": (
-        events_pb2.SeatsReleased,
-        lambda p: [_seats(p, pb.SEAT_STATE_AVAILABLE)],
-    ),
-    "booking.order_created": (
-        events_pb2.OrderCreated,
-        lambda p: [_order(p, booking_pb2.ORDER_STATUS_PENDING_PAYMENT)],
-    ),
-    "booking.order_paid": (
-        events_pb2.OrderPaid,
-        lambda p: [_seats(p, pb.SEAT_STATE_SOLD), _order(p, booking_pb2.ORDER_STATUS_PAID)],
-    ),
-    "booking.order_cancelled": (
-        events_pb2.OrderCancelled,
-        lambda p: [_order(p, booking_pb2.ORDER_STATUS_CANCELLED)],
-    ),
-    "waitingroom.progress": (
-        waitingroom_pb2.QueueProgress,
-        lambda p: [(queue_topic(p.event_id), {"queue": p})],
-    ),
+    event_type(message): (message, updates)
+    for message, updates in (
+        (events_pb2.SeatsHeld, lambda p: [_seats(p, pb.SEAT_STATE_HELD)]),
+        (events_pb2.SeatsReleased, lambda p: [_seats(p, pb.SEAT_STATE_AVAILABLE)]),
+        (
+            events_pb2.OrderCreated,
+            lambda p: [_order(p, booking_pb2.ORDER_STATUS_PENDING_PAYMENT)],
+        ),
+        (
+            events_pb2.OrderPaid,
+            lambda p: [_seats(p, pb.SEAT_STATE_SOLD), _order(p, booking_pb2.ORDER_STATUS_PAID)],
+        ),
+        (events_pb2.OrderCancelled, lambda p: [_order(p, booking_pb2.ORDER_STATUS_CANCELLED)]),
+        (waitingroom_pb2.QueueProgress, lambda p: [(queue_topic(p.event_id), {"queue": p})]),
+    )
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -32,3 +33,20 @@ def envelope(
         aggregate_id=aggregate_id,
         payload=packed,
     )
+
+
+def event_type(message: Message | type[Message]) -> str:
+    """An event's type, named by its payload's message: groundwork.booking.v1.SeatsHeld
+    is "booking.seats_held". Producers and consumers both derive it, so a name is
+    never typed twice."""
+    full_name: str = message.DESCRIPTOR.full_name
+    parts = full_name.split(".")
+    if len(parts) < 3 or parts[0] != "groundwork":
+        raise ValueError(f"{full_name} is not a groundwork event message")
+    words = re.sub(r"(?<!^)(?=[A-Z])", "_", parts[-1]).lower()
+    return f"{parts[1]}.{words}"
+
+
+def envelope_for(aggregate_id: str, payload: Message) -> Envelope:
+    """The envelope every producer publishes: its type derived from the payload."""
+    return envelope(event_type(payload), aggregate_id, payload)

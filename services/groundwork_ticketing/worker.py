@@ -10,7 +10,10 @@ import asyncpg
 
 from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
+from groundwork_shared.events import event_type
 from groundwork_ticketing.signing import TicketSigner
+
+ORDER_PAID = event_type(events_pb2.OrderPaid)
 
 
 class TicketIssuer:
@@ -18,7 +21,7 @@ class TicketIssuer:
         self._signer = signer
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope, position: str) -> None:
-        if event.type != "booking.order_paid":
+        if event.type != ORDER_PAID:
             return
         paid = events_pb2.OrderPaid()
         event.payload.Unpack(paid)

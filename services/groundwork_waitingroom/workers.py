@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
 from groundwork_shared.bus import publish
-from groundwork_shared.events import envelope
+from groundwork_shared.events import envelope_for
 from groundwork_shared.messages import timestamp
 from groundwork_shared.telemetry import background
 from groundwork_waitingroom import STREAM
@@ -76,7 +76,7 @@ class Admission:
             paused=result.paused,
             opens_at=timestamp(result.opens_at),
         )
-        event = envelope("waitingroom.progress", event_id, progress)
+        event = envelope_for(event_id, progress)
         await publish(self._redis, STREAM, event, maxlen=PROGRESS_MAXLEN)
 
     async def run(self, stop: asyncio.Event) -> None:
