@@ -97,8 +97,17 @@ async def test_overlapping_multi_seat_holds_never_share_a_seat(pool: asyncpg.Poo
     assert sorted(r["seat_id"] for r in states) == sorted(held)  # all or nothing per hold
 
 
+async def _past(pool: asyncpg.Pool, table: str, column: str, key: str, value: str) -> None:
+    """Time travel in the database: the row's deadline is now behind it (no waiting)."""
+    moved = await pool.execute(
+        f"UPDATE {table} SET {column} = now() - interval '1 second' WHERE {key} = $1",
+        uuid.UUID(value),
+    )
+    assert moved == "UPDATE 1"
+
+
 async def test_holds_are_idempotent_released_and_expire(pool: asyncpg.Pool) -> None:
-    booking = service(pool, ttl=timedelta(seconds=1))
+    booking = service(pool)
     request = hold(["FLOOR-R01-010", "FLOOR-R01-011"], key="same-key-123")
     first = await booking.HoldSeats(request, who("ann"))
     assert await booking.HoldSeats(request, who("ann")) == first  # a retry, not a new hold
@@ -109,7 +118,7 @@ async def test_holds_are_idempotent_released_and_expire(pool: asyncpg.Pool) -> N
     )
     assert released.status == pb.HOLD_STATUS_RELEASED
     bobs = await booking.HoldSeats(hold(["FLOOR-R01-011"]), who("bob"))
-    await asyncio.sleep(1.2)
+    await _past(pool, "holds", "expires_at", "hold_id", bobs.hold_id)
     assert await sweep_once(pool) == 1  # bob's hold expired
     await booking.HoldSeats(hold(["FLOOR-R01-011"]), who("cy"))  # free again
     with pytest.raises(HoldNotActive):
@@ -142,12 +151,12 @@ async def test_orders_from_active_holds_of_their_owner(pool: asyncpg.Pool) -> No
 
 
 async def test_unpaid_orders_are_cancelled_and_free_their_seats(pool: asyncpg.Pool) -> None:
-    booking = BookingService(pool, _Seats(), timedelta(minutes=5), pay_within=timedelta(seconds=1))
+    booking = service(pool)
     held = await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("hal"))
     order = await booking.CreateOrder(
         pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="order-hal-1"), who("hal")
     )
-    await asyncio.sleep(1.2)
+    await _past(pool, "orders", "pay_by", "order_id", order.order_id)
     with pytest.raises(HoldNotActive, match="deadline"):
         await booking.PayOrder(
             pb.PayOrderRequest(

@@ -432,7 +432,7 @@ def test_a_policy_is_compiled_into_the_envoys_config_maps(env: Env, operator: Op
 
     # Deleting every policy puts back exactly what the chart installed; no finalizer
     # holds any of them.
-    env.kubectl("delete", "trafficpolicy", "--all", "--wait=true", "--timeout=30s")
+    env.kubectl("delete", "trafficpolicy", "--all", "--wait=true", "--timeout=120s")
     until(lambda: env.config_maps() == original, what="the chart's ConfigMaps back")
     assert env.events("envoy-edge") == []  # events are about policies, not per handler run
     assert json.loads(env.kubectl("get", "trafficpolicies", "-o", "json"))["items"] == []
@@ -549,11 +549,11 @@ def test_a_deployment_the_role_does_not_name_is_reported(env: Env, operator: Ope
         in reason
     )
     until(lambda: "DeploymentUnavailable" in env.events("payments"), what="an event")
-    env.kubectl("delete", "streamscaler", "payments", "--wait=true", "--timeout=30s")
+    env.kubectl("delete", "streamscaler", "payments", "--wait=true", "--timeout=120s")
 
 
 def test_deleting_a_stream_scaler_leaves_nothing(env: Env, operator: Operator) -> None:
-    env.kubectl("delete", "streamscaler", "ticketing", "--wait=true", "--timeout=30s")
+    env.kubectl("delete", "streamscaler", "ticketing", "--wait=true", "--timeout=120s")
     assert json.loads(env.kubectl("get", "streamscalers", "-o", "json"))["items"] == []
     # The Deployment is the user's: it keeps its scale.
     assert _replicas(env) >= 1
