@@ -37,9 +37,10 @@ def test_defaults_start_now_with_default_page_size() -> None:
 
 def test_a_cursor_from_an_earlier_now_stays_valid() -> None:
     first = query()
-    token = Cursor(NOW + timedelta(days=1), uuid.uuid4()).encode(first.event_filter)
-    later = query(page_token=token, now=NOW + timedelta(minutes=5))
-    assert later.after is not None
+    cursor = Cursor(NOW + timedelta(days=1), uuid.uuid4())
+    later = query(page_token=cursor.encode(first.event_filter), now=NOW + timedelta(minutes=5))
+    assert later.after == cursor  # the next page starts where the first one ended
+    assert later.lower_bound == NOW + timedelta(minutes=5)
 
 
 def test_city_is_trimmed_and_empty_means_all() -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from groundwork_catalog.seed import EVENT_COUNT, VENUES, seat_layout
+from groundwork_catalog.seed import seat_layout
 
 
 @pytest.mark.parametrize("capacity", [1000, 1234, 4800, 5000])
@@ -18,7 +20,14 @@ def test_layout_has_exactly_capacity_unique_sorted_seats(capacity: int) -> None:
         )
 
 
-def test_sample_is_realistic() -> None:
-    assert EVENT_COUNT >= 20
-    assert len({city for city, _, _ in VENUES}) >= 5
-    assert all(1000 <= capacity <= 5000 for _, _, capacity in VENUES)
+def test_a_venue_is_split_into_priced_sections_of_forty_seat_rows() -> None:
+    seats = seat_layout(4801)
+    assert Counter(s.section for s in seats) == {"FLOOR": 960, "LOWER": 1920, "UPPER": 1921}
+    assert {s.section: s.price_cents for s in seats} == {
+        "FLOOR": 9900,
+        "LOWER": 6900,
+        "UPPER": 3900,
+    }
+    rows = Counter((s.section, s.row_label) for s in seats)
+    assert max(rows.values()) == 40 and rows[("UPPER", "R49")] == 1  # the last row's one seat
+    assert seats[0].seat_id != seats[-1].seat_id
