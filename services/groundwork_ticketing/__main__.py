@@ -11,7 +11,7 @@ from groundwork_shared.settings import boot
 from groundwork_ticketing import SERVICE_NAME
 from groundwork_ticketing.service import TicketingService
 from groundwork_ticketing.signing import TicketingSettings, TicketSigner
-from groundwork_ticketing.worker import TicketIssuer
+from groundwork_ticketing.workers import TicketIssuer
 
 
 async def main() -> None:

@@ -9,6 +9,7 @@ from groundwork.ticketing.v1 import ticketing_pb2 as pb
 from groundwork.ticketing.v1 import ticketing_pb2_grpc
 from groundwork_shared.caller import Context, caller
 from groundwork_shared.messages import timestamp
+from groundwork_ticketing import repository
 from groundwork_ticketing.signing import TicketSigner
 
 
@@ -21,23 +22,19 @@ class TicketingService(ticketing_pb2_grpc.TicketingServiceServicer):
         self, request: pb.GetMyTicketsRequest, context: Context
     ) -> pb.GetMyTicketsResponse:
         who = caller(context)
-        rows = await self._pool.fetch(
-            """SELECT ticket_id, order_id, event_id, seat_id, token, issued_at FROM tickets
-               WHERE user_id = $1 ORDER BY issued_at DESC, seat_id LIMIT 500""",
-            who.user_id,
-        )
-        tickets = []
-        for r in rows:
-            tickets.append(
-                pb.Ticket(
-                    ticket_id=str(r["ticket_id"]),
-                    order_id=r["order_id"],
-                    event_id=r["event_id"],
-                    seat_id=r["seat_id"],
-                    token=r["token"],
-                    issued_at=timestamp(r["issued_at"]),
-                )
+        async with self._pool.acquire() as conn:
+            found = await repository.tickets_of(conn, who.user_id)
+        tickets = [
+            pb.Ticket(
+                ticket_id=str(t.ticket_id),
+                order_id=t.order_id,
+                event_id=t.event_id,
+                seat_id=t.seat_id,
+                token=t.token,
+                issued_at=timestamp(t.issued_at),
             )
+            for t in found
+        ]
         return pb.GetMyTicketsResponse(tickets=tickets)
 
     async def GetTicketKeys(

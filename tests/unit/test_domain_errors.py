@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 
 from groundwork_booking import domain
 from groundwork_booking.domain import OrderStatus
+from groundwork_payments.domain import check_charge
 from groundwork_shared import errors, idempotency, statuses
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -109,3 +110,15 @@ def test_an_order_is_charged_only_while_pending_and_before_its_deadline() -> Non
         domain.needs_payment(OrderStatus.CANCELLED, later, NOW)
     with pytest.raises(domain.HoldNotActive, match="deadline has passed"):
         domain.needs_payment(OrderStatus.PENDING_PAYMENT, NOW, NOW)
+
+
+def test_a_charge_request_hears_every_problem_at_once() -> None:
+    with pytest.raises(errors.InvalidArgument) as raised:
+        check_charge(0, "EURO", "", "")
+    assert [v.field for v in raised.value.violations] == [
+        "amount_cents",
+        "currency",
+        "order_id",
+        "card_token",
+    ]
+    check_charge(100, "EUR", "order-1", "tok_visa")  # a good one passes

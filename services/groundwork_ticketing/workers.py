@@ -11,6 +11,7 @@ import asyncpg
 from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_shared.events import event_type
+from groundwork_ticketing import repository
 from groundwork_ticketing.signing import TicketSigner
 
 ORDER_PAID = event_type(events_pb2.OrderPaid)
@@ -36,11 +37,7 @@ class TicketIssuer:
                 holder=paid.user_id,
                 issued_at=now,
             )
-            await conn.execute(
-                """INSERT INTO tickets (ticket_id, order_id, user_id, event_id, seat_id, token,
-                                        issued_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)
-                   ON CONFLICT (order_id, seat_id) DO NOTHING""",
+            ticket = repository.Ticket(
                 uuid.UUID(ticket_id),
                 paid.order_id,
                 paid.user_id,
@@ -49,3 +46,4 @@ class TicketIssuer:
                 token,
                 now,
             )
+            await repository.issue(conn, ticket)
