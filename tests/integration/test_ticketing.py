@@ -16,7 +16,7 @@ from groundwork_shared.events import envelope
 from groundwork_shared.migrations import migrate
 from groundwork_ticketing import MIGRATIONS
 from groundwork_ticketing.signing import ISSUER, TicketSigner, new_signing_key
-from groundwork_ticketing.worker import TicketIssuer
+from groundwork_ticketing.workers import TicketIssuer
 
 
 async def test_tickets_are_issued_once_and_verify_offline(
