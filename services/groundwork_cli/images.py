@@ -102,6 +102,11 @@ def _tree_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def tag(reference: str, name: str) -> None:
+    """Give the image `reference` another name (a tag, not a copy)."""
+    _run(["podman", "tag", reference, name], timeout=60)
+
+
 def exists(reference: str) -> bool:
     return subprocess.run(["podman", "image", "exists", reference]).returncode == 0
 

@@ -123,8 +123,7 @@ def _component(program: str, binary: Path, base: str) -> tuple[str, str]:
     )
     built = images.build(image, base)
     named = f"{KUBERNETES}/{program}:{_version(binary)}"
-    # The node's name for it, moved to this build (a tag, not a copy).
-    images._run(["podman", "tag", built.reference, named], timeout=60)
+    images.tag(built.reference, named)  # the node's name for it, moved to this build
     return built.reference, named
 
 
@@ -142,7 +141,7 @@ def build(binaries: Mapping[str, Path], kind_files: Path, pause: str) -> NodeIma
         reference, names[program] = _component(program, binaries[program], component_base)
         built.append(reference)
     helper = f"{KUBERNETES}/local-path-helper:{component_base.rpartition(':')[2]}"
-    images._run(["podman", "tag", component_base, helper], timeout=60)
+    images.tag(component_base, helper)
     storage = (CONTAINERS / "kind-default-storage.yaml").read_text()
     storage = storage.replace("PROVISIONER_IMAGE", names["local-path-provisioner"])
     storage = storage.replace("HELPER_IMAGE", helper)

@@ -25,6 +25,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundwork_cli import kind_node
+
 MODULES = Path(__file__).parent / "go"
 
 
@@ -191,10 +193,7 @@ def module_dir(name: str) -> Path:
 
 # What `groundwork kube up kind --local DIR` takes from DIR: kind, the node image's
 # binaries, Jaeger for the chart, and kind's own node files.
-KIND_LOCAL = (
-    "kind", "kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager",
-    "kube-scheduler", "kube-proxy", "etcd", "coredns", "local-path-provisioner", "jaeger",
-)  # fmt: skip
+KIND_LOCAL = ("kind", *kind_node.BINARIES, "jaeger")
 KIND_BASE_FILES = "kind-base-files"
 
 

@@ -191,11 +191,10 @@ def test_pods_run_for_real_on_the_node(node: tuple[Node, list[images.Built]]) ->
     assert refused.returncode != 0 and "PodSecurity" in refused.stderr, refused.stderr
 
 
-def _ours(process: psutil.Process) -> bool:
+def _ours(process: psutil.Process, programs: tuple[str, ...]) -> bool:
     """A process of this node: its programs, its containerd's shims, or a pod's
     process in the node's cgroups (a kind node's pods, in a container, are not)."""
     command = " ".join(process.info["cmdline"] or [])
-    programs = (str(gobuild.binary("kubelet")), str(gobuild.binary("kube-proxy")))
     if "/run/groundwork-node" in command or command.startswith(programs):
         return True
     try:
@@ -208,7 +207,9 @@ def _ours(process: psutil.Process) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left() -> Iterator[None]:
     yield
-    leftover = [p.info["name"] for p in psutil.process_iter(["name", "cmdline"]) if _ours(p)]
+    programs = (str(gobuild.binary("kubelet")), str(gobuild.binary("kube-proxy")))
+    processes = psutil.process_iter(["name", "cmdline"])
+    leftover = [p.info["name"] for p in processes if _ours(p, programs)]
     assert not leftover, leftover
     chains = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True)
     assert "KUBE-SERVICES" not in chains.stdout
