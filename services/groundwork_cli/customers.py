@@ -21,8 +21,8 @@ from groundwork_loadtest.accounts import PASSWORD, Prepared
 async def _mint(plan: Plan, count: int, ttl: timedelta) -> list[str]:
     from groundwork_identity.keys import current
     from groundwork_identity.passwords import hash_password
-    from groundwork_identity.repository import IdentityRepository
     from groundwork_identity.tokens import TokenPolicy, access_token
+    from groundwork_identity.workers import load_keys
 
     password_hash = await hash_password(PASSWORD)
     prefix = uuid.uuid4().hex[:12]
@@ -30,14 +30,14 @@ async def _mint(plan: Plan, count: int, ttl: timedelta) -> list[str]:
     pool = await asyncpg.create_pool(service_database_url(plan, "identity"), min_size=1, max_size=1)
     assert pool is not None
     try:
-        # One statement for all: IdentityRepository.create_account makes one at a time.
+        # One statement for all: repository.create_account makes one at a time.
         ids = await pool.fetch(
             """INSERT INTO accounts (email, password_hash)
                SELECT unnest($1::text[]), $2 RETURNING account_id""",
             emails,
             password_hash,
         )
-        signing_keys = await IdentityRepository(pool).load_keys(plan.secrets.identity_kek())
+        signing_keys = await load_keys(pool, plan.secrets.identity_kek())
     finally:
         await pool.close()
     now = datetime.now(UTC)

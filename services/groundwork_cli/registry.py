@@ -61,9 +61,10 @@ def _identity_env(secrets: Secrets, mesh: Mesh, address: Address) -> dict[str, s
 
 async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
     """A signing key before the edge first fetches the JWKS, and a demo admin."""
+    from groundwork_identity import repository
     from groundwork_identity.passwords import hash_password
-    from groundwork_identity.repository import IdentityRepository
     from groundwork_identity.settings import IdentitySettings
+    from groundwork_identity.workers import ensure_keys
 
     # The database is the one given: in a Job, GROUNDWORK_POSTGRES_URL is also set
     # (for every service's database), which alone the settings would refuse.
@@ -71,15 +72,18 @@ async def _seed_identity(url: str, ctx: SeedContext) -> str | None:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
     try:
-        repository = IdentityRepository(pool)
-        key = await repository.ensure_keys(
+        key = await ensure_keys(
+            pool,
             settings.key_encryption_key,
             datetime.now(UTC),
             timedelta(seconds=settings.key_rotation_seconds),
             timedelta(seconds=settings.key_prepublish_seconds),
         )
         password_hash = await hash_password(ctx.secrets.admin_password())
-        admin = await repository.create_account(ADMIN_EMAIL, password_hash, ["user", "admin"])
+        async with pool.acquire() as conn:
+            admin = await repository.create_account(
+                conn, ADMIN_EMAIL, password_hash, ["user", "admin"]
+            )
     finally:
         await pool.close()
     done = ([f"signing key {key.kid}"] if key else []) + (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_identity import SERVICE_NAME
-from groundwork_identity.repository import IdentityRepository
-from groundwork_identity.service import IdentityService, KeyRing
+from groundwork_identity.service import IdentityService
 from groundwork_identity.settings import IdentitySettings
+from groundwork_identity.workers import KeyRing
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
@@ -17,10 +17,9 @@ async def main() -> None:
     if not settings.key_encryption_key:
         raise SystemExit("GROUNDWORK_KEY_ENCRYPTION_KEY is required (a Fernet key)")
     pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    repository = IdentityRepository(pool)
-    ring = KeyRing(repository, settings)
+    ring = KeyRing(pool, settings)
     await ring.refresh()
-    service = IdentityService(repository, ring, settings)
+    service = IdentityService(pool, ring, settings)
 
     async def has_signing_key() -> None:
         ring.signing_key()

@@ -1,163 +1,147 @@
-"""Identity's Postgres access: accounts, refresh-token families, signing keys."""
+"""Identity's SQL: accounts, refresh-token families, signing keys. Each function
+runs on the caller's connection, inside the caller's transaction when it has one."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import timedelta
 
 import asyncpg
 
 from groundwork_identity import keys
+from groundwork_identity.domain import Account, SeenToken, SpentToken
 
 _KEYS_LOCK = 0x6777_6B65  # "gwke": one writer of signing keys at a time
 
 
-@dataclass(frozen=True)
-class Account:
-    account_id: uuid.UUID
-    email: str
-    password_hash: str
-    roles: list[str]
+async def create_account(
+    conn: asyncpg.Connection, email: str, password_hash: str, roles: list[str]
+) -> bool:
+    row = await conn.fetchval(
+        """INSERT INTO accounts (email, password_hash, roles) VALUES ($1, $2, $3)
+           ON CONFLICT (email) DO NOTHING RETURNING account_id""",
+        email,
+        password_hash,
+        roles,
+    )
+    return row is not None
 
 
-class Rotation(Enum):
-    ROTATED = "rotated"
-    REUSED = "reused"  # a used token came back: its family is now revoked
-    INVALID = "invalid"  # unknown, expired or revoked
+async def find_account(conn: asyncpg.Connection, email: str) -> Account | None:
+    row = await conn.fetchrow(
+        "SELECT account_id, email, password_hash, roles FROM accounts WHERE email = $1", email
+    )
+    if row is None:
+        return None
+    return Account(row["account_id"], row["email"], row["password_hash"], list(row["roles"]))
 
 
-@dataclass(frozen=True)
-class RotationResult:
-    outcome: Rotation
-    account_id: uuid.UUID | None = None
-    roles: list[str] | None = None
+async def roles_of(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[str]:
+    return list(await conn.fetchval("SELECT roles FROM accounts WHERE account_id = $1", account_id))
 
 
-class IdentityRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+async def update_password_hash(
+    conn: asyncpg.Connection, account_id: uuid.UUID, password_hash: str
+) -> None:
+    await conn.execute(
+        "UPDATE accounts SET password_hash = $2 WHERE account_id = $1", account_id, password_hash
+    )
 
-    async def create_account(self, email: str, password_hash: str, roles: list[str]) -> bool:
-        row = await self._pool.fetchval(
-            """INSERT INTO accounts (email, password_hash, roles) VALUES ($1, $2, $3)
-               ON CONFLICT (email) DO NOTHING RETURNING account_id""",
-            email,
-            password_hash,
-            roles,
+
+async def start_family(
+    conn: asyncpg.Connection, token_hash: bytes, account_id: uuid.UUID, ttl: timedelta
+) -> None:
+    await conn.execute(
+        """INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at)
+           VALUES ($1, gen_random_uuid(), $2, now() + $3)""",
+        token_hash,
+        account_id,
+        ttl,
+    )
+
+
+async def spend(conn: asyncpg.Connection, token_hash: bytes) -> SpentToken | None:
+    """Mark a live token used. The conditional UPDATE lets exactly one of two
+    concurrent refreshes win; the other matches nothing."""
+    row = await conn.fetchrow(
+        """UPDATE refresh_tokens SET used_at = now()
+           WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
+             AND expires_at > now()
+           RETURNING family_id, account_id""",
+        token_hash,
+    )
+    return SpentToken(row["family_id"], row["account_id"]) if row else None
+
+
+async def continue_family(
+    conn: asyncpg.Connection, token_hash: bytes, spent: SpentToken, ttl: timedelta
+) -> None:
+    await conn.execute(
+        """INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at)
+           VALUES ($1, $2, $3, now() + $4)""",
+        token_hash,
+        spent.family_id,
+        spent.account_id,
+        ttl,
+    )
+
+
+async def seen(conn: asyncpg.Connection, token_hash: bytes) -> SeenToken | None:
+    row = await conn.fetchrow(
+        "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1", token_hash
+    )
+    return SeenToken(row["family_id"], row["used_at"]) if row else None
+
+
+async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+    )
+
+
+async def revoke_family_of(conn: asyncpg.Connection, token_hash: bytes) -> None:
+    await conn.execute(
+        """UPDATE refresh_tokens SET revoked_at = now()
+           WHERE revoked_at IS NULL
+             AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)""",
+        token_hash,
+    )
+
+
+async def lock_keys(conn: asyncpg.Connection) -> None:
+    """Serialise key writers until the caller's transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEYS_LOCK)
+
+
+async def load_keys(conn: asyncpg.Connection, kek: str) -> list[keys.SigningKey]:
+    """Every signing key, its private key decrypted with `kek`."""
+    rows = await conn.fetch("SELECT kid, private_key, public_jwk, active_from FROM signing_keys")
+    return [
+        keys.SigningKey(
+            r["kid"],
+            keys.decrypt(kek, r["private_key"]),
+            json.loads(r["public_jwk"]),
+            r["active_from"],
         )
-        return row is not None
+        for r in rows
+    ]
 
-    async def set_roles(self, email: str, roles: list[str]) -> bool:
-        result: str = await self._pool.execute(
-            "UPDATE accounts SET roles = $2 WHERE email = $1", email, roles
-        )
-        return result.endswith(" 1")
 
-    async def find_account(self, email: str) -> Account | None:
-        row = await self._pool.fetchrow(
-            "SELECT account_id, email, password_hash, roles FROM accounts WHERE email = $1", email
-        )
-        return (
-            Account(row["account_id"], row["email"], row["password_hash"], list(row["roles"]))
-            if row
-            else None
-        )
+async def key_schedule(conn: asyncpg.Connection) -> list[keys.SigningKey]:
+    """Every signing key's kid and activation, without its key material."""
+    rows = await conn.fetch("SELECT kid, active_from FROM signing_keys")
+    return [keys.SigningKey(r["kid"], b"", {}, r["active_from"]) for r in rows]
 
-    async def update_password_hash(self, account_id: uuid.UUID, password_hash: str) -> None:
-        await self._pool.execute(
-            "UPDATE accounts SET password_hash = $2 WHERE account_id = $1",
-            account_id,
-            password_hash,
-        )
 
-    async def start_family(self, token_hash: bytes, account_id: uuid.UUID, ttl: timedelta) -> None:
-        await self._pool.execute(
-            """INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at)
-               VALUES ($1, gen_random_uuid(), $2, now() + $3)""",
-            token_hash,
-            account_id,
-            ttl,
-        )
-
-    async def rotate(self, old_hash: bytes, new_hash: bytes, ttl: timedelta) -> RotationResult:
-        """Spend `old_hash` and issue `new_hash` in its family, atomically. The
-        conditional UPDATE lets exactly one of two concurrent refreshes win."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            spent = await conn.fetchrow(
-                """UPDATE refresh_tokens SET used_at = now()
-                   WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
-                     AND expires_at > now()
-                   RETURNING family_id, account_id""",
-                old_hash,
-            )
-            if spent:
-                await conn.execute(
-                    """INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at)
-                       VALUES ($1, $2, $3, now() + $4)""",
-                    new_hash,
-                    spent["family_id"],
-                    spent["account_id"],
-                    ttl,
-                )
-                roles = await conn.fetchval(
-                    "SELECT roles FROM accounts WHERE account_id = $1", spent["account_id"]
-                )
-                return RotationResult(Rotation.ROTATED, spent["account_id"], list(roles))
-            seen = await conn.fetchrow(
-                "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1", old_hash
-            )
-            if seen and seen["used_at"] is not None:
-                await conn.execute(
-                    """UPDATE refresh_tokens SET revoked_at = now()
-                       WHERE family_id = $1 AND revoked_at IS NULL""",
-                    seen["family_id"],
-                )
-                return RotationResult(Rotation.REUSED)
-            return RotationResult(Rotation.INVALID)
-
-    async def revoke_family_of(self, token_hash: bytes) -> None:
-        await self._pool.execute(
-            """UPDATE refresh_tokens SET revoked_at = now()
-               WHERE revoked_at IS NULL
-                 AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)""",
-            token_hash,
-        )
-
-    async def load_keys(self, kek: str) -> list[keys.SigningKey]:
-        rows = await self._pool.fetch(
-            "SELECT kid, private_key, public_jwk, active_from FROM signing_keys"
-        )
-        return [
-            keys.SigningKey(
-                r["kid"],
-                keys.decrypt(kek, r["private_key"]),
-                json.loads(r["public_jwk"]),
-                r["active_from"],
-            )
-            for r in rows
-        ]
-
-    async def ensure_keys(
-        self, kek: str, now: datetime, rotation: timedelta, prepublish: timedelta
-    ) -> keys.SigningKey | None:
-        """Create the next signing key when the policy says so. Returns it, if any."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEYS_LOCK)
-            rows = await conn.fetch("SELECT kid, public_jwk, active_from FROM signing_keys")
-            existing = [keys.SigningKey(r["kid"], b"", {}, r["active_from"]) for r in rows]
-            activation = keys.next_activation(existing, now, rotation, prepublish)
-            if activation is None:
-                return None
-            key = keys.new_key(activation)
-            await conn.execute(
-                """INSERT INTO signing_keys (kid, private_key, public_jwk, active_from)
-                   VALUES ($1, $2, $3, $4)""",
-                key.kid,
-                keys.encrypt(kek, key.private_pem),
-                json.dumps(key.public_jwk),
-                key.active_from,
-            )
-            return key
+async def insert_key(conn: asyncpg.Connection, kek: str, key: keys.SigningKey) -> None:
+    """Store a new key, its private half encrypted at rest with `kek`."""
+    await conn.execute(
+        """INSERT INTO signing_keys (kid, private_key, public_jwk, active_from)
+           VALUES ($1, $2, $3, $4)""",
+        key.kid,
+        keys.encrypt(kek, key.private_pem),
+        json.dumps(key.public_jwk),
+        key.active_from,
+    )

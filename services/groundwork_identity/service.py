@@ -2,79 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+import asyncpg
 from google.api import httpbody_pb2
 
 from groundwork.identity.v1 import identity_pb2 as pb
 from groundwork.identity.v1 import identity_pb2_grpc
-from groundwork_identity import keys, passwords, tokens
-from groundwork_identity.repository import IdentityRepository, Rotation
+from groundwork_identity import domain, passwords, repository, tokens
+from groundwork_identity.domain import Rotation, RotationResult
 from groundwork_identity.settings import IdentitySettings
+from groundwork_identity.workers import KeyRing
 from groundwork_shared.caller import Context, caller
-from groundwork_shared.errors import InvalidArgument, Unauthenticated, Unavailable
-from groundwork_shared.telemetry import background
+from groundwork_shared.errors import InvalidArgument, Unauthenticated
 
 log = logging.getLogger(__name__)
 
-SIGNED_UP = "if this email was not registered yet, the account now exists: log in"
-
-
-class KeyRing:
-    """Signing keys, loaded from the database and refreshed in the background."""
-
-    def __init__(self, repository: IdentityRepository, settings: IdentitySettings) -> None:
-        self._repository = repository
-        self._settings = settings
-        self._keys: list[keys.SigningKey] = []
-
-    async def refresh(self) -> None:
-        s = self._settings
-        created = await self._repository.ensure_keys(
-            s.key_encryption_key,
-            datetime.now(UTC),
-            timedelta(seconds=s.key_rotation_seconds),
-            timedelta(seconds=s.key_prepublish_seconds),
-        )
-        if created:
-            log.info(
-                "signing key created",
-                extra={"kid": created.kid, "active_from": created.active_from.isoformat()},
-            )
-        self._keys = await self._repository.load_keys(s.key_encryption_key)
-
-    async def watch(self, stop: asyncio.Event, interval: float = 30) -> None:
-        with background():
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
-                    return
-                try:
-                    await self.refresh()
-                except Exception:
-                    log.exception("signing key refresh failed")
-
-    def signing_key(self) -> keys.SigningKey:
-        key = keys.current(self._keys, datetime.now(UTC))
-        if key is None:
-            raise Unavailable("no signing key yet")
-        return key
-
-    def jwks(self) -> dict[str, Any]:
-        ttl = timedelta(seconds=self._settings.access_token_seconds)
-        return {"keys": [k.public_jwk for k in keys.published(self._keys, datetime.now(UTC), ttl)]}
-
 
 class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(
-        self, repository: IdentityRepository, ring: KeyRing, settings: IdentitySettings
-    ) -> None:
-        self._repository = repository
+    def __init__(self, pool: asyncpg.Pool, ring: KeyRing, settings: IdentitySettings) -> None:
+        self._pool = pool
         self._ring = ring
         self._policy = tokens.TokenPolicy(
             settings.jwt_issuer,
@@ -88,34 +37,41 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
         passwords.validate_credentials(email, request.password)
         # Hash whether or not the account exists: the same work, the same reply.
         password_hash = await passwords.hash_password(request.password)
-        await self._repository.create_account(email, password_hash, ["user"])
-        return pb.SignUpResponse(message=SIGNED_UP)
+        async with self._pool.acquire() as conn:
+            await repository.create_account(conn, email, password_hash, list(domain.DEFAULT_ROLES))
+        return pb.SignUpResponse(message=domain.SIGNED_UP)
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.TokenPair:
         email = passwords.normalize_email(request.email)
-        account = await self._repository.find_account(email)
+        async with self._pool.acquire() as conn:
+            account = await repository.find_account(conn, email)
+        # Verify outside the connection: hashing takes tens of milliseconds.
         ok = await passwords.verify_password(
             account.password_hash if account else None, request.password
         )
         if not ok or account is None:
             raise Unauthenticated("invalid email or password")
+        new_hash = None
         if passwords.needs_rehash(account.password_hash):
             new_hash = await passwords.hash_password(request.password)
-            await self._repository.update_password_hash(account.account_id, new_hash)
         refresh = tokens.new_refresh_token()
-        await self._repository.start_family(
-            tokens.refresh_token_hash(refresh), account.account_id, self._policy.refresh_ttl
-        )
+        async with self._pool.acquire() as conn:
+            if new_hash is not None:
+                await repository.update_password_hash(conn, account.account_id, new_hash)
+            await repository.start_family(
+                conn,
+                tokens.refresh_token_hash(refresh),
+                account.account_id,
+                self._policy.refresh_ttl,
+            )
         return self._pair(str(account.account_id), account.roles, refresh)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenPair:
         if not request.refresh_token:
             raise InvalidArgument.one("refresh_token", "required")
         refresh = tokens.new_refresh_token()
-        result = await self._repository.rotate(
-            tokens.refresh_token_hash(request.refresh_token),
-            tokens.refresh_token_hash(refresh),
-            self._policy.refresh_ttl,
+        result = await self._rotate(
+            tokens.refresh_token_hash(request.refresh_token), tokens.refresh_token_hash(refresh)
         )
         if result.outcome is Rotation.REUSED:
             log.warning("refresh token reused: family revoked")
@@ -127,7 +83,10 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         if not request.refresh_token:
             raise InvalidArgument.one("refresh_token", "required")
-        await self._repository.revoke_family_of(tokens.refresh_token_hash(request.refresh_token))
+        async with self._pool.acquire() as conn:
+            await repository.revoke_family_of(
+                conn, tokens.refresh_token_hash(request.refresh_token)
+            )
         return pb.LogoutResponse()
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.Me:
@@ -137,6 +96,21 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
     async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> httpbody_pb2.HttpBody:
         body = json.dumps(self._ring.jwks(), separators=(",", ":")).encode()
         return httpbody_pb2.HttpBody(content_type="application/json", data=body)
+
+    async def _rotate(self, old_hash: bytes, new_hash: bytes) -> RotationResult:
+        """Spend `old_hash` and issue `new_hash` in its family, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            spent = await repository.spend(conn, old_hash)
+            if spent is not None:
+                await repository.continue_family(conn, new_hash, spent, self._policy.refresh_ttl)
+                roles = await repository.roles_of(conn, spent.account_id)
+                return RotationResult(Rotation.ROTATED, spent.account_id, roles)
+            seen = await repository.seen(conn, old_hash)
+            outcome = domain.refused(seen)
+            if outcome is Rotation.REUSED:
+                assert seen is not None
+                await repository.revoke_family(conn, seen.family_id)
+            return RotationResult(outcome)
 
     def _pair(self, subject: str, roles: list[str], refresh: str) -> pb.TokenPair:
         now = datetime.now(UTC)

@@ -20,9 +20,9 @@ from groundwork.identity.v1 import identity_pb2 as pb
 from groundwork.identity.v1 import identity_pb2_grpc
 from groundwork_cli.runtime import probes
 from groundwork_identity import MIGRATIONS, SERVICE_NAME, passwords
-from groundwork_identity.repository import IdentityRepository
-from groundwork_identity.service import IdentityService, KeyRing
+from groundwork_identity.service import IdentityService
 from groundwork_identity.settings import IdentitySettings
+from groundwork_identity.workers import KeyRing, ensure_keys, load_keys
 from groundwork_shared.migrations import migrate
 from groundwork_shared.server import App, serve
 
@@ -44,10 +44,9 @@ async def identity(
         key_encryption_key=Fernet.generate_key().decode(),
         database_url=fresh_database,
     )
-    repository = IdentityRepository(pool)
-    ring = KeyRing(repository, settings)
+    ring = KeyRing(pool, settings)
     await ring.refresh()
-    service = IdentityService(repository, ring, settings)
+    service = IdentityService(pool, ring, settings)
     stop = asyncio.Event()
     app = App(
         [SERVICE_NAME],
@@ -185,15 +184,14 @@ async def test_key_rotation_keeps_old_tokens_verifiable(fresh_database: str) -> 
     await migrate(fresh_database, Path(MIGRATIONS))
     pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
     assert pool is not None
-    repo = IdentityRepository(pool)
     kek = Fernet.generate_key().decode()
     day, ten = timedelta(days=1), timedelta(minutes=10)
     t0 = datetime.now(UTC) - timedelta(days=1, minutes=5)
-    first = await repo.ensure_keys(kek, t0, day, ten)
-    assert first is not None and await repo.ensure_keys(kek, t0, day, ten) is None
-    second = await repo.ensure_keys(kek, t0 + day - ten, day, ten)
+    first = await ensure_keys(pool, kek, t0, day, ten)
+    assert first is not None and await ensure_keys(pool, kek, t0, day, ten) is None
+    second = await ensure_keys(pool, kek, t0 + day - ten, day, ten)
     assert second is not None and second.active_from == t0 + day
-    stored = await repo.load_keys(kek)
+    stored = await load_keys(pool, kek)
     assert {k.kid for k in stored} == {first.kid, second.kid}
     raw = await pool.fetchval("SELECT private_key FROM signing_keys LIMIT 1")
     assert b"PRIVATE KEY" not in raw  # encrypted at rest
