@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import SERVICE_NAME
-from groundwork_catalog.read_model import SeatMapProjection
-from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.service import CatalogService
 from groundwork_catalog.settings import CatalogSettings
+from groundwork_catalog.workers import SeatMapProjection
 from groundwork_shared.bus import Consumer, ConsumerConfig
 from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool, reachable
@@ -24,7 +23,7 @@ async def main() -> None:
     # Reads get a client of their own, with a short timeout (the bus's blocks for 1 s).
     reads = connect(settings.redis_url, settings.cache_timeout_seconds) if redis else None
     cache = Cache(reads, "catalog") if reads else None
-    service = CatalogService(CatalogRepository(pool), cache, settings)
+    service = CatalogService(pool, cache, settings)
     consumers = []
     if redis:
         # Both instances share the "catalog" group, one consuming at a time (the other

@@ -171,6 +171,16 @@ def new_event(
     return NewEvent(venue, name, starts_at, currency, dict(section_prices))
 
 
+def check_section_prices(sections: set[str], prices: dict[str, int]) -> None:
+    """Every section of the venue needs a price, and only its sections may have one."""
+    problems = Violations()
+    if missing := sections - set(prices):
+        problems.add("section_prices", f"missing sections: {', '.join(sorted(missing))}")
+    if unknown := set(prices) - sections:
+        problems.add("section_prices", f"not sections of this venue: {', '.join(sorted(unknown))}")
+    problems.raise_if_any()
+
+
 def event_changes(
     *, paths: list[str], name: str, starts_at: datetime | None, now: datetime
 ) -> dict[str, object]:

@@ -10,8 +10,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from groundwork_catalog.domain import UPDATABLE, Cursor, ListEventsQuery, NewEvent, SeatStatus
-from groundwork_shared.errors import NotFound, Violations
+from groundwork_catalog.availability import Moved
+from groundwork_catalog.domain import (
+    UPDATABLE,
+    Cursor,
+    ListEventsQuery,
+    NewEvent,
+    SeatStatus,
+    check_section_prices,
+)
+from groundwork_shared.errors import NotFound
 from groundwork_shared.positions import Position
 
 
@@ -156,90 +164,88 @@ def list_events_args(query: ListEventsQuery) -> tuple[str, list[object]]:
     return LIST_EVENTS, args
 
 
-class CatalogRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+async def list_events(
+    conn: asyncpg.Connection, query: ListEventsQuery
+) -> tuple[list[EventRow], Cursor | None]:
+    sql, args = list_events_args(query)
+    rows = [_event(r) for r in await conn.fetch(sql, *args)]
+    if len(rows) <= query.page_size:
+        return rows, None
+    page = rows[: query.page_size]
+    last = page[-1]
+    return page, Cursor(last.starts_at, last.event_id)
 
-    async def list_events(self, query: ListEventsQuery) -> tuple[list[EventRow], Cursor | None]:
-        sql, args = list_events_args(query)
-        rows = [_event(r) for r in await self._pool.fetch(sql, *args)]
-        if len(rows) <= query.page_size:
-            return rows, None
-        page = rows[: query.page_size]
-        last = page[-1]
-        return page, Cursor(last.starts_at, last.event_id)
 
-    async def get_event(
-        self, event_id: uuid.UUID, conn: asyncpg.Connection | None = None
-    ) -> EventRow | None:
-        row = await (conn or self._pool).fetchrow(GET_EVENT, event_id)
-        return _event(row) if row else None
+async def get_event(conn: asyncpg.Connection, event_id: uuid.UUID) -> EventRow | None:
+    row = await conn.fetchrow(GET_EVENT, event_id)
+    return _event(row) if row else None
 
-    def connection(self) -> asyncpg.pool.PoolAcquireContext:
-        return self._pool.acquire()
 
-    async def get_layout(self, event_id: uuid.UUID) -> list[LayoutSeat]:
-        return [
-            LayoutSeat(r["seat_index"], r["section"], r["row_label"], r["number"], r["price_cents"])
-            for r in await self._pool.fetch(GET_LAYOUT, event_id)
-        ]
+async def get_layout(conn: asyncpg.Connection, event_id: uuid.UUID) -> list[LayoutSeat]:
+    return [
+        LayoutSeat(r["seat_index"], r["section"], r["row_label"], r["number"], r["price_cents"])
+        for r in await conn.fetch(GET_LAYOUT, event_id)
+    ]
 
-    async def get_availability(self, event_id: uuid.UUID) -> AvailabilityRow | None:
-        r = await self._pool.fetchrow(GET_AVAILABILITY, event_id)
-        if r is None:
-            return None
-        return AvailabilityRow(
-            r["layout_version"],
-            r["currency"],
-            r["seats_total"],
-            r["seat_states"],
-            r["seats_available"],
-            r["seats_held"],
-            r["seats_sold"],
-            (r["seats_version_ms"], r["seats_version_seq"]),
+
+async def get_availability(conn: asyncpg.Connection, event_id: uuid.UUID) -> AvailabilityRow | None:
+    r = await conn.fetchrow(GET_AVAILABILITY, event_id)
+    if r is None:
+        return None
+    return AvailabilityRow(
+        r["layout_version"],
+        r["currency"],
+        r["seats_total"],
+        r["seat_states"],
+        r["seats_available"],
+        r["seats_held"],
+        r["seats_sold"],
+        (r["seats_version_ms"], r["seats_version_seq"]),
+    )
+
+
+async def get_changes(
+    conn: asyncpg.Connection, event_id: uuid.UUID, since: Position, limit: int
+) -> list[ChangeRow] | None:
+    """The changes after `since`, or None when some of them are no longer kept."""
+    oldest = await conn.fetchrow(
+        """SELECT version_ms, version_seq FROM seat_changes WHERE event_id = $1
+           ORDER BY version_ms, version_seq LIMIT 1""",
+        event_id,
+    )
+    # Kept from `oldest` on: a client at or after the change before it is served.
+    if oldest is None or since < (oldest["version_ms"], oldest["version_seq"]):
+        return None
+    rows = await conn.fetch(GET_CHANGES, event_id, *since, limit + 1)
+    if len(rows) > limit:
+        return None
+    return [
+        ChangeRow(
+            (r["version_ms"], r["version_seq"]),
+            list(r["seat_indexes"]),
+            SeatStatus(r["status"]),
         )
+        for r in rows
+    ]
 
-    async def get_changes(
-        self, event_id: uuid.UUID, since: Position, limit: int
-    ) -> list[ChangeRow] | None:
-        """The changes after `since`, or None when some of them are no longer kept."""
-        oldest = await self._pool.fetchrow(
-            """SELECT version_ms, version_seq FROM seat_changes WHERE event_id = $1
-               ORDER BY version_ms, version_seq LIMIT 1""",
-            event_id,
+
+async def get_seats(conn: asyncpg.Connection, event_id: uuid.UUID) -> list[SeatRow]:
+    return [
+        SeatRow(
+            r["seat_id"],
+            r["section"],
+            r["row_label"],
+            r["number"],
+            r["price_cents"],
+            SeatStatus(r["status"]),
         )
-        # Kept from `oldest` on: a client at or after the change before it is served.
-        if oldest is None or since < (oldest["version_ms"], oldest["version_seq"]):
-            return None
-        rows = await self._pool.fetch(GET_CHANGES, event_id, *since, limit + 1)
-        if len(rows) > limit:
-            return None
-        return [
-            ChangeRow(
-                (r["version_ms"], r["version_seq"]),
-                list(r["seat_indexes"]),
-                SeatStatus(r["status"]),
-            )
-            for r in rows
-        ]
-
-    async def get_seats(self, event_id: uuid.UUID) -> list[SeatRow]:
-        return [
-            SeatRow(
-                r["seat_id"],
-                r["section"],
-                r["row_label"],
-                r["number"],
-                r["price_cents"],
-                SeatStatus(r["status"]),
-            )
-            for r in await self._pool.fetch(GET_SEATS, event_id)
-        ]
+        for r in await conn.fetch(GET_SEATS, event_id)
+    ]
 
 
 async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
     """Insert the event and one priced seat per seat of its venue (in the caller's
-    transaction). Every section needs a price, and only the venue's sections may have one."""
+    transaction), once the prices fit the venue's sections."""
     venue = await conn.fetchrow("SELECT city FROM venues WHERE venue_id = $1", new.venue_id)
     if venue is None:
         raise NotFound(f"venue {new.venue_id} not found")
@@ -249,12 +255,7 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
             "SELECT DISTINCT section FROM venue_seats WHERE venue_id = $1", new.venue_id
         )
     }
-    problems = Violations()
-    if missing := sections - set(new.section_prices):
-        problems.add("section_prices", f"missing sections: {', '.join(sorted(missing))}")
-    if unknown := set(new.section_prices) - sections:
-        problems.add("section_prices", f"not sections of this venue: {', '.join(sorted(unknown))}")
-    problems.raise_if_any()
+    check_section_prices(sections, new.section_prices)
     event_id: uuid.UUID = await conn.fetchval(
         """INSERT INTO events (venue_id, city, name, starts_at, currency)
            VALUES ($1, $2, $3, $4, $5) RETURNING event_id""",
@@ -295,3 +296,79 @@ async def update_event(
         f"UPDATE events SET {assignments} WHERE event_id = $1", event_id, *changes.values()
     )
     return result == "UPDATE 1"
+
+
+# The self-join reads each row as it was before this UPDATE changed it.
+_MOVE = """
+UPDATE event_seats s SET status = $4
+FROM event_seats before
+WHERE s.event_id = $1 AND s.seat_id = ANY($2::text[]) AND s.status = ANY($3::text[])
+  AND before.event_id = s.event_id AND before.seat_id = s.seat_id
+RETURNING s.seat_index, before.status
+"""
+
+
+async def move_seats(
+    conn: asyncpg.Connection,
+    event_id: uuid.UUID,
+    seat_ids: list[str],
+    sources: tuple[SeatStatus, ...],
+    target: SeatStatus,
+) -> list[Moved]:
+    """Move the seats that are in one of `sources` to `target`; the others stay."""
+    rows = await conn.fetch(_MOVE, event_id, seat_ids, [s.value for s in sources], target.value)
+    return [Moved(r["seat_index"], SeatStatus(r["status"])) for r in rows]
+
+
+async def lock_seat_states(conn: asyncpg.Connection, event_id: uuid.UUID) -> bytes:
+    """The event's packed states, its row locked until the caller's transaction ends."""
+    # The seats' foreign key guarantees the row.
+    states: bytes = await conn.fetchval(
+        "SELECT seat_states FROM events WHERE event_id = $1 FOR UPDATE", event_id
+    )
+    return states
+
+
+async def record_availability(
+    conn: asyncpg.Connection,
+    event_id: uuid.UUID,
+    states: bytes,
+    deltas: dict[SeatStatus, int],
+    version: Position,
+) -> None:
+    await conn.execute(
+        """UPDATE events SET seat_states = $2,
+             seats_available = seats_available + $3, seats_held = seats_held + $4,
+             seats_sold = seats_sold + $5, seats_version_ms = $6, seats_version_seq = $7
+           WHERE event_id = $1""",
+        event_id,
+        states,
+        deltas[SeatStatus.AVAILABLE],
+        deltas[SeatStatus.HELD],
+        deltas[SeatStatus.SOLD],
+        *version,
+    )
+
+
+async def record_change(
+    conn: asyncpg.Connection,
+    event_id: uuid.UUID,
+    version: Position,
+    seat_indexes: list[int],
+    status: SeatStatus,
+) -> None:
+    """One change record; a replayed event's is already there and stays as it was."""
+    await conn.execute(
+        """INSERT INTO seat_changes (event_id, version_ms, version_seq, seat_indexes, status)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+        event_id,
+        *version,
+        seat_indexes,
+        status.value,
+    )
+
+
+async def forget_changes_before(conn: asyncpg.Connection, event_id: uuid.UUID, ms: int) -> None:
+    await conn.execute(
+        "DELETE FROM seat_changes WHERE event_id = $1 AND version_ms < $2", event_id, ms
+    )

@@ -6,22 +6,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
+import asyncpg
 from google.protobuf.message import Message
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
-from groundwork_catalog import availability, domain
+from groundwork_catalog import availability, domain, repository
 from groundwork_catalog.availability import ORIGIN, parse_version
-from groundwork_catalog.repository import (
-    AvailabilityRow,
-    CatalogRepository,
-    EventRow,
-    LayoutSeat,
-    create_event,
-    update_event,
-)
+from groundwork_catalog.repository import AvailabilityRow, EventRow, LayoutSeat
 from groundwork_catalog.settings import CatalogSettings
 from groundwork_shared import idempotency, positions
 from groundwork_shared.cache import Cache
@@ -129,11 +123,11 @@ async def _ready(message: M) -> M:
 class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(
         self,
-        repository: CatalogRepository,
+        pool: asyncpg.Pool,
         cache: Cache | None = None,
         settings: CatalogSettings | None = None,
     ) -> None:
-        self._repository = repository
+        self._pool = pool
         self._cache = cache
         self._settings = settings or CatalogSettings()
 
@@ -155,7 +149,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             page_token=request.page_token,
             now=datetime.now(UTC),
         )
-        rows, cursor = await self._repository.list_events(query)
+        async with self._pool.acquire() as conn:
+            rows, cursor = await repository.list_events(conn, query)
         return pb.ListEventsResponse(
             events=[event_message(r) for r in rows],
             next_page_token=cursor.encode(query.event_filter) if cursor else "",
@@ -165,7 +160,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         event_id = domain.parse_event_id(request.event_id)
 
         async def load() -> pb.Event | None:
-            row = await self._repository.get_event(event_id)
+            async with self._pool.acquire() as conn:
+                row = await repository.get_event(conn, event_id)
             return event_message(row) if row else None
 
         event = await self._cached(f"event:{event_id}", pb.Event, EVENT_TTL, load)
@@ -180,10 +176,11 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def _layout(self, event_id: uuid.UUID) -> pb.SeatLayout:
         async def load() -> pb.SeatLayout | None:
-            row = await self._repository.get_availability(event_id)
-            if row is None:
-                return None
-            seats = await self._repository.get_layout(event_id)
+            async with self._pool.acquire() as conn:
+                row = await repository.get_availability(conn, event_id)
+                if row is None:
+                    return None
+                seats = await repository.get_layout(conn, event_id)
             return layout_message(event_id, row.layout_version, row.currency, seats)
 
         layout = await self._cached(f"layout:{event_id}", pb.SeatLayout, LAYOUT_TTL, load)
@@ -193,7 +190,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def _availability(self, event_id: uuid.UUID) -> pb.SeatAvailability:
         # One primary-key read of one row: cheaper than a cache round trip to keep fresh.
-        row = await self._repository.get_availability(event_id)
+        async with self._pool.acquire() as conn:
+            row = await repository.get_availability(conn, event_id)
         if row is None:
             raise NotFound(f"event {event_id} not found")
         return availability_message(event_id, row)
@@ -220,7 +218,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         since = parse_version(request.since_version) if request.since_version else None
         current = await self._availability(event_id)
         if since is not None and since != ORIGIN:
-            changes = await self._repository.get_changes(event_id, since, MAX_CHANGES)
+            async with self._pool.acquire() as conn:
+                changes = await repository.get_changes(conn, event_id, since, MAX_CHANGES)
             if changes is not None:
                 current.ClearField("states")
                 current.incremental = True
@@ -265,13 +264,13 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             now=datetime.now(UTC),
         )
 
-        async def write(conn: Any) -> pb.Event:
-            event_id = await create_event(conn, new)
-            row = await self._repository.get_event(event_id, conn)
+        async def write(conn: asyncpg.Connection) -> pb.Event:
+            event_id = await repository.create_event(conn, new)
+            row = await repository.get_event(conn, event_id)
             assert row is not None
             return event_message(row)
 
-        async with self._repository.connection() as conn:
+        async with self._pool.acquire() as conn:
             return await idempotency.once(
                 conn,
                 f"{admin.user_id}:CreateEvent",
@@ -290,10 +289,10 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             starts_at=request_datetime(request, "starts_at"),
             now=datetime.now(UTC),
         )
-        async with self._repository.connection() as conn, conn.transaction():
-            if not await update_event(conn, event_id, changes):
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await repository.update_event(conn, event_id, changes):
                 raise NotFound(f"event {request.event_id} not found")
-            row = await self._repository.get_event(event_id, conn)
+            row = await repository.get_event(conn, event_id)
         assert row is not None
         if self._cache:
             await self._cache.invalidate(f"event:{event_id}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from groundwork_ratelimit import SERVICE_NAME
-from groundwork_ratelimit.counter import Counter
-from groundwork_ratelimit.limits import RateLimitSettings, limits_from
+from groundwork_ratelimit.domain import limits_from
+from groundwork_ratelimit.repository import Counter
 from groundwork_ratelimit.service import RateLimitService
+from groundwork_ratelimit.settings import RateLimitSettings
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
@@ -16,7 +17,10 @@ from groundwork_shared.settings import boot
 async def main() -> None:
     settings = boot("ratelimit", RateLimitSettings)
     redis = connect(settings.redis_url)
-    service = RateLimitService(Counter(redis), limits_from(settings))
+    service = RateLimitService(
+        Counter(redis),
+        limits_from(settings.ratelimit_user_per_minute, settings.ratelimit_auth_per_minute),
+    )
 
     await serve(
         settings,

@@ -9,8 +9,8 @@ from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 from redis.exceptions import RedisError
 
-from groundwork_ratelimit.counter import Counter
-from groundwork_ratelimit.limits import Decision, Limit, match
+from groundwork_ratelimit.domain import Decision, Limit, match
+from groundwork_ratelimit.repository import Counter
 from groundwork_shared.caller import Context
 from groundwork_shared.errors import Unavailable
 

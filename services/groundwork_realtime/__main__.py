@@ -7,10 +7,10 @@ import logging
 
 from aiohttp import web
 
-from groundwork_realtime.app import Realtime
 from groundwork_realtime.hub import Hub
+from groundwork_realtime.service import Realtime
 from groundwork_realtime.settings import RealtimeSettings
-from groundwork_realtime.tail import StreamTail
+from groundwork_realtime.workers import StreamTail
 from groundwork_shared import server, telemetry
 from groundwork_shared.redis import connect
 from groundwork_shared.server import until_stopped

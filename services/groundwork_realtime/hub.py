@@ -1,6 +1,6 @@
 """In-process fan-out: one bounded queue per connected client, by topic.
 
-The stream is read once per instance (see tail.py) and every update is offered
+The stream is read once per instance (see workers.py) and every update is offered
 to the queues of its topic without waiting: a client whose queue is full is
 dropped rather than allowed to slow the others down or grow memory."""
 

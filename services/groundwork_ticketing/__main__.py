@@ -10,7 +10,8 @@ from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
 from groundwork_ticketing import SERVICE_NAME
 from groundwork_ticketing.service import TicketingService
-from groundwork_ticketing.signing import TicketingSettings, TicketSigner
+from groundwork_ticketing.settings import TicketingSettings
+from groundwork_ticketing.signing import TicketSigner
 from groundwork_ticketing.workers import TicketIssuer
 
 

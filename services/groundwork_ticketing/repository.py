@@ -3,22 +3,9 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
-
 import asyncpg
 
-
-@dataclass(frozen=True)
-class Ticket:
-    ticket_id: uuid.UUID
-    order_id: str
-    user_id: str
-    event_id: str
-    seat_id: str
-    token: str
-    issued_at: datetime
+from groundwork_ticketing.domain import Ticket
 
 
 async def issue(conn: asyncpg.Connection, ticket: Ticket) -> None:

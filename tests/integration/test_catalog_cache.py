@@ -13,7 +13,6 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from redis.asyncio import Redis
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
-from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_shared.cache import Cache, hit_ratio
@@ -33,7 +32,7 @@ async def test_reads_hit_the_cache_and_writes_invalidate(
 ) -> None:
     redis = Redis.from_url(redis_server)
     namespace = f"catalog-{uuid.uuid4().hex[:6]}"
-    service = CatalogService(CatalogRepository(seeded), Cache(redis, namespace))
+    service = CatalogService(seeded, Cache(redis, namespace))
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
     request = pb.GetEventRequest(event_id=event_id)
     ctx = verified("admin-1", ["admin"])
@@ -66,7 +65,7 @@ async def test_reads_hit_the_cache_and_writes_invalidate(
 
 async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
     dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.3)
-    service = CatalogService(CatalogRepository(seeded), Cache(dead, "catalog"))
+    service = CatalogService(seeded, Cache(dead, "catalog"))
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
     event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), verified("someone"))
     assert event.event_id == event_id

@@ -20,7 +20,6 @@ from grpc_status import rpc_status
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
-from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_cli.runtime import probes
@@ -43,7 +42,7 @@ async def channel(seeded_db: asyncpg.Pool) -> AsyncIterator[grpc.aio.Channel]:
     settings = ServiceSettings(
         instance_id="catalog-test", grpc_listen=listen, shutdown_grace_seconds=1
     )
-    service = CatalogService(CatalogRepository(seeded_db))
+    service = CatalogService(seeded_db)
     stop = asyncio.Event()
     app = App(
         [SERVICE], lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(service, s)

@@ -11,11 +11,10 @@ import asyncpg
 from redis.asyncio import Redis
 
 from groundwork.booking.v1 import events_pb2
-from groundwork_catalog import availability
+from groundwork_catalog import availability, repository
 from groundwork_catalog.availability import ORIGIN
-from groundwork_catalog.read_model import SeatMapProjection
-from groundwork_catalog.repository import CatalogRepository
 from groundwork_catalog.seed import seed
+from groundwork_catalog.workers import SeatMapProjection
 from groundwork_shared import positions
 from groundwork_shared.bus import Consumer, ConsumerConfig, publish
 from groundwork_shared.events import envelope
@@ -109,7 +108,8 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
     entries: Any = await redis.xrevrange(stream, count=1)
     newest = entries[0][0].decode()
     assert (row["seats_version_ms"], row["seats_version_seq"]) == positions.parse(newest)
-    changes = await CatalogRepository(catalog_db).get_changes(event_id, ORIGIN, 10)
+    async with catalog_db.acquire() as conn:
+        changes = await repository.get_changes(conn, event_id, ORIGIN, 10)
     assert changes is None  # ORIGIN is older than the first change kept
     first = await catalog_db.fetchrow(
         "SELECT version_ms, version_seq FROM seat_changes WHERE event_id = $1 "
@@ -117,7 +117,8 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
         event_id,
     )
     since = (first["version_ms"], first["version_seq"])
-    later = await CatalogRepository(catalog_db).get_changes(event_id, since, 10)
+    async with catalog_db.acquire() as conn:
+        later = await repository.get_changes(conn, event_id, since, 10)
     assert later is not None and [(c.seat_indexes, c.status.value) for c in later] == [
         ([1], "available"),
         ([0], "sold"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
+from groundwork_catalog import repository
 from groundwork_catalog.domain import SeatStatus, list_events_query
-from groundwork_catalog.repository import GET_SEATS, CatalogRepository, list_events_args
+from groundwork_catalog.repository import GET_SEATS, list_events_args
 from groundwork_catalog.seed import EVENT_COUNT, seed
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -26,14 +28,15 @@ def q(**kw: object):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def seeded(catalog_db: asyncpg.Pool) -> CatalogRepository:
+async def seeded(catalog_db: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the seeded catalog, for the repository's functions."""
     async with catalog_db.acquire() as conn:
         assert await seed(conn, now=NOW) == EVENT_COUNT
         assert await seed(conn, now=NOW) == 0  # a second seed is a no-op
-    return CatalogRepository(catalog_db)
+        yield conn
 
 
-async def test_seed_is_realistic(seeded: CatalogRepository, catalog_db: asyncpg.Pool) -> None:
+async def test_seed_is_realistic(seeded: asyncpg.Connection, catalog_db: asyncpg.Pool) -> None:
     cities = await catalog_db.fetchval("SELECT count(DISTINCT city) FROM events")
     sizes = await catalog_db.fetch("SELECT capacity FROM venues")
     seats = await catalog_db.fetchval("SELECT count(*) FROM event_seats")
@@ -44,47 +47,47 @@ async def test_seed_is_realistic(seeded: CatalogRepository, catalog_db: asyncpg.
     assert seats == total
 
 
-async def test_pages_cover_every_event_once_in_order(seeded: CatalogRepository) -> None:
+async def test_pages_cover_every_event_once_in_order(seeded: asyncpg.Connection) -> None:
     seen: list[uuid.UUID] = []
     token = ""
     while True:
         query = q(page_size=7, page_token=token)
-        rows, cursor = await seeded.list_events(query)
+        rows, cursor = await repository.list_events(seeded, query)
         seen += [r.event_id for r in rows]
         if cursor is None:
             break
         token = cursor.encode(query.event_filter)
     assert len(seen) == len(set(seen)) == EVENT_COUNT
-    everything, _ = await seeded.list_events(q(page_size=100))
+    everything, _ = await repository.list_events(seeded, q(page_size=100))
     assert [r.event_id for r in everything] == seen
     starts = [r.starts_at for r in everything]
     assert starts == sorted(starts)
 
 
-async def test_city_and_date_filters(seeded: CatalogRepository) -> None:
-    berlin, _ = await seeded.list_events(q(city="berlin", page_size=100))
+async def test_city_and_date_filters(seeded: asyncpg.Connection) -> None:
+    berlin, _ = await repository.list_events(seeded, q(city="berlin", page_size=100))
     assert berlin and all(r.venue.city == "Berlin" for r in berlin)
     window_end = NOW + timedelta(days=30)
-    early, _ = await seeded.list_events(q(starts_before=window_end, page_size=100))
+    early, _ = await repository.list_events(seeded, q(starts_before=window_end, page_size=100))
     assert early and all(NOW <= r.starts_at < window_end for r in early)
-    nowhere, cursor = await seeded.list_events(q(city="Atlantis"))
+    nowhere, cursor = await repository.list_events(seeded, q(city="Atlantis"))
     assert nowhere == [] and cursor is None
 
 
 async def test_seat_map_in_seat_order_with_statuses(
-    seeded: CatalogRepository, catalog_db: asyncpg.Pool
+    seeded: asyncpg.Connection, catalog_db: asyncpg.Pool
 ) -> None:
-    event = (await seeded.list_events(q(page_size=1)))[0][0]
+    event = (await repository.list_events(seeded, q(page_size=1)))[0][0]
     await catalog_db.execute(
         "UPDATE event_seats SET status = 'sold' WHERE event_id = $1 AND seat_id = 'FLOOR-R01-001'",
         event.event_id,
     )
-    seats = await seeded.get_seats(event.event_id)
+    seats = await repository.get_seats(seeded, event.event_id)
     assert len(seats) == event.venue.capacity
     assert [s.seat_id for s in seats] == sorted(s.seat_id for s in seats)
     assert seats[0].status is SeatStatus.SOLD
-    assert await seeded.get_seats(uuid.uuid4()) == []
-    assert await seeded.get_event(uuid.uuid4()) is None
+    assert await repository.get_seats(seeded, uuid.uuid4()) == []
+    assert await repository.get_event(seeded, uuid.uuid4()) is None
 
 
 async def _plan(pool: asyncpg.Pool, sql: str, *args: object) -> str:

@@ -12,8 +12,8 @@ from envoy.extensions.common.ratelimit.v3 import ratelimit_pb2
 from envoy.service.ratelimit.v3 import rls_pb2
 from redis.asyncio import Redis
 
-from groundwork_ratelimit.counter import Counter
-from groundwork_ratelimit.limits import Limit
+from groundwork_ratelimit.domain import Limit
+from groundwork_ratelimit.repository import Counter
 from groundwork_ratelimit.service import RateLimitService
 from groundwork_shared.errors import Unavailable
 

@@ -15,7 +15,8 @@ from groundwork_shared.bus import Consumer, ConsumerConfig, publish
 from groundwork_shared.events import envelope
 from groundwork_shared.migrations import migrate
 from groundwork_ticketing import MIGRATIONS
-from groundwork_ticketing.signing import ISSUER, TicketSigner, new_signing_key
+from groundwork_ticketing.domain import ISSUER
+from groundwork_ticketing.signing import TicketSigner, new_signing_key
 from groundwork_ticketing.workers import TicketIssuer
 
 

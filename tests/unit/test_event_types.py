@@ -8,7 +8,7 @@ from google.protobuf.wrappers_pb2 import StringValue
 
 from groundwork.booking.v1 import events_pb2
 from groundwork.waitingroom.v1 import waitingroom_pb2
-from groundwork_catalog.read_model import TRANSITIONS
+from groundwork_catalog.workers import TRANSITIONS
 from groundwork_shared.events import envelope_for, event_type
 
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from groundwork_ratelimit.limits import (
+from groundwork_ratelimit.domain import (
     Decision,
     Limit,
-    RateLimitSettings,
     limits_from,
     match,
     window_key,
 )
+from groundwork_ratelimit.settings import RateLimitSettings
 
 LIMITS = {"user": Limit("per_user", 3, "MINUTE"), "remote_address": Limit("x", 2, "SECOND")}
 
@@ -34,9 +34,8 @@ def test_decision_counts_down_and_flags_over_limit() -> None:
 
 
 def test_limits_come_from_settings() -> None:
-    limits = limits_from(
-        RateLimitSettings(ratelimit_user_per_minute=7, ratelimit_auth_per_minute=3)
-    )
+    settings = RateLimitSettings(ratelimit_user_per_minute=7, ratelimit_auth_per_minute=3)
+    limits = limits_from(settings.ratelimit_user_per_minute, settings.ratelimit_auth_per_minute)
     assert (limits["user"].requests, limits["user"].window) == (7, 60)
     assert (limits["remote_address"].requests, limits["remote_address"].window) == (3, 60)
     assert set(limits) == {"user", "remote_address"}  # the descriptor keys the edge sends

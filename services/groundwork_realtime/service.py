@@ -23,8 +23,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from groundwork.realtime.v1 import realtime_pb2 as pb
 from groundwork_realtime.hub import Hub, Subscriber
 from groundwork_realtime.settings import RealtimeSettings
-from groundwork_realtime.tail import StreamTail
 from groundwork_realtime.updates import Routed, orders_topic, queue_topic, seats_topic
+from groundwork_realtime.workers import StreamTail
 from groundwork_shared import positions
 from groundwork_shared.metrics import WEBSOCKETS
 

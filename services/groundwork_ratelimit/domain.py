@@ -1,22 +1,11 @@
 """Which descriptors are limited and how much, and the fixed-window arithmetic.
-No I/O: the counters live in Redis (see counter.py)."""
+No I/O: the counters live in Redis (see repository.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import Field
-
-from groundwork_shared.settings import ServiceSettings
-
 UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}
-
-
-class RateLimitSettings(ServiceSettings):
-    # Per authenticated user, across every edge instance.
-    ratelimit_user_per_minute: int = Field(default=600, ge=1)
-    # Per client address on sign-up, login and refresh (password guessing).
-    ratelimit_auth_per_minute: int = Field(default=30, ge=1)
 
 
 @dataclass(frozen=True)
@@ -45,14 +34,12 @@ class Decision:
         return max(0, self.limit.requests - self.count)
 
 
-def limits_from(settings: RateLimitSettings) -> dict[str, Limit]:
+def limits_from(user_per_minute: int, auth_per_minute: int) -> dict[str, Limit]:
     """Descriptor key -> limit. Descriptors with other keys are not limited."""
     return {
-        "user": Limit("per_user", settings.ratelimit_user_per_minute, "MINUTE"),
+        "user": Limit("per_user", user_per_minute, "MINUTE"),
         # The edge sends a client's address only on public writes.
-        "remote_address": Limit(
-            "public_writes_per_client", settings.ratelimit_auth_per_minute, "MINUTE"
-        ),
+        "remote_address": Limit("public_writes_per_client", auth_per_minute, "MINUTE"),
     }
 
 

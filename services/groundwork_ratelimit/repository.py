@@ -11,7 +11,7 @@ import time
 
 from redis.asyncio import Redis
 
-from groundwork_ratelimit.limits import Decision, Limit, window_key
+from groundwork_ratelimit.domain import Decision, Limit, window_key
 
 _HIT = """
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
