@@ -38,6 +38,25 @@ class TlsFiles:
 TRUST_DOMAIN = "groundwork.local"
 
 
+@dataclass(frozen=True)
+class EnvoyNode:
+    """One Envoy of the mesh, as data: its name (config file, process, node id),
+    and the service whose traffic it carries (its node cluster): a sidecar's
+    service, or "edge". `instance` is the local instance a sidecar fronts (0 on
+    Kubernetes, where every replica shares one config)."""
+
+    name: str
+    service: str
+    instance: int = 0
+
+    @property
+    def is_edge(self) -> bool:
+        return self.service == "edge"
+
+
+EDGE = EnvoyNode("edge", "edge")
+
+
 def spiffe_id(namespace: str, service: str) -> str:
     """A workload's identity in the mesh, carried as the URI SAN of its certificate."""
     return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service}"
@@ -59,7 +78,7 @@ class Profile(Protocol):
     @property
     def identity_san_type(self) -> str: ...
     def outbound_target(self, mesh: Mesh, service: str, instance: int) -> str: ...
-    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]: ...
+    def sidecars(self, mesh: Mesh) -> list[EnvoyNode]: ...
     def dynamic_dir(self, envoy: str) -> str: ...
     def access_log_path(self, envoy: str) -> str: ...
     def instance_name(self, service: str, instance: int) -> str: ...
@@ -138,10 +157,10 @@ class LocalProfile:
         call other services with this instance's mTLS identity."""
         return f"unix:{self.state_dir / 'run' / 'apps' / f'{service}-{instance}.out.sock'}"
 
-    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
-        """(file name, service, instance): one sidecar config per local instance."""
+    def sidecars(self, mesh: Mesh) -> list[EnvoyNode]:
+        """One sidecar per local instance, each with its own config."""
         return [
-            (f"sidecar-{name}-{i}.yaml", name, i)
+            EnvoyNode(f"sidecar-{name}-{i}", name, i)
             for name, svc in mesh.services.items()
             for i in range(svc.instances)
         ]
@@ -228,9 +247,9 @@ class KubernetesProfile:
         # The pod's loopback: only the pod's own containers may send with its identity.
         return f"127.0.0.1:{mesh.ports.outbound}"
 
-    def config_names(self, mesh: Mesh) -> list[tuple[str, str, int]]:
-        """Every replica of a service has the same sidecar config: one file per service."""
-        return [(f"sidecar-{name}.yaml", name, 0) for name in mesh.services]
+    def sidecars(self, mesh: Mesh) -> list[EnvoyNode]:
+        """Every replica of a service has the same sidecar config: one per service."""
+        return [EnvoyNode(f"sidecar-{name}", name) for name in mesh.services]
 
     def dynamic_dir(self, envoy: str) -> str:
         return "/etc/envoy"  # the Envoy's ConfigMap, mounted

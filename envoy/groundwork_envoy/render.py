@@ -21,7 +21,7 @@ from groundwork_envoy import compiler, dynamic
 from groundwork_envoy.access import methods
 from groundwork_envoy.model import Mesh
 from groundwork_envoy.policy import TrafficPolicy
-from groundwork_envoy.profiles import Profile
+from groundwork_envoy.profiles import EDGE, EnvoyNode, Profile
 
 
 def descriptor_set() -> bytes:
@@ -37,12 +37,15 @@ def openapi_document() -> str:
 
 @functools.cache  # compiling the templates costs more than rendering them
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("groundwork_envoy", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
     )
+    # Cluster names come from one function, here and in the policy compiler.
+    env.globals["cluster_name"] = compiler.cluster_name
+    return env
 
 
 @dataclass
@@ -52,13 +55,13 @@ class Rendered:
     touched: dict[str, list[str]]  # policy name -> the Envoys it changes
 
 
-def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Envoy name -> (role, full static config) for the edge and every sidecar."""
+def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[EnvoyNode, dict[str, Any]]]:
+    """Envoy name -> (its node, full static config) for the edge and every sidecar."""
     env = _environment()
     descriptor_b64 = base64.b64encode(descriptor_set()).decode()
     texts = {
-        "edge": (
-            "edge",
+        EDGE.name: (
+            EDGE,
             env.get_template("edge.yaml.j2").render(
                 mesh=mesh,
                 profile=profile,
@@ -69,14 +72,15 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any
         )
     }
     sidecar = env.get_template("sidecar.yaml.j2")
-    for file_name, service, instance in profile.config_names(mesh):
-        texts[file_name.removesuffix(".yaml")] = (
-            service,
+    for node in profile.sidecars(mesh):
+        service, instance = node.service, node.instance
+        texts[node.name] = (
+            node,
             sidecar.render(
                 mesh=mesh,
                 profile=profile,
                 service=service,
-                envoy=file_name.removesuffix(".yaml"),
+                envoy=node.name,
                 instance=instance,
                 address=profile.listen_address(service, instance),
                 app_target=profile.app_target(mesh, service, instance),
@@ -84,9 +88,9 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[str, dict[str, Any
             ),
         )
     configs = {}
-    for name, (role, text) in texts.items():
+    for name, (node, text) in texts.items():
         try:
-            configs[name] = (role, yaml.load(text, Loader=yaml.CSafeLoader))
+            configs[name] = (node, yaml.load(text, Loader=yaml.CSafeLoader))
         except yaml.YAMLError as error:  # a template bug, caught before Envoy sees it
             raise ValueError(f"rendered {name} is not valid YAML: {error}") from error
     return configs
@@ -100,8 +104,8 @@ def compile_static(
     outcome = compiler.select(mesh, profile, policies)
     touched: dict[str, list[str]] = {p.name: [] for p in outcome.applied.values()}
     configs = {}
-    for name, (role, config) in _configs(mesh, profile).items():
-        for policy in compiler.apply(config, mesh, profile, role, outcome):
+    for name, (node, config) in _configs(mesh, profile).items():
+        for policy in compiler.apply(config, mesh, profile, node.service, outcome):
             touched[policy].append(name)
         configs[name] = config
     return configs, outcome, touched
@@ -110,11 +114,12 @@ def compile_static(
 def render_with(mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] = ()) -> Rendered:
     """Per Envoy NAME: NAME.yaml (its bootstrap) and NAME/{lds,cds,rds-*}.yaml (what
     it loads dynamically, from profile.dynamic_dir(NAME))."""
+    nodes = {node.name: node for node in (EDGE, *profile.sidecars(mesh))}
     configs, outcome, touched = compile_static(mesh, profile, policies)
     files = {}
     for name, config in configs.items():
-        role = "edge" if name == "edge" else name.removeprefix("sidecar-")
-        parts = dynamic.split(config, (name, role), profile.dynamic_dir(name))
+        node = nodes[name]
+        parts = dynamic.split(config, (node.name, node.service), profile.dynamic_dir(name))
         files[f"{name}.yaml"] = parts.pop("bootstrap")
         for file_name, text in parts.items():
             files[f"{name}/{file_name}"] = text

@@ -11,24 +11,21 @@ from pathlib import Path
 
 import click
 
+from groundwork_cli.session import current
 from groundwork_shared.database import database_url
 
 SCENARIO_NAMES = ["browse", "buy", "flash-sale", "grpc", "reads"]
 
 
 def _local_host() -> str:
-    from groundwork_cli.main import _plan
-
-    return f"http://{_plan().edge_http()}"
+    return f"http://{current().plan.edge_http()}"
 
 
 def _databases(postgres: str | None) -> tuple[str, str]:
     """Booking's and ticketing's database URLs: on the server `postgres` names (its
-    admin URL, as GROUNDWORK_DATABASE_URL), else on the local mesh's."""
+    admin URL, as GROUNDWORK_POSTGRES_URL), else on the local mesh's."""
     if not postgres:
-        from groundwork_cli.main import _plan
-
-        postgres = _plan().postgres_server_url()
+        postgres = current().plan.postgres_server_url()
     return database_url(postgres, "booking"), database_url(postgres, "ticketing")
 
 
@@ -36,10 +33,9 @@ def local_admin_token(host: str) -> str:
     """The local mesh's admin, logged in (its password is in the mesh's secrets)."""
     import httpx
 
-    from groundwork_cli.main import _plan
     from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 
-    password = _plan().secrets.admin_password()
+    password = current().plan.secrets.admin_password()
     reply = httpx.post(
         f"{host}/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}, timeout=30
     )

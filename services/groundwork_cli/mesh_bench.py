@@ -142,7 +142,7 @@ def app_calls(plan: Plan, service: str, method: str) -> dict[str, int]:
 
     codes: dict[str, int] = {}
     for process in plan.services:
-        if process.name.rpartition("-")[0] != service:
+        if process.service != service:
             continue
         text = httpx.get(f"http://{process.env['GROUNDWORK_METRICS_LISTEN']}/metrics").text
         for family in text_string_to_metric_families(text):

@@ -8,15 +8,9 @@ from typing import TextIO
 import click
 
 from groundwork_cli.runtime import policies
-from groundwork_cli.runtime.plan import Plan
+from groundwork_cli.session import Session, pass_session
 from groundwork_envoy.policy import PolicyError
 from groundwork_envoy.render import Rendered
-
-
-def _plan() -> Plan:
-    from groundwork_cli.main import _plan as plan  # main registers this group: import late
-
-    return plan()
 
 
 def _where(rendered: Rendered, name: str) -> str:
@@ -30,9 +24,10 @@ def policy() -> None:
 
 @policy.command("apply")
 @click.argument("file", type=click.File("r"))
-def apply_cmd(file: TextIO) -> None:
+@pass_session
+def apply_cmd(session: Session, file: TextIO) -> None:
     """Apply (or update) the TrafficPolicy in FILE ('-' for stdin)."""
-    plan = _plan()
+    plan = session.plan
     try:
         applied, rendered = policies.apply(plan, file.read())
     except PolicyError as error:
@@ -45,19 +40,21 @@ def apply_cmd(file: TextIO) -> None:
 
 @policy.command("delete")
 @click.argument("name")
-def delete_cmd(name: str) -> None:
+@pass_session
+def delete_cmd(session: Session, name: str) -> None:
     """Delete the TrafficPolicy NAME: its Envoys return to the mesh's defaults."""
     try:
-        policies.delete(_plan(), name)
+        policies.delete(session.plan, name)
     except PolicyError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"trafficpolicy/{name} deleted")
 
 
 @policy.command("list")
-def list_cmd() -> None:
+@pass_session
+def list_cmd(session: Session) -> None:
     """The applied TrafficPolicies and the Envoys each one changes."""
-    found = policies.review(_plan())
+    found = policies.review(session.plan)
     if not found.policies and not found.not_applied:
         click.echo("no TrafficPolicies applied")
         return
@@ -74,11 +71,12 @@ def list_cmd() -> None:
 @policy.command("bench")
 @click.option("--calls", default=600, show_default=True, help="Requests per variant.")
 @click.option("--rounds", default=3, show_default=True, help="Alternating rounds.")
-def bench_cmd(calls: int, rounds: int) -> None:
+@pass_session
+def bench_cmd(session: Session, calls: int, rounds: int) -> None:
     """What retries cost and hide, and how fast a policy goes live (running mesh)."""
     from groundwork_cli.policy_bench import run
 
     try:
-        run(_plan(), calls, rounds, click.echo)
+        run(session.plan, calls, rounds, click.echo)
     except PolicyError as error:
         raise click.ClickException(str(error)) from error

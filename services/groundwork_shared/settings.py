@@ -76,9 +76,14 @@ SS = TypeVar("SS", bound=ServiceSettings)
 def describe_errors(cls: type[BaseSettings], error: ValidationError) -> str:
     prefix = str(cls.model_config.get("env_prefix", ""))
     lines = []
+    from groundwork_shared.database import redact
+
     for item in error.errors():
         name = prefix + "_".join(str(p) for p in item["loc"]).upper()
-        lines.append(f"  {name}: {item['msg']} (got {item.get('input')!r})")
+        given = item.get("input")
+        if isinstance(given, str) and "://" in given:
+            given = redact(given)  # a URL's password stays out of the message
+        lines.append(f"  {name}: {item['msg']} (got {given!r})")
     return "invalid settings:\n" + "\n".join(lines)
 
 

@@ -159,8 +159,7 @@ def test_services_are_reachable_only_through_their_sidecars(mesh: Mesh) -> None:
     for process in mesh.plan.services:
         assert process.listen.startswith(f"unix:{apps}/")
         assert process.listen in process.env.values()
-        service, instance = process.name.rsplit("-", 1)
-        address = mesh.plan.profile.listen_address(service, int(instance))
+        address = mesh.plan.profile.listen_address(process.service, process.instance)
         # The sidecar's outbound listener too: a socket only this user may connect to.
         outbound = process.env["GROUNDWORK_MESH_OUTBOUND"]
         assert outbound.startswith(f"unix:{apps}/")

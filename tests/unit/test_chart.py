@@ -14,7 +14,7 @@ import yaml
 from cryptography import x509
 
 from groundwork_cli.kube import CHART
-from groundwork_cli.registry import services
+from groundwork_cli.runtime.registry import services
 from groundwork_envoy.model import load_mesh
 from groundwork_envoy.profiles import KubernetesProfile
 from tests.chart import VALUE_SETS, by_kind, containers, pod_specs, render, values

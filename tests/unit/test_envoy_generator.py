@@ -8,10 +8,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from groundwork_cli.registry import services
+from groundwork_cli.runtime.registry import services
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.profiles import KubernetesProfile, LocalProfile
-from groundwork_envoy.render import compile_static
+from groundwork_envoy.render import compile_static, render
 
 MESH = load_mesh()
 
@@ -176,6 +176,22 @@ def test_both_profiles_come_from_the_same_templates(tmp_path: Path) -> None:
     kube = configs(KubernetesProfile(canaries=canaries))
     assert _shape(local["edge.yaml"]) == _shape(kube["edge.yaml"])
     assert _shape(local["sidecar-catalog-0.yaml"]) == _shape(kube["sidecar-catalog.yaml"])
+
+
+def test_every_envoy_names_its_service_as_its_node_cluster(tmp_path: Path) -> None:
+    """A node is data from the profile: a local instance's sidecar is in its
+    service's cluster, as a pod's is on Kubernetes, and the SNI is the callee."""
+    for profile in (LocalProfile(MESH, tmp_path), KubernetesProfile()):
+        files = render(MESH, profile)
+        bootstraps = {n: yaml.safe_load(t) for n, t in files.items() if "/" not in n}
+        for name, bootstrap in bootstraps.items():
+            expected = "edge" if name == "edge.yaml" else name.split("-")[1].removesuffix(".yaml")
+            assert bootstrap["node"]["cluster"] == expected, name
+        sidecar = "sidecar-booking-0" if isinstance(profile, LocalProfile) else "sidecar-booking"
+        clusters = yaml.safe_load(files[f"{sidecar}/cds.yaml"])["resources"]
+        catalog = next(c for c in clusters if c["name"] == "outbound_catalog")
+        tls = catalog["transport_socket"]["typed_config"]
+        assert tls["sni"] == "catalog"
 
 
 def _edge_hcm(tmp_path: Path, name: str = "edge_http") -> dict[str, Any]:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import psutil
 import yaml
 
-from groundwork_cli import migrate
-from groundwork_cli.runtime import jaeger, policies, ports, probes, supervisor
+from groundwork_cli.runtime import databases, jaeger, policies, ports, probes, supervisor
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_mesh_certs, ensure_server_cert
 from groundwork_cli.runtime.plan import Plan, Process
 
@@ -61,14 +60,14 @@ def prepare(plan: Plan) -> None:
     if plan.jaeger:
         settings = jaeger.config(plan.jaeger.host, forward=plan.jaeger.forward)
         layout.jaeger_config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    if plan.postgres:
-        plan.postgres.init()
+    if plan.stores.postgres:
+        plan.stores.postgres.init()
     layout.supervisor_conf.write_text(supervisor.render_config(plan))
 
 
 async def migrate_and_seed(plan: Plan, say: Say, seed: bool = True, reset: bool = False) -> None:
     """What Helm hook Jobs do on Kubernetes: databases, migrations, sample data."""
-    await migrate.migrate_and_seed(
+    await databases.migrate_and_seed(
         plan.postgres_server_url(), plan.mesh, plan.secrets, say, seed=seed, reset=reset
     )
 

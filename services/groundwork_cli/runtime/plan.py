@@ -9,14 +9,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from groundwork_cli.registry import services
 from groundwork_cli.runtime import jaeger, probes
 from groundwork_cli.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from groundwork_cli.runtime.layout import Layout
+from groundwork_cli.runtime.registry import services
 from groundwork_cli.runtime.secrets import Secrets
 from groundwork_cli.runtime.settings import RuntimeSettings
 from groundwork_envoy.model import Mesh, Service, load_mesh
-from groundwork_envoy.profiles import LocalProfile
+from groundwork_envoy.profiles import EDGE, EnvoyNode, LocalProfile
 from groundwork_shared.database import database_url
 
 
@@ -43,6 +43,11 @@ class Process:
     database: str | None = None
     # Where a service's app listens (host:port or unix:/path); empty for the rest.
     listen: str = ""
+    # Who it is, as data: the service and instance an app or sidecar serves (empty
+    # for infrastructure), and an Envoy's node.
+    service: str = ""
+    instance: int = 0
+    node: EnvoyNode | None = None
 
 
 TRACES_PORT = 4317  # OTLP/gRPC's port, for the built-in receiver
@@ -73,14 +78,61 @@ class Jaeger:
 
 
 @dataclass(frozen=True)
+class Stores:
+    """Postgres and Redis: the embedded servers, or the ones the settings name."""
+
+    postgres: EmbeddedPostgres | None
+    redis: EmbeddedRedis | None
+    external_postgres: str | None  # an existing server's admin URL
+    external_redis: str | None
+
+    def postgres_server_url(self) -> str:
+        if self.postgres:
+            return self.postgres.url()
+        assert self.external_postgres
+        return self.external_postgres
+
+    def redis_url(self) -> str:
+        if self.redis:
+            return self.redis.url()
+        assert self.external_redis
+        return self.external_redis
+
+    def processes(self) -> list[Process]:
+        found = []
+        if postgres := self.postgres:
+            found.append(
+                Process(
+                    "postgres",
+                    postgres.command(),
+                    gate=lambda: probes.postgres(postgres.url())(),
+                    binds=[(postgres.host, postgres.port)],
+                    user=postgres.system_user,
+                    # SIGINT is Postgres' "fast" shutdown: roll back, checkpoint, exit.
+                    stop_signal="INT",
+                    stop_wait=30,
+                    kind="infra",
+                )
+            )
+        if redis := self.redis:
+            found.append(
+                Process(
+                    "redis",
+                    redis.command(),
+                    gate=probes.redis(redis.url()),
+                    binds=[(redis.host, redis.port)],
+                    kind="infra",
+                )
+            )
+        return found
+
+
+@dataclass(frozen=True)
 class Plan:
     layout: Layout
     mesh: Mesh
     profile: LocalProfile
-    postgres: EmbeddedPostgres | None
-    redis: EmbeddedRedis | None
-    server_url: str | None  # external Postgres server, when configured
-    redis_url_external: str | None
+    stores: Stores
     secrets: Secrets
     infra: list[Process]
     services: list[Process]
@@ -92,16 +144,10 @@ class Plan:
         return [*self.infra, *self.services, *self.sidecars, self.edge]
 
     def postgres_server_url(self) -> str:
-        if self.postgres:
-            return self.postgres.url()
-        assert self.server_url
-        return self.server_url
+        return self.stores.postgres_server_url()
 
     def redis_url(self) -> str:
-        if self.redis:
-            return self.redis.url()
-        assert self.redis_url_external
-        return self.redis_url_external
+        return self.stores.redis_url()
 
     def edge_http(self) -> str:
         return f"{self.profile.edge_address()}:{self.mesh.edge.http}"
@@ -116,8 +162,7 @@ class Plan:
         """Envoy process name -> admin address."""
         result = {self.edge.name: self.edge_admin()}
         for sidecar in self.sidecars:
-            service, instance = sidecar.name.removeprefix("sidecar-").rsplit("-", 1)
-            address = self.profile.listen_address(service, int(instance))
+            address = self.profile.listen_address(sidecar.service, sidecar.instance)
             result[sidecar.name] = f"{address}:{self.mesh.ports.admin}"
         return result
 
@@ -130,6 +175,7 @@ def _envoy(
     binds: list[tuple[str, int]],
     kind: str,
     workers: int = 0,
+    node: EnvoyNode | None = None,
 ) -> Process:
     # Worker threads; 0: Envoy's default, one per core.
     concurrency = ["--concurrency", str(workers)] if workers else []
@@ -154,6 +200,9 @@ def _envoy(
         gate=probes.envoy_ready(admin, clusters),
         binds=binds,
         kind=kind,
+        service=node.service if node and not node.is_edge else "",
+        instance=node.instance if node else 0,
+        node=node,
     )
 
 
@@ -187,15 +236,50 @@ def _with_overrides(mesh: Mesh, settings: RuntimeSettings) -> Mesh:
 
 
 def build(settings: RuntimeSettings) -> Plan:
+    """The plan, from its parts: tracing, the stores, the services with their
+    sidecars, and the edge, each from the settings and what came before it."""
     layout = Layout(settings.state_dir.resolve())
     mesh = _with_overrides(load_mesh(), settings)
     infra_ip = f"127.{settings.loopback_net}.2"
-    infra: list[Process] = []
+    tracing = _tracing(settings, layout, infra_ip)
+    profile = LocalProfile(
+        mesh,
+        layout.root,
+        settings.loopback_net,
+        otlp_endpoint=tracing.otlp,
+        trace_sampling=settings.trace_sampling,
+    )
+    stores = _stores(settings, layout, infra_ip)
+    secrets = Secrets(layout.secrets)
+    services, sidecars = _services(settings, layout, mesh, profile, stores, secrets, tracing.otlp)
+    return Plan(
+        layout=layout,
+        mesh=mesh,
+        profile=profile,
+        stores=stores,
+        secrets=secrets,
+        infra=[*tracing.processes, *stores.processes()],
+        services=services,
+        sidecars=sidecars,
+        edge=_edge(layout, mesh, profile),
+        jaeger=tracing.jaeger,
+    )
+
+
+@dataclass(frozen=True)
+class Tracing:
+    otlp: str  # where services and Envoys send spans; empty: tracing off
+    processes: list[Process]  # the receivers run beside the mesh, if any
+    jaeger: Jaeger | None
+
+
+def _tracing(settings: RuntimeSettings, layout: Layout, infra_ip: str) -> Tracing:
+    processes: list[Process] = []
     otlp = settings.otlp_endpoint
     if settings.traces and not otlp:
         host = f"{infra_ip}.4"
         otlp = f"{host}:{TRACES_PORT}"
-        infra.append(
+        processes.append(
             Process(
                 "traces",
                 [sys.executable, "-m", "groundwork_cli.traces", otlp, str(layout.traces_db)],
@@ -207,115 +291,93 @@ def build(settings: RuntimeSettings) -> Plan:
     # An explicit endpoint is the user's own collector; otherwise a Jaeger binary on
     # PATH (or named) runs beside the mesh, passing spans on to the built-in receiver.
     binary = None if settings.otlp_endpoint else jaeger.find(settings.jaeger)
-    tracing_ui = None
+    ui = None
     if binary:
-        tracing_ui = Jaeger(binary, f"{infra_ip}.5", forward=otlp or None)
-        otlp = tracing_ui.otlp()
-        infra.append(_jaeger(tracing_ui, layout))
-    profile = LocalProfile(
-        mesh,
-        layout.root,
-        settings.loopback_net,
-        otlp_endpoint=otlp,
-        trace_sampling=settings.trace_sampling,
+        ui = Jaeger(binary, f"{infra_ip}.5", forward=otlp or None)
+        otlp = ui.otlp()
+        processes.append(_jaeger(ui, layout))
+    return Tracing(otlp, processes, ui)
+
+
+def _stores(settings: RuntimeSettings, layout: Layout, infra_ip: str) -> Stores:
+    """The embedded servers, unless the settings name servers of their own."""
+    return Stores(
+        postgres=None
+        if settings.postgres_url
+        else EmbeddedPostgres(layout.postgres, f"{infra_ip}.1"),
+        redis=None if settings.redis_url else EmbeddedRedis(layout.redis, f"{infra_ip}.2"),
+        external_postgres=settings.postgres_url or None,
+        external_redis=settings.redis_url or None,
     )
 
-    postgres = None if settings.database_url else EmbeddedPostgres(layout.postgres, f"{infra_ip}.1")
-    if postgres:
-        infra.append(
-            Process(
-                "postgres",
-                postgres.command(),
-                gate=lambda: probes.postgres(postgres.url())(),
-                binds=[(postgres.host, postgres.port)],
-                user=postgres.system_user,
-                # SIGINT is Postgres' "fast" shutdown: roll back sessions, checkpoint, exit.
-                stop_signal="INT",
-                stop_wait=30,
-                kind="infra",
-            )
-        )
-    redis = None if settings.redis_url else EmbeddedRedis(layout.redis, f"{infra_ip}.2")
-    if redis:
-        infra.append(
-            Process(
-                "redis",
-                redis.command(),
-                gate=probes.redis(redis.url()),
-                binds=[(redis.host, redis.port)],
-                kind="infra",
-            )
-        )
 
-    redis_url = settings.redis_url or (redis.url() if redis else "")
+def _services(
+    settings: RuntimeSettings,
+    layout: Layout,
+    mesh: Mesh,
+    profile: LocalProfile,
+    stores: Stores,
+    secrets: Secrets,
+    otlp: str,
+) -> tuple[list[Process], list[Process]]:
+    """Every instance of every service, and the sidecar in front of each."""
     registry = services()
-    secrets = Secrets(layout.secrets)
-    service_procs, sidecars = [], []
-    for name, svc in mesh.services.items():
-        entry = registry[name]
-        for i in range(svc.instances):
-            address = profile.listen_address(name, i)
-            app = profile.app_target(mesh, name, i)
-            outbound = profile.outbound_target(mesh, name, i)
-            service_procs.append(
-                Process(
-                    f"{name}-{i}",
-                    [sys.executable, "-m", entry.module],
-                    gate=app_probe(app, svc),
-                    binds=[],  # a Unix socket, not a port
-                    env={
-                        "GROUNDWORK_INSTANCE_ID": f"{name}-{i}",
-                        LISTEN_VARIABLE[svc.protocol]: app,
-                        "GROUNDWORK_REDIS_URL": redis_url,
-                        # This instance's sidecar, for calls to other services.
-                        "GROUNDWORK_MESH_OUTBOUND": outbound,
-                        "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
-                        "GROUNDWORK_OTLP_ENDPOINT": otlp,
-                        "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
-                        "GROUNDWORK_LOG_FILE": str(layout.log(f"{name}-{i}")),
-                        **entry.env(secrets, mesh, profile.listen_address),
-                    },
-                    database=name if entry.migrations else None,
-                    listen=app,
-                )
+    apps, sidecars = [], []
+    for node in profile.sidecars(mesh):
+        name, i = node.service, node.instance
+        svc, entry = mesh.services[name], registry[name]
+        instance = profile.instance_name(name, i)
+        address = profile.listen_address(name, i)
+        app = profile.app_target(mesh, name, i)
+        apps.append(
+            Process(
+                instance,
+                [sys.executable, "-m", entry.module],
+                gate=app_probe(app, svc),
+                binds=[],  # a Unix socket, not a port
+                env={
+                    "GROUNDWORK_INSTANCE_ID": instance,
+                    LISTEN_VARIABLE[svc.protocol]: app,
+                    "GROUNDWORK_REDIS_URL": stores.redis_url(),
+                    # This instance's sidecar, for calls to other services.
+                    "GROUNDWORK_MESH_OUTBOUND": profile.outbound_target(mesh, name, i),
+                    "GROUNDWORK_METRICS_LISTEN": f"{address}:{mesh.ports.metrics}",
+                    "GROUNDWORK_OTLP_ENDPOINT": otlp,
+                    "GROUNDWORK_TRACE_SAMPLING": str(settings.trace_sampling),
+                    "GROUNDWORK_LOG_FILE": str(layout.log(instance)),
+                    **entry.env(secrets, mesh, profile.listen_address),
+                },
+                database=name if entry.migrations else None,
+                listen=app,
+                service=name,
+                instance=i,
             )
-            sidecars.append(
-                _envoy(
-                    f"sidecar-{name}-{i}",
-                    layout.envoy / f"sidecar-{name}-{i}.yaml",
-                    f"{address}:{mesh.ports.admin}",
-                    ["local_app"],
-                    [
-                        (address, p)
-                        for p in (mesh.ports.inbound, mesh.ports.admin, mesh.ports.health)
-                    ],
-                    kind="sidecar",
-                    workers=settings.sidecar_workers,
-                )
+        )
+        sidecars.append(
+            _envoy(
+                node.name,
+                layout.envoy / f"{node.name}.yaml",
+                f"{address}:{mesh.ports.admin}",
+                ["local_app"],
+                [(address, p) for p in (mesh.ports.inbound, mesh.ports.admin, mesh.ports.health)],
+                kind="sidecar",
+                workers=settings.sidecar_workers,
+                node=node,
             )
+        )
+    return apps, sidecars
+
+
+def _edge(layout: Layout, mesh: Mesh, profile: LocalProfile) -> Process:
     edge_ip = profile.edge_address()
-    edge = _envoy(
-        "edge",
-        layout.envoy / "edge.yaml",
+    return _envoy(
+        EDGE.name,
+        layout.envoy / f"{EDGE.name}.yaml",
         f"{edge_ip}:{mesh.edge.admin}",
         mesh.callees("edge"),
         [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)],
         kind="edge",
-    )
-    return Plan(
-        layout,
-        mesh,
-        profile,
-        postgres,
-        redis,
-        settings.database_url or None,
-        settings.redis_url or None,
-        secrets,
-        infra,
-        service_procs,
-        sidecars,
-        edge,
-        tracing_ui,
+        node=EDGE,
     )
 
 

@@ -35,10 +35,22 @@ class RuntimeSettings(BaseSettings):
             result[name.strip()] = count.strip()
         return result
 
+    @field_validator("database_url")
+    @classmethod
+    def _one_name_per_meaning(cls, value: str) -> str:
+        if value:
+            raise ValueError(
+                "GROUNDWORK_DATABASE_URL names one service's own database; the local "
+                "runtime takes a Postgres server's admin URL as GROUNDWORK_POSTGRES_URL"
+            )
+        return value
+
     state_dir: Path = Field(default_factory=default_state_dir)
     # An existing Postgres server (its admin URL); each service gets its own database
-    # on it. Empty: run the embedded Postgres from the wheel.
-    database_url: str = ""
+    # on it, as on Kubernetes. Empty: run the embedded Postgres from the wheel.
+    postgres_url: str = Field(default="", repr=False)
+    # A service's own database (GROUNDWORK_DATABASE_URL): refused here, see below.
+    database_url: str = Field(default="", repr=False)
     # An existing Redis server. Empty: run the embedded server from the wheel.
     redis_url: str = ""
     # Second octet of every loopback address of this mesh (127.<net>.x.y), so a

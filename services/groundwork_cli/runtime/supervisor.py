@@ -84,7 +84,9 @@ serverurl=unix://{layout.supervisor_socket}
 """
     ]
     for priority, process in enumerate(plan.processes(), start=1):
-        env = dict(process.env)
+        # The runtime's server URL is not a service's: a service given it would
+        # look for a database name (GROUNDWORK_DATABASE_NAME) it has no use for.
+        env = {"GROUNDWORK_POSTGRES_URL": "", **process.env}
         if process.database:
             env["GROUNDWORK_DATABASE_URL"] = service_database_url(plan, process.database)
         sections.append(program_section(layout, process, priority * 10, env))
