@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from groundwork_cli.runtime import mesh, supervisor
+from groundwork_cli.runtime.plan import Plan
 from groundwork_cli.session import Session, pass_session
+
+
+def _running(session: Session) -> Plan:
+    """The plan of the mesh a benchmark measures, which must be up."""
+    plan = session.plan
+    if not supervisor.running(plan.layout):
+        raise click.ClickException("the mesh is not running: groundwork up")
+    return plan
 
 
 @click.group()
@@ -49,9 +58,7 @@ def bench_mesh(
     mesh with the per-client limits raised first (the load comes from one address)."""
     from groundwork_cli.mesh_bench import PARTS, Sizes, run
 
-    plan = session.plan
-    if not supervisor.running(plan.layout):
-        raise click.ClickException("the mesh is not running: groundwork up")
+    plan = _running(session)
     sizes = Sizes(
         requests=requests,
         connections=connections,
@@ -82,9 +89,7 @@ def bench_scale(
 
     from groundwork_cli.scale_bench import run
 
-    plan = session.plan
-    if not supervisor.running(plan.layout):
-        raise click.ClickException("the mesh is not running: groundwork up")
+    _running(session)  # the mesh must be up; scale_bench restarts it with each count
     try:
         report = run(session.settings, service, most, requests, click.echo)
     except (ValueError, mesh.MeshError) as error:
@@ -122,9 +127,7 @@ def bench_sale(
 
     from groundwork_cli.sale_bench import Sizes, run
 
-    plan = session.plan
-    if not supervisor.running(plan.layout):
-        raise click.ClickException("the mesh is not running: groundwork up")
+    plan = _running(session)
     directory = out or Path("loadtest-results") / f"{time.strftime('%Y%m%d-%H%M%S')}-bench-sale"
     directory.mkdir(parents=True, exist_ok=True)
     sizes = Sizes(

@@ -189,12 +189,7 @@ def up(target: str, values_files: tuple[str, ...], local: Path | None) -> None:
         engine = "docker" if shutil.which("docker") else "podman"
         _need(engine, "kind")
         environment = kind_environment()
-        clusters = subprocess.run(
-            ["kind", "get", "clusters"], capture_output=True, text=True, env=environment
-        )
-        if CLUSTER not in clusters.stdout.split():
-            create = ["kind", "create", "cluster", "--name", CLUSTER, "--config", "-"]
-            _run(create, kind_config(), env=environment)
+        _ensure_kind_cluster("kind", kind_config(), environment)
         for tag, extras in images().items():
             _run([engine, "build", "--build-arg", f"EXTRAS={extras}", "-t", tag, str(ROOT)])
             load = ["kind", "load", "docker-image", tag, "--name", CLUSTER]
@@ -214,6 +209,16 @@ def up(target: str, values_files: tuple[str, ...], local: Path | None) -> None:
         values = merged(values, yaml.safe_load(Path(values_file).read_text()) or {})
     release = install(values, context=context)
     click.echo(release.get("notes", ""))
+
+
+def _ensure_kind_cluster(kind: str, config: str, environment: dict[str, str], *flags: str) -> None:
+    """Create the kind cluster from `config` unless one of its name exists."""
+    clusters = subprocess.run(
+        [kind, "get", "clusters"], capture_output=True, text=True, env=environment
+    )
+    if CLUSTER not in clusters.stdout.split():
+        create = [kind, "create", "cluster", "--name", CLUSTER, "--config", "-", *flags]
+        _run(create, config, env=environment)
 
 
 def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -250,13 +255,8 @@ def _up_kind_local(programs: Path) -> dict[str, Any]:
     click.echo(f"node image {node.reference} (Kubernetes {node.kubernetes_version})")
     # kind's node container mounts the host's modules read-only; some machines have none.
     Path("/lib/modules").mkdir(parents=True, exist_ok=True)
-    clusters = subprocess.run(
-        [kind, "get", "clusters"], capture_output=True, text=True, env=environment
-    )
-    if CLUSTER not in clusters.stdout.split():
-        config = yaml.safe_dump(kind_node.kind_config(node, port_mappings()), sort_keys=False)
-        create = [kind, "create", "cluster", "--name", CLUSTER, "--config", "-", "--wait", "5m"]
-        _run(create, config, env=environment)
+    config = yaml.safe_dump(kind_node.kind_config(node, port_mappings()), sort_keys=False)
+    _ensure_kind_cluster(kind, config, environment, "--wait", "5m")
     with tempfile.TemporaryDirectory() as scratch:
         archive = Path(scratch) / "images.tar"
         local.save((entry.reference for entry in built), archive)

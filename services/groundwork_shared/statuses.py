@@ -12,7 +12,8 @@ from grpc_status import rpc_status
 
 from groundwork_shared import errors
 
-# Most specific first: a subclass (booking's SeatsUnavailable) takes its base's code.
+# A subclass (booking's SeatsUnavailable) takes its base's code through isinstance;
+# the kinds here are siblings, so their order does not matter.
 CODES: tuple[tuple[type[errors.DomainError], grpc.StatusCode], ...] = (
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),

@@ -3,6 +3,7 @@ their dynamic config files live; none restarts."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -52,6 +53,33 @@ def until(check: object, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the mesh did not take the policy in time")
         time.sleep(0.1)
+
+
+def _reload_counter(file_name: str) -> str:
+    """The admin stats filter of the counter a reload of this dynamic file bumps."""
+    if file_name == "cds.yaml":
+        return r"^cluster_manager\.cds\.update_success$"
+    if file_name == "lds.yaml":
+        return r"^listener_manager\.lds\.update_success$"
+    route = re.escape(file_name.removeprefix("rds-").removesuffix(".yaml"))
+    return rf"\.rds\.{route}\.update_success$"
+
+
+def _reloads(admin: str, file_name: str) -> int:
+    reply = httpx.get(f"http://{admin}/stats", params={"filter": _reload_counter(file_name)})
+    return sum(int(line.rsplit(":", 1)[1]) for line in reply.text.splitlines() if line.strip())
+
+
+def apply_live(mesh: Mesh, text: str) -> None:
+    """Apply a policy and return once every Envoy whose files it changed has
+    reloaded each of them (Envoy's own update counters, not the clock)."""
+    admins = mesh.plan.admin_addresses()
+    files = {p: p.read_text() for p in mesh.plan.layout.envoy.glob("*/*.yaml")}
+    before = {p: _reloads(admins[p.parent.name], p.name) for p in files}
+    policies.apply(mesh.plan, text)
+    changed = [p for p, old in files.items() if p.read_text() != old]
+    assert changed, "the policy changed no Envoy's files"
+    until(lambda: all(_reloads(admins[p.parent.name], p.name) > before[p] for p in changed))
 
 
 @pytest.fixture
@@ -120,8 +148,7 @@ def test_retries_hide_an_injected_50_percent_failure_rate(
         for i in (0, 1)
     )
     retried = "  retries: {conditions: [unavailable], attempts: 10}\n"
-    policies.apply(mesh.plan, document("flaky", half + retried))
-    time.sleep(1)  # the reload is milliseconds; leave no doubt
+    apply_live(mesh, document("flaky", half + retried))
     # Eleven tries each: a call still fails with probability 0.5^11 (1 in 2,048), so
     # 300 calls expect 0.15 failures; more than two would be a 1-in-2,000 event.
     seen = statuses(client, 300)
@@ -137,8 +164,7 @@ def test_a_90_10_split_sends_about_a_tenth_to_the_canary(
     mesh: Mesh, client: httpx.Client, clean: None
 ) -> None:
     calls = 1000
-    policies.apply(mesh.plan, document("canary", "  split: {stable: 90, canary: 10}\n"))
-    time.sleep(1)
+    apply_live(mesh, document("canary", "  split: {stable: 90, canary: 10}\n"))
     versions: Counter[str] = Counter()
     for _ in range(calls):
         reply = client.get(EVENTS)

@@ -24,6 +24,7 @@ from groundwork_shared.database import database_url, ensure_database
 from groundwork_shared.events import envelope
 from groundwork_shared.migrations import migrate
 from groundwork_shared.outbox import Relay, enqueue
+from tests.conftest import settles
 
 
 @pytest.fixture
@@ -131,14 +132,20 @@ async def test_stuck_messages_are_reclaimed_and_poison_goes_to_dead_letters(
         ),
         flaky,
     )
-    await asyncio.sleep(0.1)
-    assert await survivor.reclaim() == 1  # taken over from the dead consumer
+
+    async def taken_over() -> None:  # once the message has idled past claim_idle_ms
+        assert await survivor.reclaim() == 1  # taken over from the dead consumer
+
+    await settles(taken_over, timeout=10, interval=0.02)
     await publish(redis, stream, _event("poison"))
     await redis.xadd(stream, {b"e": b"\xff not an envelope"})
     await survivor.poll()
-    for _ in range(6):
-        await asyncio.sleep(0.1)
+
+    async def given_up() -> None:  # each reclaim is one more delivery of the poison
         await survivor.reclaim()
+        assert await redis.xlen(dead_letter_stream(stream)) == 2
+
+    await settles(given_up, timeout=10, interval=0.05)
     values = [r["value"] for r in await db.fetch("SELECT value FROM effects")]
     assert values == ["orphaned"]  # applied once, by the survivor
     assert failures == 3  # then given up on
@@ -148,7 +155,17 @@ async def test_stuck_messages_are_reclaimed_and_poison_goes_to_dead_letters(
     assert await survivor.lag() == 0
 
 
-async def test_relay_survives_a_redis_restart(db: asyncpg.Pool, tmp_path: Path) -> None:
+def _relay_failures(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(r.getMessage() == "outbox relay failed; retrying" for r in caplog.records)
+
+
+async def _relay_failed_since(caplog: pytest.LogCaptureFixture, seen: int) -> None:
+    assert _relay_failures(caplog) > seen, "the relay has not tried (and failed) yet"
+
+
+async def test_relay_survives_a_redis_restart(
+    db: asyncpg.Pool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     server = EmbeddedRedis(tmp_path / "redis", "127.78.2.3", 6379)
     process = await asyncio.create_subprocess_exec(*server.command(), stdout=DEVNULL)
     await probes.wait_until(probes.redis(server.url()), 20, "redis")
@@ -160,12 +177,13 @@ async def test_relay_survives_a_redis_restart(db: asyncpg.Pool, tmp_path: Path) 
     try:
         async with db.acquire() as conn:
             await enqueue(conn, stream, _event("before"))
-        await asyncio.sleep(0.5)
+        await probes.wait_until(lambda: _length(client, stream, 1), 10, "before published")
         process.terminate()
         await process.wait()
+        seen = _relay_failures(caplog)
         async with db.acquire() as conn:
             await enqueue(conn, stream, _event("while down"))
-        await asyncio.sleep(0.5)
+        await settles(lambda: _relay_failed_since(caplog, seen), timeout=15)
         assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
         process = await asyncio.create_subprocess_exec(*server.command(), stdout=DEVNULL)
         await probes.wait_until(probes.redis(server.url()), 20, "redis")
@@ -190,7 +208,9 @@ async def test_relay_survives_a_redis_restart(db: asyncpg.Pool, tmp_path: Path) 
         await process.wait()
 
 
-async def test_relay_survives_a_postgres_restart_and_its_own(redis: Redis, tmp_path: Path) -> None:
+async def test_relay_survives_a_postgres_restart_and_its_own(
+    redis: Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A Postgres of its own, stopped and started under a running relay; then the
     relay itself is cancelled mid-run and a new one finishes the job."""
     server = EmbeddedPostgres(tmp_path / "pg" / "data", "127.78.2.4", 5432)
@@ -219,9 +239,11 @@ async def test_relay_survives_a_postgres_restart_and_its_own(redis: Redis, tmp_p
         async with pool.acquire() as conn:
             await enqueue(conn, stream, _event("first"))
         await probes.wait_until(lambda: _length(redis, stream, 1), 10, "first published")
+        seen = _relay_failures(caplog)
         process.send_signal(signal.SIGINT)  # fast shutdown: every connection dropped
         await process.wait()
-        await asyncio.sleep(1)
+        # Started again only once the relay has met the dead server.
+        await settles(lambda: _relay_failed_since(caplog, seen), timeout=15)
         process = await launch()
         async with pool.acquire() as conn:  # the pool reconnects
             await enqueue(conn, stream, _event("after restart"))

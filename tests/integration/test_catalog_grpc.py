@@ -25,6 +25,7 @@ from groundwork_catalog.service import CatalogService
 from groundwork_cli.runtime import probes
 from groundwork_shared.server import App, serve
 from groundwork_shared.settings import ServiceSettings
+from tests.conftest import settles
 
 SERVICE = "groundwork.catalog.v1.CatalogService"
 
@@ -167,10 +168,29 @@ async def test_sigterm_drains_in_flight_calls(seeded_db: asyncpg.Pool, fresh_dat
         async with grpc.aio.insecure_channel(listen) as ch:
             stub = catalog_pb2_grpc.CatalogServiceStub(ch)
             in_flight = asyncio.ensure_future(stub.ListEvents(pb.ListEventsRequest(page_size=3)))
-            await asyncio.sleep(0.5)
+
+            async def waiting_on_the_lock() -> None:
+                waiting = await blocker.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE application_name = 'groundwork' AND wait_event_type = 'Lock'"""
+                )
+                assert waiting == 1
+
+            await settles(waiting_on_the_lock, timeout=10, interval=0.05)
             assert not in_flight.done()
             server.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
+
+            async def refusing() -> None:  # SIGTERM taken: new calls, even health, refused
+                try:
+                    await probes.grpc_health(listen, SERVICE)()
+                except grpc.aio.AioRpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE
+                    return
+                except probes.NotReady:
+                    pass  # NOT_SERVING: draining has begun, accepting has not stopped yet
+                raise AssertionError("still accepting calls")
+
+            await settles(refusing, timeout=10, interval=0.05)
             assert server.returncode is None, "exited with a call in flight"
             async with grpc.aio.insecure_channel(listen) as late:
                 with pytest.raises(grpc.aio.AioRpcError) as refused:

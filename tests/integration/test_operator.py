@@ -180,6 +180,11 @@ def _operator_env(chart: list[dict[str, Any]], redis_url: str, kubeconfig: Path)
     return env
 
 
+# What kopf logs when a timer ran, and when a replica yields to a higher priority.
+TICKED = "Timer 'register.<locals>.tick' succeeded."
+PAUSED = "Pausing operations in favour of"
+
+
 class Operator:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
@@ -497,7 +502,9 @@ def test_redis_unreachable_holds_the_last_decision(env: Env, operator: Operator)
         until(lambda: _scaler_status(env).get("redis") == "Unreachable", what="Unreachable")
         status = _scaler_status(env)
         assert f"holding {before} replicas" in status["reason"]
-        time.sleep(3)  # several ticks without Redis: nothing moves
+        ticks = operator.text().count(TICKED)
+        # Three more ticks without Redis (kopf logs each): nothing moves.
+        until(lambda: operator.text().count(TICKED) >= ticks + 3, what="three ticks")
         assert _replicas(env) == before
         assert "RedisUnreachable" in env.events("ticketing")
     finally:
@@ -508,6 +515,7 @@ def test_redis_unreachable_holds_the_last_decision(env: Env, operator: Operator)
 def test_a_second_replica_waits_for_the_leader(env: Env, operator: Operator) -> None:
     second_env = _operator_env(env.chart, env.redis.url, env.operator_kubeconfig)
     second_env["GROUNDWORK_HEALTH_LISTEN"] = f"{HOST}:8081"
+    paused = operator.text().count(PAUSED)
     second = Operator(second_env, env.state / "operator-2.log")
     try:
 
@@ -515,7 +523,11 @@ def test_a_second_replica_waits_for_the_leader(env: Env, operator: Operator) -> 
             return dict((env.get("kopfpeering", "gw-operator") or {}).get("status") or {})
 
         until(lambda: len(peers()) == 2, 60, "both replicas in the peering object")
-        time.sleep(3)  # each has seen the other: the lower priority has paused
+        # Each has seen the other: the lower priority says it has paused.
+        until(
+            lambda: operator.text().count(PAUSED) > paused or PAUSED in second.text(),
+            what="one replica paused",
+        )
         # Exactly one of them handles what happens now.
         assert (
             env.apply(policy("leader-check", {"service": "payments", "timeout": "4s"})).returncode
