@@ -53,6 +53,7 @@ class Rendered:
     files: dict[str, str]  # relative path -> content (see `render`)
     outcome: compiler.Outcome  # which policies apply, and why the others do not
     touched: dict[str, list[str]]  # policy name -> the Envoys it changes
+    nodes: dict[str, EnvoyNode]  # Envoy name -> who it is (its service, instance)
 
 
 def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[EnvoyNode, dict[str, Any]]]:
@@ -123,7 +124,7 @@ def render_with(mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] 
         files[f"{name}.yaml"] = parts.pop("bootstrap")
         for file_name, text in parts.items():
             files[f"{name}/{file_name}"] = text
-    return Rendered(files, outcome, touched)
+    return Rendered(files, outcome, touched, nodes)
 
 
 def render(mesh: Mesh, profile: Profile, policies: Iterable[TrafficPolicy] = ()) -> dict[str, str]:

@@ -19,6 +19,7 @@ import kopf
 from groundwork_envoy import chart, compiler
 from groundwork_envoy.model import Mesh, load_mesh
 from groundwork_envoy.policy import PolicyError, TrafficPolicy, parse
+from groundwork_envoy.profiles import EnvoyNode
 from groundwork_envoy.render import render_with
 from groundwork_operator import kube
 from groundwork_operator.settings import OperatorSettings
@@ -30,9 +31,9 @@ logger = logging.getLogger("groundwork_operator.traffic")
 ENVOY_LABEL = "groundwork.dev/envoy"  # on the chart's Envoy ConfigMaps
 
 
-def config_map_name(envoy: str) -> str:
+def config_map_name(node: EnvoyNode) -> str:
     """The chart's ConfigMap of an Envoy: envoy-edge, envoy-<service>."""
-    return f"envoy-{envoy.removeprefix('sidecar-')}"
+    return f"envoy-{node.service}"
 
 
 @dataclass
@@ -88,9 +89,10 @@ def desired(settings: OperatorSettings, mesh: Mesh, documents: list[dict[str, An
         errors.setdefault(name, message)
     config_maps: dict[str, dict[str, str]] = {}
     for path, text in rendered.files.items():
-        envoy, _, file_name = path.partition("/")
+        envoy, _, file_name = path.partition("/")  # NAME/FILE: an Envoy's dynamic file
         if file_name:  # the bootstraps never change: the chart owns them
-            config_maps.setdefault(config_map_name(envoy), {})[file_name] = text
+            name = config_map_name(rendered.nodes[envoy])
+            config_maps.setdefault(name, {})[file_name] = text
     applied = {p.name: p for p in rendered.outcome.applied.values()}
     specs = {d["metadata"]["name"]: d.get("spec") for d in documents}
     statuses: dict[str, dict[str, Any]] = {}
