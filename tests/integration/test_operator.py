@@ -180,9 +180,11 @@ def _operator_env(chart: list[dict[str, Any]], redis_url: str, kubeconfig: Path)
     return env
 
 
-# What kopf logs when a timer ran, and when a replica yields to a higher priority.
+# What kopf logs when a timer ran, when a replica yields to a higher priority and
+# when the highest takes over.
 TICKED = "Timer 'register.<locals>.tick' succeeded."
 PAUSED = "Pausing operations in favour of"
+RESUMED = "Resuming operations after the pause"
 
 
 class Operator:
@@ -513,21 +515,24 @@ def test_redis_unreachable_holds_the_last_decision(env: Env, operator: Operator)
 
 
 def test_a_second_replica_waits_for_the_leader(env: Env, operator: Operator) -> None:
+    def peers() -> dict[str, Any]:
+        return dict((env.get("kopfpeering", "gw-operator") or {}).get("status") or {})
+
+    (first_id,) = peers()
     second_env = _operator_env(env.chart, env.redis.url, env.operator_kubeconfig)
     second_env["GROUNDWORK_HEALTH_LISTEN"] = f"{HOST}:8081"
     paused = operator.text().count(PAUSED)
     second = Operator(second_env, env.state / "operator-2.log")
     try:
-
-        def peers() -> dict[str, Any]:
-            return dict((env.get("kopfpeering", "gw-operator") or {}).get("status") or {})
-
         until(lambda: len(peers()) == 2, 60, "both replicas in the peering object")
-        # Each has seen the other: the lower priority says it has paused.
-        until(
-            lambda: operator.text().count(PAUSED) > paused or PAUSED in second.text(),
-            what="one replica paused",
-        )
+        priority = {identity: peer["priority"] for identity, peer in peers().items()}
+        (second_id,) = set(priority) - {first_id}
+        # A mandatory peering starts every replica paused: a second replica of lower
+        # priority stays paused without a word; one of higher priority says it resumes,
+        # and the first says it pauses.
+        if priority[second_id] > priority[first_id]:
+            until(lambda: RESUMED in second.text(), 60, "the second replica resumed")
+            until(lambda: operator.text().count(PAUSED) > paused, 60, "the first paused")
         # Exactly one of them handles what happens now.
         assert (
             env.apply(policy("leader-check", {"service": "payments", "timeout": "4s"})).returncode
