@@ -88,6 +88,8 @@ class Profile(Protocol):
     def otlp_endpoint(self) -> str: ...
     @property
     def trace_sampling(self) -> float: ...
+    @property
+    def trace_ui(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class LocalProfile:
     # OTLP/gRPC collector for Envoy's spans (host:port); empty: no tracing.
     otlp_endpoint: str = ""
     trace_sampling: float = 1.0
+    # Where a trace id can be looked up (Jaeger's UI), for the web page's links.
+    trace_ui: str = ""
 
     def edge_address(self) -> str:
         return f"127.{self.net}.0.1"
@@ -199,6 +203,7 @@ class KubernetesProfile:
     name: str = "kubernetes"
     otlp_endpoint: str = ""
     trace_sampling: float = 1.0
+    trace_ui: str = ""
     # Services the chart runs a canary Deployment of (services.NAME.canary.replicas).
     canaries: frozenset[str] = frozenset()
 

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from groundwork_envoy import compiler, dynamic
+from groundwork_envoy import compiler, dynamic, web_assets
 from groundwork_envoy.access import methods
 from groundwork_envoy.model import Mesh
 from groundwork_envoy.policy import TrafficPolicy
@@ -69,6 +69,8 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[EnvoyNode, dict[st
                 descriptor_b64=descriptor_b64,
                 openapi=openapi_document(),
                 methods=methods,
+                web_assets=web_assets.assets(profile.trace_ui),
+                csp=web_assets.CONTENT_SECURITY_POLICY,
             ),
         )
     }

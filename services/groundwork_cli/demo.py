@@ -78,9 +78,10 @@ def run_demo(plan: Plan) -> int:
     )
     for frame in frames:
         click.echo(json.dumps(frame, ensure_ascii=False))
-    click.echo(
-        "\nstop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)"
+    click.secho(
+        f"\nthe sale in a browser (events, live seat map, queue, tickets):  {base}/", bold=True
     )
+    click.echo("stop the mesh with:  .venv/bin/groundwork down   (add --purge to delete its data)")
     return 0
 
 

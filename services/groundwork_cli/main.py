@@ -68,6 +68,7 @@ def up(session: Session, keep_on_failure: bool) -> None:
 def _endpoints(plan: Plan, traces: bool) -> None:
     pki = plan.layout.pki
     rows = [
+        ("web front end", f"http://{plan.edge_http()}/"),
         ("REST + gRPC (h1, h2c)", f"http://{plan.edge_http()}"),
         ("REST + gRPC (TLS, h1/h2)", f"https://{plan.edge_https()}   CA: {pki / 'ca.crt'}"),
         ("edge admin", f"http://{plan.edge_admin()}"),

@@ -11,12 +11,13 @@ from google.api import httpbody_pb2
 
 from groundwork.identity.v1 import identity_pb2 as pb
 from groundwork.identity.v1 import identity_pb2_grpc
-from groundwork_identity import domain, passwords, repository, tokens
+from groundwork_identity import cookies, domain, passwords, repository, tokens
 from groundwork_identity.domain import Rotation, RotationResult
 from groundwork_identity.settings import IdentitySettings
 from groundwork_identity.workers import KeyRing
 from groundwork_shared.caller import Context, caller
 from groundwork_shared.errors import InvalidArgument, Unauthenticated
+from groundwork_shared.interceptors import add_response_headers
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +65,30 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
                 account.account_id,
                 self._policy.refresh_ttl,
             )
-        return self._pair(str(account.account_id), account.roles, refresh)
+        return _answer(context, self._pair(str(account.account_id), account.roles, refresh))
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenPair:
-        if not request.refresh_token:
-            raise InvalidArgument.one("refresh_token", "required")
+        presented = _refresh_token(request.refresh_token, context)
         refresh = tokens.new_refresh_token()
         result = await self._rotate(
-            tokens.refresh_token_hash(request.refresh_token), tokens.refresh_token_hash(refresh)
+            tokens.refresh_token_hash(presented), tokens.refresh_token_hash(refresh)
         )
         if result.outcome is Rotation.REUSED:
             log.warning("refresh token reused: family revoked")
         if result.outcome is not Rotation.ROTATED:
             raise Unauthenticated("invalid refresh token")
         assert result.account_id is not None and result.roles is not None
-        return self._pair(str(result.account_id), result.roles, refresh)
+        return _answer(context, self._pair(str(result.account_id), result.roles, refresh))
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        if not request.refresh_token:
-            raise InvalidArgument.one("refresh_token", "required")
+        if cookies.wanted(context.invocation_metadata() or ()):
+            # The browser forgets its session whatever happened to the refresh cookie.
+            add_response_headers(*cookies.cleared())
+            if not cookies.sent(context.invocation_metadata() or (), cookies.REFRESH):
+                return pb.LogoutResponse()
+        presented = _refresh_token(request.refresh_token, context)
         async with self._pool.acquire() as conn:
-            await repository.revoke_family_of(
-                conn, tokens.refresh_token_hash(request.refresh_token)
-            )
+            await repository.revoke_family_of(conn, tokens.refresh_token_hash(presented))
         return pb.LogoutResponse()
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.Me:
@@ -122,3 +124,22 @@ class IdentityService(identity_pb2_grpc.IdentityServiceServicer):
             refresh_token=refresh,
             refresh_expires_in=int(self._policy.refresh_ttl.total_seconds()),
         )
+
+
+def _refresh_token(in_body: str, context: Context) -> str:
+    """The refresh token from the body, or from a browser session's cookie."""
+    metadata = context.invocation_metadata() or ()
+    presented = in_body or (
+        cookies.sent(metadata, cookies.REFRESH) if cookies.wanted(metadata) else ""
+    )
+    if not presented:
+        raise InvalidArgument.one("refresh_token", "required (or a browser session's cookie)")
+    return presented
+
+
+def _answer(context: Context, pair: pb.TokenPair) -> pb.TokenPair:
+    """A browser session gets its tokens as cookies and a body without them."""
+    if not cookies.wanted(context.invocation_metadata() or ()):
+        return pair
+    add_response_headers(*cookies.issued(pair))
+    return cookies.without_tokens(pair)

@@ -248,6 +248,7 @@ def build(settings: RuntimeSettings) -> Plan:
         settings.loopback_net,
         otlp_endpoint=tracing.otlp,
         trace_sampling=settings.trace_sampling,
+        trace_ui=tracing.jaeger.ui() if tracing.jaeger else "",
     )
     stores = _stores(settings, layout, infra_ip)
     secrets = Secrets(layout.secrets)
