@@ -401,7 +401,10 @@ def test_a_policy_is_compiled_into_the_envoys_config_maps(env: Env, operator: Op
 
     # A ConfigMap reset behind the operator's back (a `helm upgrade`) is rewritten.
     reset = {"data": {"rds-edge_routes.yaml": original["envoy-edge"]["rds-edge_routes.yaml"]}}
-    env.kubectl("patch", "configmap", "envoy-edge", "--type=merge", "-p", json.dumps(reset))
+    # From a file: the routes (the web front end inline) are longer than one argument may be.
+    patch = env.state / "reset-patch.json"
+    patch.write_text(json.dumps(reset))
+    env.kubectl("patch", "configmap", "envoy-edge", "--type=merge", "--patch-file", str(patch))
     until(
         lambda: "timeout: 3.000s" in env.config_maps()["envoy-edge"]["rds-edge_routes.yaml"],
         what="repair",
