@@ -16,7 +16,7 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -66,8 +66,8 @@ class Browser:
         def attempt(_: object) -> Any:
             try:
                 return check()
-            except StaleElementReferenceException:  # the view was redrawn
-                return False
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False  # the view is being drawn, or redrawn
 
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
             attempt, message=f"timed out waiting for {what}"

@@ -39,6 +39,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 def test_up_starts_jaeger_and_prints_its_ui(running: Running) -> None:
     assert re.search(rf"Jaeger UI\s+{re.escape(running.ui)}", running.up), running.up
     assert httpx.get(running.ui).status_code == 200  # the UI's page itself
+    # The web front end links its last request's trace id into this UI.
+    page_config = httpx.get(f"{running.mesh.http}/web/config.json").json()
+    assert page_config == {"trace_ui": running.ui}
 
 
 def test_a_purchase_is_found_whole_through_jaegers_query_api(running: Running) -> None:

@@ -6,13 +6,18 @@ and the page under its Content-Security-Policy with a clean console throughout."
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from groundwork_envoy.web_assets import CONTENT_SECURITY_POLICY
@@ -242,7 +247,7 @@ def test_one_browser_buys_and_the_other_sees_the_seat_sold_without_reloading(
     eventually(lambda: traces.store.spans(trace_id) or False, timeout=30)
 
 
-def test_a_declined_card_says_so_and_another_card_pays(
+def test_a_declined_card_and_a_timeout_say_so_and_another_card_pays(
     mesh: Mesh, admin: str, browsers: Callable[[], Browser]
 ) -> None:
     event_id = edge_flows.new_event(mesh.http, admin, name="Declined")
@@ -254,6 +259,10 @@ def test_a_declined_card_says_so_and_another_card_pays(
     assert "declined" in message and "try another card" in message, message
     assert browser.find("#pay-result").get_attribute("class") == "error"
     browser.screenshot("card-declined")
+    # A card that never answers: the outcome is unknown, and the page says so.
+    Select(browser.find("#card")).select_by_value("tok_timeout")
+    browser.find("#pay").click()
+    browser.until(lambda: "outcome is unknown" in browser.text("#pay-result.error"), "a timeout")
     Select(browser.find("#card")).select_by_value("tok_approve")
     browser.find("#pay").click()
     browser.until(lambda: "Paid" in browser.text("#pay-result"), "payment with another card")
@@ -325,11 +334,16 @@ def test_a_ticket_shows_a_qr_code_and_its_signature_verifies(
     assert browser.text("#orders td.status") == "paid"
 
 
-def test_an_expired_access_cookie_is_refreshed_and_log_out_ends_the_session(
+def test_sign_up_then_an_expired_access_cookie_is_refreshed_and_log_out_ends_it(
     mesh: Mesh, browsers: Callable[[], Browser]
 ) -> None:
     browser = browsers()
-    browser.log_in(_customer(mesh), PASSWORD)
+    browser.open("#/login")
+    form = browser.shown("form#signup")
+    form.find_element(By.NAME, "email").send_keys(f"web-{uuid.uuid4().hex[:10]}@example.com")
+    form.find_element(By.NAME, "password").send_keys(PASSWORD)
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    browser.shown("#logout")  # signed up and logged in
     # As if the access token had expired: the page refreshes it from the refresh
     # cookie (which a script cannot see) and goes on.
     browser.driver.delete_cookie("gw_access")
@@ -364,3 +378,49 @@ def test_the_page_runs_under_its_content_security_policy(
     refused = browser.errors()
     assert refused and all("Content Security Policy" in e["message"] for e in refused), refused
     browser.console.clear()
+
+
+def test_the_page_keeps_up_with_a_small_flash_sale(
+    mesh: Mesh, admin: str, browsers: Callable[[], Browser], tmp_path: Path
+) -> None:
+    """A browser watches an event's seat map while Locust runs a small sale on it
+    (about 100 customers through the waiting room): its console stays clean and,
+    the sale over, its map says what the API says, seat for seat."""
+    event_id = edge_flows.new_event(mesh.http, admin, name="Watched Flash Sale")
+    browser = browsers()
+    browser.open()
+    _event_page(browser, event_id)
+    done: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def sale() -> None:
+        done["load"] = mesh.cli(
+            *("load", "flash-sale", "--event-id", event_id, "--out", str(tmp_path)),
+            *("--flash-users", "100", "--flash-ramp", "5", "--flash-hold", "10"),
+            *("--customers-file", str(tmp_path / "customers.json")),
+            timeout=240,
+            check=False,
+        )
+
+    runner = threading.Thread(target=sale)
+    runner.start()
+    runner.join(300)
+    load = done["load"]
+    assert load.returncode == 0, load.stdout + load.stderr
+    sold = json.loads((tmp_path / "result.json").read_text())["sale"]["seats_sold"]
+    assert sold >= 10
+
+    def painted(state: str) -> int:
+        return int(
+            browser.driver.execute_script(
+                "return document.querySelectorAll(arguments[0]).length",
+                f"#seatmap .seat[data-state={state}]",
+            )
+        )
+
+    def agrees() -> bool:
+        figures = httpx.get(f"{mesh.http}/v1/events/{event_id}/availability").json()
+        return (painted("sold"), painted("held")) == (figures["sold"], figures["held"])
+
+    browser.until(agrees, "the live map agreeing with the API")
+    assert painted("sold") == sold
+    browser.screenshot("after-flash-sale")

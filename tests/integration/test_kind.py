@@ -202,6 +202,10 @@ def _chart_life(cluster: Kind, values: dict[str, Any]) -> None:
 
     listed = eventually(seeded, timeout=120)
     first, second = (e["event_id"] for e in listed)
+    # The web front end, from the chart's edge as from the local one.
+    page = httpx.get(f"{http}/")
+    assert page.status_code == 200 and "/web/app.js" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
     # Sidecars find their peers through cluster DNS (headless Services, refreshed
     # every 5 s): a pod that just became ready is reached within seconds, not at
     # once, and until then a call needing it is 503, never a hold half-made.

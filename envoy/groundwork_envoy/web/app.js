@@ -262,19 +262,27 @@ function payPanel(order, panel) {
   const card = h("select", { id: "card" }, CARDS.map(([value, label]) => h("option", { value }, label)));
   const result = h("p", { id: "pay-result", role: "status" });
   const button = h("button", { id: "pay" }, "Pay");
+  // One idempotency key per attempt with a card: an attempt whose outcome is
+  // unknown (a timeout) is retried with the same key, so it is charged once at most.
+  let attempt = { card: "", key: "" };
   button.addEventListener("click", async () => {
+    if (attempt.card !== card.value) attempt = { card: card.value, key: newKey("pay") };
     button.disabled = true;
     result.className = "";
     result.textContent = "Paying…";
     try {
-      const paid = await api.post(`/v1/orders/${order.order_id}:pay`, { card_token: card.value, idempotency_key: newKey("pay") });
+      await api.post(`/v1/orders/${order.order_id}:pay`, { card_token: card.value, idempotency_key: attempt.key });
       result.className = "ok";
       result.replaceChildren("Paid: your tickets are on their way. ", h("a", { href: "#/account", id: "to-tickets" }, "My tickets"));
       button.remove();
-      order = paid;
     } catch (error) {
       result.className = "error";
-      result.textContent = `${explain(error)}. Nothing was charged: try another card.`;
+      if (error instanceof ApiError && error.status >= 500) {
+        result.textContent = `${explain(error)}: the payment's outcome is unknown. Paying again with this card is safe: it is charged once at most.`;
+      } else {
+        attempt = { card: "", key: "" };
+        result.textContent = `${explain(error)}. Nothing was charged: try another card.`;
+      }
       button.disabled = false;
     }
   });
