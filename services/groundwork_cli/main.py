@@ -3,6 +3,7 @@
 groundwork up | down [--purge] | status | logs [NAME] | demo
 groundwork migrate [SERVICE] | seed [--reset] | envoy-config PROFILE DIR
 groundwork policy apply FILE | delete NAME | list
+groundwork lab [EXPERIMENT...] | --list | report
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 from groundwork_cli import status_view
 from groundwork_cli.bench import bench
 from groundwork_cli.kube import kube
+from groundwork_cli.lab.cli import lab
 from groundwork_cli.load import check_cmd, load
 from groundwork_cli.policy import policy
 from groundwork_cli.runtime import mesh, supervisor
@@ -209,5 +211,5 @@ def envoy_config(session: Session, profile: str, directory: Path) -> None:
         click.echo(path)
 
 
-for group in (load, check_cmd, bench, kube, policy):
+for group in (load, check_cmd, bench, kube, policy, lab):
     cli.add_command(group)

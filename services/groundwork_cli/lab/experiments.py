@@ -1,0 +1,58 @@
+"""The lab's experiments, by name, each a function of the running mesh's plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from groundwork_cli.lab.outcome import Outcome
+from groundwork_cli.runtime.plan import Plan
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    run: Callable[[Plan, bool], Outcome]  # (the mesh's plan, quick) -> outcome
+
+
+def _formats(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import formats
+
+    return formats.run(plan.edge_http(), quick)
+
+
+def _indexes(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import indexes
+
+    return indexes.run(plan.postgres_server_url(), quick)
+
+
+def _isolation(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import isolation
+
+    return isolation.run(plan.postgres_server_url(), quick)
+
+
+def _security(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import security
+
+    return security.run(plan.edge_https(), quick)
+
+
+def _servers(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import servers
+
+    return servers.run(quick)
+
+
+EXPERIMENTS = {
+    e.name: e
+    for e in (
+        Experiment("formats", "JSON against protobuf: bytes, encode/decode, compression", _formats),
+        Experiment("indexes", "The catalog's queries with and without their indexes", _indexes),
+        Experiment("isolation", "Isolation levels and double booking", _isolation),
+        Experiment("servers", "One event loop, processes on one port, a thread pool", _servers),
+        Experiment("security", "TLS handshakes and argon2id: what security costs", _security),
+    )
+}

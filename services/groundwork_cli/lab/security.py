@@ -1,0 +1,94 @@
+"""Security costs: what a TLS handshake costs the edge (new sessions against resumed
+ones, TLS 1.2 against 1.3, counted by `openssl s_time` against the edge's own
+listener) and what argon2id costs per login as its parameters grow (the identity
+service's hasher, timed in this process)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from typing import Any
+
+from argon2 import PasswordHasher
+
+from groundwork_cli.lab.outcome import Outcome, Table
+from groundwork_identity import passwords
+
+_CONNECTIONS = re.compile(r"(\d+) connections in ([\d.]+)s")
+
+# (time_cost, memory KiB): around the service's own (t=2, 19 MiB, OWASP's minimum).
+ARGON2 = [(1, 8 * 1024), (2, 19 * 1024), (3, 64 * 1024), (4, 128 * 1024)]
+
+
+def handshakes(target: str, version: str, resume: bool, seconds: int) -> float:
+    """Handshakes per second `openssl s_time` completes (one at a time) against `target`."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        raise RuntimeError("openssl is missing")
+    mode = "-reuse" if resume else "-new"
+    args = [binary, "s_time", "-connect", target, mode, f"-{version}", "-time", str(seconds)]
+    output = subprocess.run(args, capture_output=True, text=True, timeout=seconds * 3 + 30).stdout
+    found = _CONNECTIONS.findall(output)
+    if not found:
+        raise RuntimeError(f"openssl s_time said:\n{output[-800:]}")
+    count, elapsed = found[-1]
+    return int(count) / float(elapsed)
+
+
+def argon2_ms(time_cost: int, memory_kib: int, repeats: int) -> float:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+    digest = hasher.hash("correct horse battery staple")
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        hasher.verify(digest, "correct horse battery staple")
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def run(edge_https: str, quick: bool) -> Outcome:
+    seconds, repeats = (1, 3) if quick else (5, 10)
+    tls: dict[str, float] = {}
+    for version in ("tls1_2", "tls1_3"):
+        for resume in (False, True):
+            name = f"{version.replace('_', '.').upper()} {'resumed' if resume else 'full'}"
+            tls[name] = handshakes(edge_https, version, resume, seconds)
+    argon: dict[str, float] = {
+        f"t={t}, {m // 1024} MiB": argon2_ms(t, m, repeats) for t, m in ARGON2
+    }
+    table = Table(["what", "figure", "unit"])
+    for name, rate in tls.items():
+        table.rows.append([f"TLS handshake, {name}", rate, "handshakes/s (one client)"])
+    for name, ms in argon.items():
+        table.rows.append([f"argon2id verify, {name}", ms, "ms per login"])
+
+    def plot(axes: Any) -> None:
+        names = list(tls)
+        axes.bar(names, [tls[n] for n in names], color=["#b42318", "#e3a008", "#2451c8", "#18794e"])
+        axes.set_ylabel("TLS handshakes per second (one client, edge Envoy)")
+        axes.tick_params(axis="x", labelsize=8)
+        twin = axes.twinx()
+        twin.plot(list(range(len(argon))), list(argon.values()), "ko--", label="argon2id ms")
+        twin.set_ylabel("argon2id ms per verify (t, memory rising →)")
+
+    full, resumed = tls["TLS1.3 full"], tls["TLS1.3 resumed"]
+    current = argon[f"t={passwords.TIME_COST}, {passwords.MEMORY_KIB // 1024} MiB"]
+    return Outcome(
+        name="security",
+        title="Security costs: TLS handshakes and password hashing",
+        table=table,
+        figures={"tls_handshakes_per_second": tls, "argon2id_verify_ms": argon},
+        explanation=(
+            "A full TLS handshake is an asymmetric key exchange and a certificate signature "
+            f"per connection: one client gets {full:,.0f} full TLS 1.3 handshakes a second from "
+            f"the edge, and {resumed:,.0f} resumed ones (a session ticket skips the certificate "
+            "and its signature), which is why connection reuse and resumption matter more than "
+            "any cipher choice. argon2id is slow on purpose and memory-hard, so that a stolen "
+            f"hash is expensive to guess: identity's parameters cost {current:.1f} ms of one "
+            "core per login here, and the cost grows with both the passes and the memory — "
+            "which is also why the edge rate-limits logins per client address."
+        ),
+        plot=plot,
+    )

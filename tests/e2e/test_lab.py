@@ -1,0 +1,107 @@
+"""`groundwork lab` on the test mesh: each experiment's quick variant runs for real
+and its result has the shape and sense the fundamental predicts (never a wall-clock
+threshold), and the report opens in a real browser with every plot loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import Browser, binaries
+from tests.e2e.conftest import Mesh
+
+
+@pytest.fixture(scope="module")
+def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("lab")
+    run = mesh.cli("lab", "formats", "indexes", "isolation", "--quick", "--out", str(out))
+    assert "seats sold twice" in run.stdout
+    yield out
+
+
+def _figures(results: Path, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((results / f"{name}.json").read_text())
+    assert document["command"] == f"groundwork lab {name} --quick"
+    assert document["machine"]["cpus"] >= 1 and document["explanation"]
+    assert (results / document["plot"]).read_bytes().startswith(b"\x89PNG")
+    figures: dict[str, Any] = document["figures"]
+    return figures
+
+
+def test_the_lab_names_its_experiments_and_refuses_unknown_ones(mesh: Mesh) -> None:
+    listed = mesh.cli("lab", "--list").stdout
+    for name in ("formats", "indexes", "isolation"):
+        assert name in listed
+    unknown = mesh.cli("lab", "telepathy", check=False)
+    assert unknown.returncode == 2
+    assert "no experiment telepathy; there are formats, indexes, isolation" in unknown.stderr
+
+
+def test_protobuf_is_smaller_than_json_and_compression_smaller_still(results: Path) -> None:
+    figures = _figures(results, "formats")
+    assert set(figures) == {
+        "an event",
+        "a page of 20 events",
+        "a seat map",
+        "an availability read",
+    }
+    for message in figures.values():
+        assert message["protobuf_bytes"] < message["json_bytes"]
+        for codec in ("gzip", "brotli", "zstd"):
+            assert message[f"json_{codec}_bytes"] < message["json_bytes"]
+        assert message["protobuf_decode_us"] > 0 and message["json_decode_us"] > 0
+    # The compact shape says as much about every seat in far fewer bytes.
+    assert figures["an availability read"]["json_bytes"] * 20 < figures["a seat map"]["json_bytes"]
+
+
+def test_the_catalogs_queries_seek_their_indexes_and_scan_without(results: Path) -> None:
+    figures = _figures(results, "indexes")
+    assert len(figures["results"]) == 2 * len(figures["sizes"])
+    for row in figures["results"]:
+        assert "Seq Scan on events" in row["without"]["plan"]
+        index = "events_by_start" if row["query"] == "ListEvents" else "events_by_city_start"
+        assert f"Index Scan on {index}" in row["with"]["plan"], row
+        # The seek reads a handful of pages; the scan reads the table.
+        assert row["with"]["shared_buffers"] < row["without"]["shared_buffers"]
+
+
+def test_only_the_naive_hold_sells_a_seat_twice(results: Path) -> None:
+    figures = _figures(results, "isolation")
+    naive = figures.pop("naive (READ COMMITTED)")
+    # 4 buyers read within a millisecond of each other and think 2 ms before
+    # writing: a trial without an overlap is rare, 30 without one unheard of.
+    assert naive["double_sold"] >= 1
+    assert set(figures) == {"conditional UPDATE", "SELECT ... FOR UPDATE", "SERIALIZABLE + retry"}
+    for variant in figures.values():
+        assert variant["double_sold"] == 0
+    assert figures["SERIALIZABLE + retry"]["retries"] >= 1  # correct only by retrying
+
+
+def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
+    written = mesh.cli("lab", "report", "--out", str(results)).stdout
+    assert str(results / "report.html") in written
+    browser = Browser("", *binaries())
+    try:
+        browser.driver.get((results / "report.html").as_uri())
+        browser.until(
+            lambda: (
+                browser.driver.execute_script(
+                    "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
+                    " && document.images.length"
+                )
+                == 3
+            ),
+            "three plots loaded",
+        )
+        assert [s.get_attribute("id") for s in browser.all("section")] == [
+            "formats",
+            "indexes",
+            "isolation",
+        ]
+        assert browser.errors() == []
+    finally:
+        browser.close()
