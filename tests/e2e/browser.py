@@ -54,6 +54,7 @@ class Browser:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.driver = webdriver.Chrome(options=options, service=Service(chromedriver))
         self.console: list[dict[str, Any]] = []
+        self.expected: list[re.Pattern[str]] = []  # errors a test provoked on purpose
 
     def open(self, fragment: str = "#/") -> None:
         self.driver.get(f"{self.base}/{fragment}")
@@ -123,6 +124,7 @@ class Browser:
             for entry in self.console
             if entry["level"] == "SEVERE"
             and not (entry["source"] == "network" and _CLIENT_ERROR.search(entry["message"]))
+            and not any(pattern.search(entry["message"]) for pattern in self.expected)
         ]
 
     def close(self) -> None:

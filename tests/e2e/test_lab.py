@@ -18,7 +18,8 @@ from tests.e2e.conftest import Mesh
 @pytest.fixture(scope="module")
 def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("lab")
-    run = mesh.cli("lab", "formats", "indexes", "isolation", "--quick", "--out", str(out))
+    names = ("formats", "indexes", "isolation", "servers", "security")
+    run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
     yield out
 
@@ -34,7 +35,7 @@ def _figures(results: Path, name: str) -> dict[str, Any]:
 
 def test_the_lab_names_its_experiments_and_refuses_unknown_ones(mesh: Mesh) -> None:
     listed = mesh.cli("lab", "--list").stdout
-    for name in ("formats", "indexes", "isolation"):
+    for name in ("formats", "indexes", "isolation", "servers", "security"):
         assert name in listed
     unknown = mesh.cli("lab", "telepathy", check=False)
     assert unknown.returncode == 2
@@ -81,6 +82,26 @@ def test_only_the_naive_hold_sells_a_seat_twice(results: Path) -> None:
     assert figures["SERIALIZABLE + retry"]["retries"] >= 1  # correct only by retrying
 
 
+def test_every_server_architecture_answers_every_request(results: Path) -> None:
+    figures = _figures(results, "servers")
+    assert len(figures["results"]) == 3
+    for points in figures["results"].values():
+        assert [p["clients"] for p in points] == [1, 8, 32]
+        for point in points:
+            assert point["succeeded"] == point["requests"] > 0 and point["non_2xx"] == 0
+            assert point["p99_ms"] >= point["p50_ms"] >= figures["wait_ms"]
+
+
+def test_tls_handshakes_are_counted_and_argon2_grows_with_its_parameters(results: Path) -> None:
+    figures = _figures(results, "security")
+    rates = figures["tls_handshakes_per_second"]
+    assert set(rates) == {"TLS1.2 full", "TLS1.2 resumed", "TLS1.3 full", "TLS1.3 resumed"}
+    assert all(rate > 0 for rate in rates.values())
+    costs = list(figures["argon2id_verify_ms"].values())
+    # 64 times the work (4 passes over 128 MiB against 1 over 8): no noise hides it.
+    assert costs[-1] > costs[0] > 0
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -93,14 +114,16 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 3
+                == 5
             ),
-            "three plots loaded",
+            "five plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
             "formats",
             "indexes",
             "isolation",
+            "security",
+            "servers",
         ]
         assert browser.errors() == []
     finally:
