@@ -473,7 +473,7 @@ def writes(bench: Bench, event_id: str, token: str, user_id: str) -> None:
 # the run ------------------------------------------------------------------------
 
 
-def _bench_tls(plan: Plan) -> bench_envoys.Tls:
+def bench_tls(plan: Plan) -> bench_envoys.Tls:
     pki = Pki(plan.layout.pki)
     ensure_server_cert(pki, "mesh/bench", ["bench"], [], [spiffe_id("local", "bench")])
     return bench_envoys.Tls(
@@ -503,7 +503,7 @@ def run(plan: Plan, sizes: Sizes, out: Path | None, say: Say) -> dict[str, Any]:
         f"{sizes.requests:,} requests per path"
     )
     parts: dict[str, Callable[[], None]] = {
-        "public": lambda: cached_read(bench, event_id, _bench_tls(plan)),
+        "public": lambda: cached_read(bench, event_id, bench_tls(plan)),
         "micro": lambda: micro_cached_read(bench, event_id),
         "write": lambda: writes(bench, event_id, token, user_id),
         "authenticated": lambda: authenticated_read(bench, token, user_id),

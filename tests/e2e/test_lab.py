@@ -18,7 +18,7 @@ from tests.e2e.conftest import Mesh
 @pytest.fixture(scope="module")
 def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("lab")
-    names = ("formats", "indexes", "isolation", "servers", "security")
+    names = ("formats", "indexes", "isolation", "servers", "security", "proxies", "protocols")
     run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
     yield out
@@ -35,11 +35,11 @@ def _figures(results: Path, name: str) -> dict[str, Any]:
 
 def test_the_lab_names_its_experiments_and_refuses_unknown_ones(mesh: Mesh) -> None:
     listed = mesh.cli("lab", "--list").stdout
-    for name in ("formats", "indexes", "isolation", "servers", "security"):
+    for name in ("protocols", "formats", "proxies", "indexes", "isolation", "servers", "security"):
         assert name in listed
     unknown = mesh.cli("lab", "telepathy", check=False)
     assert unknown.returncode == 2
-    assert "no experiment telepathy; there are formats, indexes, isolation" in unknown.stderr
+    assert "no experiment telepathy; there are protocols, formats, proxies" in unknown.stderr
 
 
 def test_protobuf_is_smaller_than_json_and_compression_smaller_still(results: Path) -> None:
@@ -102,6 +102,24 @@ def test_tls_handshakes_are_counted_and_argon2_grows_with_its_parameters(results
     assert costs[-1] > costs[0] > 0
 
 
+def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> None:
+    protocols = _figures(results, "protocols")
+    assert len(protocols["results"]) == 6
+    for points in protocols["results"].values():
+        assert [p["clients"] for p in points] == [1, 8]
+        assert all(p["succeeded"] == p["requests"] and p["non_2xx"] == 0 for p in points)
+    assert next(iter(protocols["setup_ms"])) == "TCP connect"
+    assert all(ms > 0 for ms in protocols["setup_ms"].values())
+    proxies = _figures(results, "proxies")
+    paths = list(proxies["closed_loop"])
+    assert paths[0] == "Envoy direct response, REST h2c (ceiling)"
+    assert {"app alone, gRPC", "two bare proxies + mTLS, gRPC", "edge + sidecar, gRPC"} <= set(
+        paths
+    )
+    for figures in proxies["closed_loop"].values():
+        assert figures["succeeded"] > 0 and figures["non_2xx"] == 0
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -114,14 +132,16 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 5
+                == 7
             ),
-            "five plots loaded",
+            "seven plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
             "formats",
             "indexes",
             "isolation",
+            "protocols",
+            "proxies",
             "security",
             "servers",
         ]

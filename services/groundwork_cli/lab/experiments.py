@@ -46,10 +46,24 @@ def _servers(plan: Plan, quick: bool) -> Outcome:
     return servers.run(quick)
 
 
+def _protocols(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import protocols
+
+    return protocols.run(plan.edge_http(), plan.edge_https(), quick)
+
+
+def _proxies(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import proxies
+
+    return proxies.run(plan, quick)
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
+        Experiment("protocols", "HTTP/1.1, HTTP/2, HTTP/3 and gRPC for one read", _protocols),
         Experiment("formats", "JSON against protobuf: bytes, encode/decode, compression", _formats),
+        Experiment("proxies", "The cost of each proxy hop, with and without mTLS", _proxies),
         Experiment("indexes", "The catalog's queries with and without their indexes", _indexes),
         Experiment("isolation", "Isolation levels and double booking", _isolation),
         Experiment("servers", "One event loop, processes on one port, a thread pool", _servers),
