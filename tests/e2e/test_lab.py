@@ -18,7 +18,16 @@ from tests.e2e.conftest import Mesh
 @pytest.fixture(scope="module")
 def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("lab")
-    names = ("formats", "indexes", "isolation", "servers", "security", "proxies", "protocols")
+    names = [
+        "formats",
+        "indexes",
+        "isolation",
+        "servers",
+        "security",
+        "proxies",
+        "protocols",
+        "caching",
+    ]
     run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
     yield out
@@ -35,7 +44,7 @@ def _figures(results: Path, name: str) -> dict[str, Any]:
 
 def test_the_lab_names_its_experiments_and_refuses_unknown_ones(mesh: Mesh) -> None:
     listed = mesh.cli("lab", "--list").stdout
-    for name in ("protocols", "formats", "proxies", "indexes", "isolation", "servers", "security"):
+    for name in ("protocols", "formats", "proxies", "caching", "indexes", "isolation", "servers"):
         assert name in listed
     unknown = mesh.cli("lab", "telepathy", check=False)
     assert unknown.returncode == 2
@@ -120,6 +129,19 @@ def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> No
         assert figures["succeeded"] > 0 and figures["non_2xx"] == 0
 
 
+def test_a_cache_saves_queries_and_single_flight_tames_a_stampede(results: Path) -> None:
+    figures = _figures(results, "caching")
+    steady = figures["steady"]
+    assert steady["no cache"]["queries"] == steady["no cache"]["reads"]
+    aside = steady["cache-aside (Redis, 1 s TTL)"]
+    assert aside["queries"] * 10 < aside["reads"] and aside["hit_ratio"] > 0.9
+    stampede = figures["stampede"]
+    assert stampede["without single-flight"]["queries"] > 1
+    assert stampede["with single-flight"]["queries"] == 1
+    (edge,) = figures["edge"].values()
+    assert edge["succeeded"] == edge["requests"] > 0 and edge["non_2xx"] == 0
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -132,11 +154,12 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 7
+                == 8
             ),
-            "seven plots loaded",
+            "eight plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
+            "caching",
             "formats",
             "indexes",
             "isolation",

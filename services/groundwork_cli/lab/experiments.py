@@ -58,12 +58,19 @@ def _proxies(plan: Plan, quick: bool) -> Outcome:
     return proxies.run(plan, quick)
 
 
+def _caching(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import caching
+
+    return caching.run(plan.postgres_server_url(), plan.redis_url(), plan.edge_http(), quick)
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
         Experiment("protocols", "HTTP/1.1, HTTP/2, HTTP/3 and gRPC for one read", _protocols),
         Experiment("formats", "JSON against protobuf: bytes, encode/decode, compression", _formats),
         Experiment("proxies", "The cost of each proxy hop, with and without mTLS", _proxies),
+        Experiment("caching", "No cache, cache-aside, micro-cache; a stampede", _caching),
         Experiment("indexes", "The catalog's queries with and without their indexes", _indexes),
         Experiment("isolation", "Isolation levels and double booking", _isolation),
         Experiment("servers", "One event loop, processes on one port, a thread pool", _servers),
