@@ -27,6 +27,7 @@ def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         "proxies",
         "protocols",
         "caching",
+        "delivery",
     ]
     run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
@@ -142,6 +143,19 @@ def test_a_cache_saves_queries_and_single_flight_tames_a_stampede(results: Path)
     assert edge["succeeded"] == edge["requests"] > 0 and edge["non_2xx"] == 0
 
 
+def test_only_the_id_in_the_effects_transaction_gives_exactly_once(results: Path) -> None:
+    modes = _figures(results, "delivery")["modes"]
+    for figures in modes.values():
+        assert figures["produced"] == 300 and figures["kills"] == 5
+        assert figures["effects"] == figures["produced"] - figures["lost"] + figures["duplicated"]
+    # What each discipline can never do, however the crashes fall:
+    assert modes["at most once"]["duplicated"] == 0
+    assert modes["at least once"]["lost"] == 0
+    assert modes["effectively once"]["lost"] == modes["effectively once"]["duplicated"] == 0
+    latency = _figures(results, "delivery")["latency"]
+    assert latency["push: XREAD BLOCK"]["p50_ms"] < latency["polling every 100 ms"]["p50_ms"]
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -154,12 +168,13 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 8
+                == 9
             ),
-            "eight plots loaded",
+            "nine plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
             "caching",
+            "delivery",
             "formats",
             "indexes",
             "isolation",

@@ -64,6 +64,12 @@ def _caching(plan: Plan, quick: bool) -> Outcome:
     return caching.run(plan.postgres_server_url(), plan.redis_url(), plan.edge_http(), quick)
 
 
+def _delivery(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import delivery
+
+    return delivery.run(plan.postgres_server_url(), plan.redis_url(), quick)
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
@@ -73,6 +79,9 @@ EXPERIMENTS = {
         Experiment("caching", "No cache, cache-aside, micro-cache; a stampede", _caching),
         Experiment("indexes", "The catalog's queries with and without their indexes", _indexes),
         Experiment("isolation", "Isolation levels and double booking", _isolation),
+        Experiment(
+            "delivery", "At most, at least and effectively once, crash after crash", _delivery
+        ),
         Experiment("servers", "One event loop, processes on one port, a thread pool", _servers),
         Experiment("security", "TLS handshakes and argon2id: what security costs", _security),
     )
