@@ -110,6 +110,15 @@ def test_tls_handshakes_are_counted_and_argon2_grows_with_its_parameters(results
     costs = list(figures["argon2id_verify_ms"].values())
     # 64 times the work (4 passes over 128 MiB against 1 over 8): no noise hides it.
     assert costs[-1] > costs[0] > 0
+    limits = figures["rate_limits"]
+    abusive, polite = (
+        limits["abusive (h2load, one user)"],
+        limits["polite (2 req/s, another user and address)"],
+    )
+    # The flood exceeds the user's quota (600 a minute): most of it is refused with 429...
+    assert abusive["refused"] > 0 and abusive["ok"] + abusive["refused"] == abusive["requests"]
+    # ...and the other user, at 2 a second, is never refused.
+    assert polite["requests"] >= 1 and polite["refused"] == 0
 
 
 def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> None:

@@ -37,7 +37,7 @@ def _isolation(plan: Plan, quick: bool) -> Outcome:
 def _security(plan: Plan, quick: bool) -> Outcome:
     from groundwork_cli.lab import security
 
-    return security.run(plan.edge_https(), quick)
+    return security.run(plan, quick)
 
 
 def _servers(plan: Plan, quick: bool) -> Outcome:
