@@ -139,8 +139,38 @@ def proxy(
     )
 
 
+def tcp_proxy(address: str, port: int, admin: int, upstream: str) -> str:
+    """One bare L4 hop: bytes copied to `upstream`, no HTTP parsed (tcp_proxy)."""
+    return f"""
+{_admin(address, admin)}
+static_resources:
+  listeners:
+  - name: tcp
+    address: {_socket(f"{address}:{port}")}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: upstream
+  clusters:
+  - name: upstream
+    type: STATIC
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {_socket(upstream)}}}
+"""
+
+
 # `running`'s argument: name -> (config, admin host:port); the admin port is the next one.
 Configs = dict[str, tuple[str, str]]
+
+
+def tcp_proxy_config(name: str, address: str, port: int, upstream: str) -> Configs:
+    return {name: (tcp_proxy(address, port, port + 1, upstream), f"{address}:{port + 1}")}
 
 
 def direct_config(address: str, port: int, body: str) -> Configs:
