@@ -132,9 +132,12 @@ def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> No
     proxies = _figures(results, "proxies")
     paths = list(proxies["closed_loop"])
     assert paths[0] == "Envoy direct response, REST h2c (ceiling)"
-    assert {"app alone, gRPC", "two bare proxies + mTLS, gRPC", "edge + sidecar, gRPC"} <= set(
-        paths
-    )
+    assert {
+        "app alone, gRPC",
+        "two bare proxies + mTLS, gRPC",
+        "edge + sidecar, gRPC",
+        "one bare L4 proxy (tcp_proxy), gRPC",
+    } <= set(paths)
     for figures in proxies["closed_loop"].values():
         assert figures["succeeded"] > 0 and figures["non_2xx"] == 0
 
