@@ -34,8 +34,6 @@ class Load:
     base: str | None = None
     # Requests per second per connection, open loop (a timing script); 0: closed loop.
     rate: int = 0
-    # ALPN to offer over TLS ("h3": HTTP/3 over QUIC); empty: h2load's default.
-    alpn: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,7 @@ def command(binary: str, load: Load, log_file: Path, directory: Path) -> list[st
         args += ["-d", str(body)]
     if load.base:
         args += ["-B", load.base]
-    if load.alpn:
-        args.append(f"--alpn-list={load.alpn}")
+
     args.append(f"--log-file={log_file}")
     if load.rate:
         script = directory / "timing"

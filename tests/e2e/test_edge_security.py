@@ -10,7 +10,7 @@ import ssl
 import httpx
 import pytest
 
-from tests.e2e import h3client
+from groundwork_cli import h3client
 from tests.e2e.conftest import Mesh
 
 

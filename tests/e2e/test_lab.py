@@ -28,6 +28,7 @@ def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         "protocols",
         "caching",
         "delivery",
+        "hol",
     ]
     run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
@@ -123,7 +124,7 @@ def test_tls_handshakes_are_counted_and_argon2_grows_with_its_parameters(results
 
 def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> None:
     protocols = _figures(results, "protocols")
-    assert len(protocols["results"]) == 6
+    assert len(protocols["results"]) == 5
     for points in protocols["results"].values():
         assert [p["clients"] for p in points] == [1, 8]
         assert all(p["succeeded"] == p["requests"] and p["non_2xx"] == 0 for p in points)
@@ -168,6 +169,17 @@ def test_only_the_id_in_the_effects_transaction_gives_exactly_once(results: Path
     assert latency["push: XREAD BLOCK"]["p50_ms"] < latency["polling every 100 ms"]["p50_ms"]
 
 
+def test_both_transports_cross_the_impaired_link_at_every_loss(results: Path) -> None:
+    figures = _figures(results, "hol")
+    assert set(figures["results"]) == {"HTTP/2 over TCP", "HTTP/3 over QUIC"}
+    for points in figures["results"].values():
+        assert [p["loss"] for p in points] == [0.0, 0.02]
+        for point in points:
+            assert point["succeeded"] == point["requests"] == 100
+            # Every answer crossed the link at least twice its one-way delay.
+            assert point["p50_ms"] >= 2 * figures["delay_ms"]
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -180,14 +192,15 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 9
+                == 10
             ),
-            "nine plots loaded",
+            "ten plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
             "caching",
             "delivery",
             "formats",
+            "hol",
             "indexes",
             "isolation",
             "protocols",

@@ -70,10 +70,17 @@ def _delivery(plan: Plan, quick: bool) -> Outcome:
     return delivery.run(plan.postgres_server_url(), plan.redis_url(), quick)
 
 
+def _hol(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import hol
+
+    return hol.run(quick)
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
         Experiment("protocols", "HTTP/1.1, HTTP/2, HTTP/3 and gRPC for one read", _protocols),
+        Experiment("hol", "Head-of-line blocking: HTTP/2 against HTTP/3 on a lossy link", _hol),
         Experiment("formats", "JSON against protobuf: bytes, encode/decode, compression", _formats),
         Experiment("proxies", "The cost of each proxy hop, with and without mTLS", _proxies),
         Experiment("caching", "No cache, cache-aside, micro-cache; a stampede", _caching),

@@ -1,4 +1,5 @@
-"""A minimal HTTP/3 client on aioquic, for tests of the edge's QUIC listener."""
+"""A minimal HTTP/3 client on aioquic: the edge's QUIC tests, and the lab's HTTP/3
+side (Debian's h2load is built without QUIC)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class _Client(QuicConnectionProtocol):
         if event.stream_ended and not future.done():
             future.set_result((parts[0], b"".join(parts[1:])))
 
-    async def get(self, authority: str, path: str) -> tuple[int, bytes]:
+    async def get(self, authority: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
         stream_id = self._quic.get_next_available_stream_id()
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[stream_id] = (future, [])
@@ -51,7 +52,7 @@ class _Client(QuicConnectionProtocol):
             end_stream=True,
         )
         self.transmit()
-        return await asyncio.wait_for(future, 10)
+        return await asyncio.wait_for(future, timeout)
 
 
 async def get(host: str, port: int, path: str, cafile: str, server_name: str) -> tuple[int, bytes]:
@@ -65,3 +66,34 @@ async def get(host: str, port: int, path: str, cafile: str, server_name: str) ->
     ) as client:
         assert isinstance(client, _Client)
         return await client.get(f"{server_name}:{port}", path)
+
+
+async def load(
+    host: str, port: int, path: str, server_name: str, requests: int, streams: int
+) -> list[float]:
+    """`requests` GETs on one connection, `streams` at a time: each one's milliseconds
+    (certificates unchecked: the lab's own server)."""
+    import ssl
+    import time
+
+    configuration = QuicConfiguration(
+        is_client=True, alpn_protocols=H3_ALPN, server_name=server_name, verify_mode=ssl.CERT_NONE
+    )
+    latencies: list[float] = []
+    async with connect(
+        host, port, configuration=configuration, create_protocol=_Client, wait_connected=True
+    ) as client:
+        assert isinstance(client, _Client)
+        remaining = requests
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                status, _ = await client.get(f"{server_name}:{port}", path, timeout=120)
+                if status == 200:
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(streams)))
+    return latencies
