@@ -34,6 +34,8 @@ class Load:
     base: str | None = None
     # Requests per second per connection, open loop (a timing script); 0: closed loop.
     rate: int = 0
+    # More URLs on the same host, taken in turn with `url` (h2load round-robins them).
+    more_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def command(binary: str, load: Load, log_file: Path, directory: Path) -> list[st
         script = directory / "timing"
         script.write_text(timing_script(load))
         return [*args, f"--timing-script-file={script}"]
-    return [*args, "-n", str(load.requests), load.url]
+    return [*args, "-n", str(load.requests), load.url, *load.more_urls]
 
 
 def run(load: Load, timeout: float = 300) -> Figures:

@@ -29,6 +29,7 @@ def results(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         "caching",
         "delivery",
         "hol",
+        "balancing",
     ]
     run = mesh.cli("lab", *names, "--quick", "--out", str(out), timeout=600)
     assert "seats sold twice" in run.stdout
@@ -180,6 +181,18 @@ def test_both_transports_cross_the_impaired_link_at_every_loss(results: Path) ->
             assert point["p50_ms"] >= 2 * figures["delay_ms"]
 
 
+def test_every_policy_reaches_every_replica_but_ring_hash_keeps_keys_apart(
+    results: Path,
+) -> None:
+    figures = _figures(results, "balancing")
+    assert list(figures["results"]) == ["round robin", "least request", "random", "ring hash"]
+    for name, policy in figures["results"].items():
+        assert policy["succeeded"] == policy["requests"] and policy["non_2xx"] == 0
+        # The front Envoy's own per-host counters add up to what h2load sent.
+        assert sum(policy["served"]) == policy["requests"], name
+        assert all(count > 0 for count in policy["served"]), name
+
+
 def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path) -> None:
     written = mesh.cli("lab", "report", "--out", str(results)).stdout
     assert str(results / "report.html") in written
@@ -192,11 +205,12 @@ def test_the_report_opens_in_a_browser_with_every_plot(mesh: Mesh, results: Path
                     "return [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                     " && document.images.length"
                 )
-                == 10
+                == 11
             ),
-            "ten plots loaded",
+            "eleven plots loaded",
         )
         assert [s.get_attribute("id") for s in browser.all("section")] == [
+            "balancing",
             "caching",
             "delivery",
             "formats",

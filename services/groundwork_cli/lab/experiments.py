@@ -76,6 +76,12 @@ def _hol(plan: Plan, quick: bool) -> Outcome:
     return hol.run(quick)
 
 
+def _balancing(plan: Plan, quick: bool) -> Outcome:
+    from groundwork_cli.lab import balancing
+
+    return balancing.run(quick)
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
@@ -83,6 +89,7 @@ EXPERIMENTS = {
         Experiment("hol", "Head-of-line blocking: HTTP/2 against HTTP/3 on a lossy link", _hol),
         Experiment("formats", "JSON against protobuf: bytes, encode/decode, compression", _formats),
         Experiment("proxies", "The cost of each proxy hop, with and without mTLS", _proxies),
+        Experiment("balancing", "Four balancing policies with one slow replica", _balancing),
         Experiment("caching", "No cache, cache-aside, micro-cache; a stampede", _caching),
         Experiment("indexes", "The catalog's queries with and without their indexes", _indexes),
         Experiment("isolation", "Isolation levels and double booking", _isolation),
