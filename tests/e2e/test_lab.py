@@ -51,7 +51,7 @@ def test_the_lab_names_its_experiments_and_refuses_unknown_ones(mesh: Mesh) -> N
         assert name in listed
     unknown = mesh.cli("lab", "telepathy", check=False)
     assert unknown.returncode == 2
-    assert "no experiment telepathy; there are protocols, formats, proxies" in unknown.stderr
+    assert "no experiment telepathy; there are protocols, hol, formats, proxies" in unknown.stderr
 
 
 def test_protobuf_is_smaller_than_json_and_compression_smaller_still(results: Path) -> None:
