@@ -22,6 +22,8 @@ class Method:
     read: bool  # a GET in its google.api.http rule: safe to retry
     # Names an event whose waiting room, if it has one, must have admitted the caller.
     admission: bool = False
+    # A streaming RPC: never buffered, no route timeout (the client's deadline bounds it).
+    streaming: bool = False
 
 
 @cache
@@ -44,5 +46,31 @@ def methods(grpc_service: str) -> list[Method]:
         rule = options.Extensions[annotations_pb2.http]
         admission = bool(options.Extensions[access_pb2.admission])
         path = f"/{service.full_name}/{method.name}"
-        result.append(Method(path, access, bool(rule.get), admission))
+        streaming = method.client_streaming or method.server_streaming
+        result.append(Method(path, access, bool(rule.get), admission, streaming))
     return result
+
+
+REFLECTION_PATHS = (
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+)
+
+
+def streaming_paths(grpc_services: list[str]) -> list[str]:
+    """The paths of the streaming RPCs a gRPC server serves: its services' and
+    server reflection's (every service answers reflection). Services whose
+    descriptors are not generated here (Envoy's rate limit API) have none."""
+    _load_generated()
+    paths = []
+    for name in grpc_services:
+        try:
+            service = descriptor_pool.Default().FindServiceByName(name)
+        except KeyError:
+            continue
+        paths += [
+            f"/{service.full_name}/{m.name}"
+            for m in service.methods
+            if m.client_streaming or m.server_streaming
+        ]
+    return [*paths, *REFLECTION_PATHS]

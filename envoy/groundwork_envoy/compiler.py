@@ -234,9 +234,11 @@ def apply_caller(config: dict[str, Any], caller: str, policy: TrafficPolicy) -> 
         action = route.get("route")
         if not on_routes or not action or action.get("cluster") != target:
             continue
-        if spec.timeout:
+        # A stream's route keeps its own timeouts: a unary timeout would cut it.
+        unary = "max_stream_duration" not in action
+        if spec.timeout and unary:
             action["timeout"] = envoy_duration(spec.timeout)
-        if spec.retries:
+        if spec.retries and unary:
             action["retry_policy"] = retry_policy(spec)
         if spec.split:
             del action["cluster"]
@@ -278,7 +280,7 @@ def apply_target(config: dict[str, Any], mesh: Mesh, policy: TrafficPolicy) -> b
         return False
     grpc = mesh.services[spec.service].protocol == "grpc"
     for route in _routes(config, "inbound"):
-        if route.get("name") != "app":
+        if route.get("name") not in ("app", "streams"):
             continue  # health checks stay untouched
         per_filter = route.setdefault("typed_per_filter_config", {})
         if spec.fault:

@@ -36,6 +36,9 @@ class EdgePorts(_Strict):
     # A connection with no request in flight, and a TLS handshake, may take this long.
     idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
     handshake_timeout_seconds: int = Field(default=10, ge=1, le=60)
+    # The public gRPC service the edge sends server reflection to (each public
+    # service answers it for the whole public API).
+    reflection: str = "catalog"
 
 
 class RateLimitPolicy(_Strict):
@@ -122,6 +125,10 @@ class Mesh(_Strict):
             unknown = set(svc.metrics_readers) - set(self.services)
             if unknown:
                 raise ValueError(f"services.{name}.metrics_readers: unknown {sorted(unknown)}")
+        reflecting = self.public_services().get(self.edge.reflection)
+        if reflecting is None or reflecting.protocol != "grpc":
+            name = self.edge.reflection
+            raise ValueError(f"edge.reflection: {name} is not a public gRPC service")
         return self
 
     def metrics_sources(self, reader: str) -> list[str]:

@@ -18,7 +18,7 @@ import jinja2
 import yaml
 
 from groundwork_envoy import compiler, dynamic, web_assets
-from groundwork_envoy.access import methods
+from groundwork_envoy.access import methods, streaming_paths
 from groundwork_envoy.model import Mesh
 from groundwork_envoy.policy import TrafficPolicy
 from groundwork_envoy.profiles import EDGE, EnvoyNode, Profile
@@ -88,6 +88,7 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[EnvoyNode, dict[st
                 address=profile.listen_address(service, instance),
                 app_target=profile.app_target(mesh, service, instance),
                 version=profile.version(mesh, service, instance),
+                streaming_paths=streaming_paths(mesh.services[service].grpc_services),
             ),
         )
     configs = {}

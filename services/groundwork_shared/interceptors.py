@@ -1,4 +1,4 @@
-"""Cross-cutting behaviour for every unary RPC: a request whose strings are not
+"""Cross-cutting behaviour for every unary and server-streaming RPC: a request whose strings are not
 valid UTF-8 or hold a NUL is refused with the field named (validation.py),
 domain errors become gRPC statuses with details, any other error becomes a bare
 "internal error" with the trace id (never the exception's text), each call is
@@ -10,10 +10,11 @@ is sent only when a handler added headers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from opentelemetry import trace
 from groundwork_shared import statuses
 from groundwork_shared.errors import DomainError, FieldViolation, InvalidArgument
 from groundwork_shared.logs import in_sampled_trace
-from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS
+from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS, RPC_STREAMS_OPEN
 from groundwork_shared.validation import NOT_UTF8, string_violations, undecodable_field
 
 log = logging.getLogger("groundwork.rpc")
@@ -91,7 +92,58 @@ def _traced(message: str) -> str:
     return message
 
 
+async def _abort(
+    error: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str
+) -> grpc.StatusCode:
+    """End the call for `error` (always raises): a domain error as its status with
+    details, an unreachable dependency as UNAVAILABLE, anything else as a bare
+    "internal error" with the trace id."""
+    if isinstance(error, DomainError):
+        # A failed call carries no caching headers.
+        status = statuses.to_status(error)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+    if _unreachable(error):
+        # A service this call needs cannot be reached (starting, rolling,
+        # ejected): the caller may retry, so say so rather than "internal".
+        log.warning("a dependency is unavailable", extra={"method": method, "error": str(error)})
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, _traced("a service this call needs is unavailable")
+        )
+    log.exception("unhandled error", extra={"method": method})
+    await context.abort(grpc.StatusCode.INTERNAL, _traced("internal error"))
+    raise AssertionError("abort returned")  # pragma: no cover
+
+
+def _code_of(error: Exception) -> grpc.StatusCode:
+    if isinstance(error, DomainError):
+        return statuses.code_of(error)
+    return grpc.StatusCode.UNAVAILABLE if _unreachable(error) else grpc.StatusCode.INTERNAL
+
+
+def _record(method: str, code: grpc.StatusCode, started: float) -> None:
+    """Count and time the call; log it when it failed or its trace is kept (or at
+    DEBUG): a line per call would cost more than many of the calls."""
+    if method.startswith("/grpc.health."):
+        return
+    elapsed = time.perf_counter() - started
+    RPC_REQUESTS.labels(method, code.name).inc()
+    RPC_DURATION.labels(method).observe(elapsed)
+    level = logging.DEBUG
+    if code is not grpc.StatusCode.OK or in_sampled_trace():
+        level = logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "rpc",
+            extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+        )
+
+
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
+    """The behaviour above for unary and server-streaming RPCs (a stream is also
+    counted in RPC_STREAMS_OPEN while it runs). Client-streaming handlers (server
+    reflection) pass through as they are."""
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -100,68 +152,82 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        inner = handler.unary_unary
-        method = details.method
+        if handler.unary_unary is not None:
+            return _unary(handler, details.method)
+        if handler.unary_stream is not None:
+            return _server_stream(handler, details.method)
+        return handler
 
-        async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            headers: list[tuple[str, str]] = []
-            token = _response_headers.set(headers)
-            try:
-                _checked(request)
-                response = await inner(request, context)  # type: ignore[arg-type]
-                if headers:
-                    await context.send_initial_metadata(headers)
-                return response
-            except DomainError as error:
-                # A failed call carries no caching headers.
-                code = statuses.code_of(error)
-                status = statuses.to_status(error)
-                await context.abort(status.code, status.details, status.trailing_metadata)
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception as error:
-                if _unreachable(error):
-                    # A service this call needs cannot be reached (starting, rolling,
-                    # ejected): the caller may retry, so say so rather than "internal".
-                    code = grpc.StatusCode.UNAVAILABLE
-                    log.warning(
-                        "a dependency is unavailable", extra={"method": method, "error": str(error)}
-                    )
-                    message = "a service this call needs is unavailable"
-                else:
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("unhandled error", extra={"method": method})
-                    message = "internal error"
-                await context.abort(code, _traced(message))
-            finally:
-                _response_headers.reset(token)
-                if not method.startswith("/grpc.health."):
-                    elapsed = time.perf_counter() - started
-                    RPC_REQUESTS.labels(method, code.name).inc()
-                    RPC_DURATION.labels(method).observe(elapsed)
-                    # Every failure; a success when its trace is kept (or at DEBUG):
-                    # a line per call would cost more than many of the calls.
-                    level = logging.DEBUG
-                    if code is not grpc.StatusCode.OK or in_sampled_trace():
-                        level = logging.INFO
-                    if log.isEnabledFor(level):
-                        log.log(
-                            level,
-                            "rpc",
-                            extra={
-                                "method": method,
-                                "code": code.name,
-                                "duration_ms": round(elapsed * 1000, 2),
-                            },
-                        )
 
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=_tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+def _unary(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    inner = handler.unary_unary
+    assert inner is not None
+
+    async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        headers: list[tuple[str, str]] = []
+        token = _response_headers.set(headers)
+        try:
+            _checked(request)
+            response = await inner(request, context)  # type: ignore[arg-type]
+            if headers:
+                await context.send_initial_metadata(headers)
+            return response
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception as error:
+            code = _code_of(error)
+            await _abort(error, context, method)
+        finally:
+            _response_headers.reset(token)
+            _record(method, code, started)
+
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=_tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _server_stream(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    inner = handler.unary_stream
+    assert inner is not None
+
+    async def behaviour(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        open_streams = RPC_STREAMS_OPEN.labels(method)
+        open_streams.inc()
+        try:
+            _checked(request)
+            async for response in inner(request, context):  # type: ignore[arg-type,attr-defined]
+                yield response
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except asyncio.CancelledError:
+            # The client went away (cancelled, deadline passed, connection closed).
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as error:
+            code = _code_of(error)
+            await _abort(error, context, method)
+        finally:
+            open_streams.dec()
+            _record(method, code, started)
+
+    return grpc.unary_stream_rpc_method_handler(
+        behaviour,
+        request_deserializer=_tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )

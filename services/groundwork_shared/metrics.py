@@ -20,6 +20,11 @@ RPC_DURATION = Histogram(
     ["method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RPC_STREAMS_OPEN = Gauge(
+    "groundwork_rpc_streams_open",
+    "Streaming RPCs this process is serving now, by method (a cancelled one leaves at once)",
+    ["method"],
+)
 BUS_APPLIED = Counter(
     "groundwork_bus_events_applied_total", "Events whose effect committed", ["stream", "group"]
 )

@@ -1,4 +1,5 @@
-"""gRPC server bootstrap shared by every service: health, reflection, the
+"""gRPC server bootstrap shared by every service: health, reflection (of the
+public API in a public service, public_api.py; of its own services otherwise), the
 common interceptor, and a SIGTERM that drains in-flight calls before exit."""
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from groundwork_shared import telemetry
+from groundwork_shared import public_api, telemetry
 from groundwork_shared.health import Health, Probe
 from groundwork_shared.interceptors import UnaryInterceptor
 from groundwork_shared.settings import ServiceSettings
@@ -72,14 +72,12 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     health = Health(app.service_names, app.probes)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     app.register(server)
-    reflection.enable_server_reflection(
-        [
-            *app.service_names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
+    if set(app.service_names) & set(public_api.service_names()):
+        # What the edge may send a reflection stream to: the public API, no more.
+        public_api.enable_reflection(server, public_api.service_names(), public_api.pool())
+    else:
+        checks = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        public_api.enable_reflection(server, [*app.service_names, checks])
     bound = server.add_insecure_port(settings.grpc_listen)
     if bound == 0:
         raise SystemExit(f"cannot listen on {settings.grpc_listen} (GROUNDWORK_GRPC_LISTEN)")

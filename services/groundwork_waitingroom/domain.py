@@ -176,3 +176,40 @@ def p99_ms(before: dict[float, float], after: dict[float, float]) -> float | Non
             return (lower + (bound - lower) * share) * 1000
         lower, below = bound, count
     return lower * 1000
+
+
+# A watched place (WatchQueueTicket): how often an unchanged ticket is sent again,
+# so proxies on the way see a live stream (the edge cuts a stream idle for 60 s),
+# and how long one stream may last before the client reconnects.
+HEARTBEAT_SECONDS = 15
+HEARTBEAT_RANGE = (1, 60)
+LONGEST_WATCH_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Watch:
+    heartbeat_seconds: int
+    max_seconds: int
+
+    @classmethod
+    def of(cls, heartbeat_seconds: int, max_seconds: int) -> Watch:
+        """The client's limits (0: the default), every problem at once."""
+        problems = Violations()
+        low, high = HEARTBEAT_RANGE
+        if heartbeat_seconds and not low <= heartbeat_seconds <= high:
+            problems.add(
+                "heartbeat_seconds", f"between {low} and {high}, or 0 for {HEARTBEAT_SECONDS}"
+            )
+        if not 0 <= max_seconds <= LONGEST_WATCH_SECONDS:
+            problems.add(
+                "max_seconds",
+                f"between 1 and {LONGEST_WATCH_SECONDS}, or 0 for {LONGEST_WATCH_SECONDS}",
+            )
+        problems.raise_if_any()
+        return cls(heartbeat_seconds or HEARTBEAT_SECONDS, max_seconds or LONGEST_WATCH_SECONDS)
+
+
+def watch_ends(status: Status) -> bool:
+    """Nothing more will change for this caller: admitted (the ticket carries the
+    token), or not in the queue at all."""
+    return status in (Status.ADMITTED, Status.NONE)

@@ -3,6 +3,8 @@ admins' rooms. Translates between messages and the domain; state is in Redis."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,9 @@ _STATUS = {
     Status.ADMITTED: pb.TICKET_STATUS_ADMITTED,
     Status.NONE: pb.TICKET_STATUS_NONE,
 }
+_STATUS_OF = {v: k for k, v in _STATUS.items()}
+# How often a watched place is read again (WatchQueueTicket).
+CHECK_SECONDS = 0.5
 # Room fields an admin sets (the rest are figures).
 SETTABLE = (
     "total_active_users",
@@ -92,6 +97,19 @@ def room_message(figures: Figures) -> pb.Room:
     )
 
 
+def _moved(before: pb.QueueTicket | None, after: pb.QueueTicket) -> bool:
+    """Whether the place changed: the estimates (a pre-queue countdown moves every
+    moment) do not count, the place, the queue, the pace and the status do."""
+    if before is None:
+        return True
+    steady = [pb.QueueTicket(), pb.QueueTicket()]
+    for copy, ticket in zip(steady, (before, after), strict=True):
+        copy.CopyFrom(ticket)
+        copy.ClearField("estimated_wait_seconds")
+        copy.ClearField("poll_after_seconds")
+    return steady[0] != steady[1]
+
+
 class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
     def __init__(self, rooms: Rooms, issuer: Issuer) -> None:
         self._rooms = rooms
@@ -137,6 +155,30 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
         self, request: pb.GetQueueTicketRequest, context: Context
     ) -> pb.QueueTicket:
         return await self._ticket(_event_id(request.event_id), caller(context).user_id)
+
+    async def WatchQueueTicket(
+        self, request: pb.WatchQueueTicketRequest, context: Context
+    ) -> AsyncIterator[pb.QueueTicket]:
+        """The place as it moves. Redis is read every CHECK_SECONDS for this caller
+        (one script call); a ticket goes out only when it changed or the heartbeat
+        is due. A cancelled call ends this generator at its await (the interceptor
+        counts it out of groundwork_rpc_streams_open)."""
+        user = caller(context).user_id
+        event_id = _event_id(request.event_id)
+        watch = domain.Watch.of(request.heartbeat_seconds, request.max_seconds)
+        clock = asyncio.get_running_loop().time
+        ends = clock() + watch.max_seconds
+        sent: pb.QueueTicket | None = None
+        sent_at = 0.0
+        while True:
+            ticket = await self._ticket(event_id, user)
+            now = clock()
+            if _moved(sent, ticket) or now - sent_at >= watch.heartbeat_seconds:
+                yield ticket
+                sent, sent_at = ticket, now
+            if domain.watch_ends(_STATUS_OF[ticket.status]) or now >= ends:
+                return
+            await asyncio.sleep(min(CHECK_SECONDS, ends - now))
 
     async def LeaveQueue(self, request: pb.LeaveQueueRequest, context: Context) -> pb.QueueTicket:
         who = caller(context)

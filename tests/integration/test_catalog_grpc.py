@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_status import rpc_status
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
@@ -23,6 +24,7 @@ from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_cli.runtime import probes
+from groundwork_shared import public_api
 from groundwork_shared.server import App, serve
 from groundwork_shared.settings import ServiceSettings
 from tests.conftest import settles
@@ -124,19 +126,49 @@ async def test_nul_and_invalid_utf8_are_refused_with_the_field_named(
     assert _violations(info.value) == [("request", "is not a valid message")]
 
 
-async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
+async def test_health(channel: grpc.aio.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     for name in ("", SERVICE):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-    replies = reflection.ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+
+
+async def _reflect(
+    channel: grpc.aio.Channel, service: str, *requests: reflection_pb2.ServerReflectionRequest
+) -> list[reflection_pb2.ServerReflectionResponse]:
+    """One reflection stream (v1 or v1alpha: the same messages on the wire)."""
+    call = channel.stream_stream(
+        f"/{service}/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
     )
-    async for reply in replies:
-        names = {s.name for s in reply.list_services_response.service}
-        assert {SERVICE, "grpc.health.v1.Health"} <= names
-        break
+    return [reply async for reply in call(iter(requests))]
+
+
+@pytest.mark.parametrize("service", [public_api.REFLECTION_V1, public_api.REFLECTION_V1ALPHA])
+async def test_reflection_describes_the_public_api_and_nothing_else(
+    channel: grpc.aio.Channel, service: str
+) -> None:
+    listed, booking, payments = await _reflect(
+        channel,
+        service,
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="groundwork.booking.v1.BookingService"
+        ),
+        reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="groundwork.payments.v1.PaymentsService"
+        ),
+    )
+    names = [s.name for s in listed.list_services_response.service]
+    assert sorted(names) == list(public_api.service_names())
+    assert SERVICE in names and "groundwork.payments.v1.PaymentsService" not in names
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in booking.file_descriptor_response.file_descriptor_proto
+    ]
+    assert "groundwork/booking/v1/booking.proto" in [f.name for f in files]
+    assert payments.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
 async def test_sigterm_drains_in_flight_calls(seeded_db: asyncpg.Pool, fresh_database: str) -> None:

@@ -36,7 +36,8 @@ def compiled(tmp_path: Path, *policies: TrafficPolicy) -> dict[str, dict[str, An
     return configs
 
 
-def routes_to(config: dict[str, Any], cluster: str) -> list[dict[str, Any]]:
+def routes_to(config: dict[str, Any], cluster: str, streams: bool = False) -> list[dict[str, Any]]:
+    """The unary routes to `cluster` (or its streams' routes)."""
     found = []
     for listener in config["static_resources"]["listeners"]:
         for chain in listener["filter_chains"]:
@@ -54,7 +55,8 @@ def routes_to(config: dict[str, Any], cluster: str) -> list[dict[str, Any]]:
                     names = [action.get("cluster")] + [
                         c["name"] for c in action.get("weighted_clusters", {}).get("clusters", [])
                     ]
-                    if any(n and n.startswith(cluster) for n in names):
+                    stream = "max_stream_duration" in action
+                    if any(n and n.startswith(cluster) for n in names) and stream == streams:
                         found.append(route)
     return found
 
@@ -101,6 +103,12 @@ def test_timeout_and_retries_land_on_every_callers_routes(tmp_path: Path) -> Non
     # Other services' routes keep their defaults.
     for route in routes_to(configs["edge"], "booking"):
         assert route["route"]["timeout"] == "15s"
+    # And streams (server reflection, at catalog) keep theirs: a unary timeout would cut them.
+    streams = routes_to(configs["edge"], "catalog", streams=True)
+    assert streams
+    for route in streams:
+        assert route["route"]["timeout"] == "0s"
+        assert "retry_policy" not in route["route"]
 
 
 def test_circuit_breaker_budget_and_outlier_detection_land_on_callers_clusters(
@@ -161,7 +169,9 @@ def test_fault_and_rate_limit_land_on_the_services_own_inbound(tmp_path: Path) -
             "fill_interval": "1s",
         }
         assert bucket["rate_limited_as_resource_exhausted"] is True
-        # Health checks never see a fault: callers must not eject healthy instances.
+        # Streams see the same faults; health checks never do (callers must not
+        # eject healthy instances).
+        assert routes["streams"]["typed_per_filter_config"] == per_filter
         assert "typed_per_filter_config" not in routes["health"]
     # Callers are unchanged by a service-side policy.
     assert "typed_per_filter_config" not in inbound_routes(configs["sidecar-booking-0"])["app"]

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from groundwork_shared.errors import InvalidArgument
+from groundwork_waitingroom import domain
 from groundwork_waitingroom.booking_latency import METHODS, method_buckets
 from groundwork_waitingroom.domain import (
     MIN_ADAPTIVE_RATE,
@@ -106,3 +107,20 @@ def test_reads_each_method_of_booking_metrics_page() -> None:
         ]
     )
     assert method_buckets(page) == {hold: {0.1: 3.0, INF: 4.0}, pay: {INF: 2.0}}
+
+
+def test_a_watch_takes_the_defaults_and_refuses_limits_out_of_range() -> None:
+    assert domain.Watch.of(0, 0) == domain.Watch(
+        domain.HEARTBEAT_SECONDS, domain.LONGEST_WATCH_SECONDS
+    )
+    assert domain.Watch.of(5, 30) == domain.Watch(5, 30)
+    with pytest.raises(InvalidArgument) as info:
+        domain.Watch.of(61, -1)
+    assert [v.field for v in info.value.violations] == ["heartbeat_seconds", "max_seconds"]
+    with pytest.raises(InvalidArgument):
+        domain.Watch.of(0, domain.LONGEST_WATCH_SECONDS + 1)
+
+
+def test_a_watch_ends_once_nothing_more_can_change() -> None:
+    ending = {s for s in domain.Status if domain.watch_ends(s)}
+    assert ending == {domain.Status.ADMITTED, domain.Status.NONE}

@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from groundwork.api.v1 import access_pb2 as groundwork_dot_api_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+groundwork/waitingroom/v1/waitingroom.proto\x12\x19groundwork.waitingroom.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"\xbd\x05\n\x04Room\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x12total_active_users\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14new_users_per_minute\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1c\n\x0fsession_seconds\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12G\n\x0fqueueing_method\x18\x05 \x01(\x0e\x32).groundwork.waitingroom.v1.QueueingMethodH\x03\x88\x01\x01\x12,\n\x08opens_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x06paused\x18\x07 \x01(\x08H\x04\x88\x01\x01\x12;\n\x04mode\x18\x08 \x01(\x0e\x32(.groundwork.waitingroom.v1.AdmissionModeH\x05\x88\x01\x01\x12\"\n\x15target_booking_p99_ms\x18\t \x01(\x05H\x06\x88\x01\x01\x12\x1a\n\x0cqueue_length\x18\x14 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x61\x63tive_users\x18\x15 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61\x64mitted_total\x18\x16 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\"\n\x14\x61\x64mitted_last_minute\x18\x17 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\'\n\x19\x61\x64mission_rate_per_minute\x18\x18 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12%\n\x17observed_booking_p99_ms\x18\x19 \x01(\x01\x42\x04\xe2\x41\x01\x03\x42\x15\n\x13_total_active_usersB\x17\n\x15_new_users_per_minuteB\x12\n\x10_session_secondsB\x12\n\x10_queueing_methodB\t\n\x07_pausedB\x07\n\x05_modeB\x18\n\x16_target_booking_p99_ms\"\xd0\x03\n\x0bQueueTicket\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x37\n\x06status\x18\x02 \x01(\x0e\x32\'.groundwork.waitingroom.v1.TicketStatus\x12\x10\n\x08position\x18\x03 \x01(\x03\x12\x14\n\x0cqueue_length\x18\x04 \x01(\x03\x12\x0e\n\x06served\x18\x05 \x01(\x03\x12\x1e\n\x16\x65stimated_wait_seconds\x18\x06 \x01(\x01\x12,\n\x08opens_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06paused\x18\x08 \x01(\x08\x12\x42\n\x0fqueueing_method\x18\t \x01(\x0e\x32).groundwork.waitingroom.v1.QueueingMethod\x12\x17\n\x0f\x61\x64mission_token\x18\n \x01(\t\x12\x38\n\x14\x61\x64mission_expires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12poll_after_seconds\x18\x0c \x01(\x01\x12-\n\tjoined_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\rQueueProgress\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06served\x18\x02 \x01(\x03\x12\x14\n\x0cqueue_length\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63tive_users\x18\x04 \x01(\x03\x12!\n\x19\x61\x64mission_rate_per_minute\x18\x05 \x01(\x01\x12\x0e\n\x06paused\x18\x06 \x01(\x08\x12,\n\x08opens_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x10JoinQueueRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x15GetQueueTicketRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x11LeaveQueueRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x11\x43reateRoomRequest\x12\x33\n\x04room\x18\x01 \x01(\x0b\x32\x1f.groundwork.waitingroom.v1.RoomB\x04\xe2\x41\x01\x02\"y\n\x11UpdateRoomRequest\x12\x33\n\x04room\x18\x01 \x01(\x0b\x32\x1f.groundwork.waitingroom.v1.RoomB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"(\n\x0eGetRoomRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x12\n\x10ListRoomsRequest\"C\n\x11ListRoomsResponse\x12.\n\x05rooms\x18\x01 \x03(\x0b\x32\x1f.groundwork.waitingroom.v1.Room\"+\n\x11\x44\x65leteRoomRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x19\n\x17ListQueuedEventsRequest\"-\n\x18ListQueuedEventsResponse\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"\x10\n\x0eGetJwksRequest*g\n\x0eQueueingMethod\x12\x1f\n\x1bQUEUEING_METHOD_UNSPECIFIED\x10\x00\x12\x18\n\x14QUEUEING_METHOD_FIFO\x10\x01\x12\x1a\n\x16QUEUEING_METHOD_RANDOM\x10\x02*f\n\rAdmissionMode\x12\x1e\n\x1a\x41\x44MISSION_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41\x44MISSION_MODE_FIXED\x10\x01\x12\x1b\n\x17\x41\x44MISSION_MODE_ADAPTIVE\x10\x02*\x99\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17TICKET_STATUS_PRE_QUEUE\x10\x01\x12\x19\n\x15TICKET_STATUS_WAITING\x10\x02\x12\x1a\n\x16TICKET_STATUS_ADMITTED\x10\x03\x12\x16\n\x12TICKET_STATUS_NONE\x10\x04\x32\xd0\n\n\x12WaitingRoomService\x12\x8c\x01\n\tJoinQueue\x12+.groundwork.waitingroom.v1.JoinQueueRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"*\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/events/{event_id}/queue:\x01*\x12\x93\x01\n\x0eGetQueueTicket\x12\x30.groundwork.waitingroom.v1.GetQueueTicketRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"\'\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/events/{event_id}/queue\x12\x94\x01\n\nLeaveQueue\x12,.groundwork.waitingroom.v1.LeaveQueueRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"0\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02&\"!/v1/events/{event_id}/queue:leave:\x01*\x12x\n\nCreateRoom\x12,.groundwork.waitingroom.v1.CreateRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\"\x1b\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x11\"\t/v1/rooms:\x04room\x12\x88\x01\n\nUpdateRoom\x12,.groundwork.waitingroom.v1.UpdateRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\"+\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02!2\x19/v1/rooms/{room.event_id}:\x04room\x12w\n\x07GetRoom\x12).groundwork.waitingroom.v1.GetRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\" \x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/rooms/{event_id}\x12}\n\tListRooms\x12+.groundwork.waitingroom.v1.ListRoomsRequest\x1a,.groundwork.waitingroom.v1.ListRoomsResponse\"\x15\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/rooms\x12}\n\nDeleteRoom\x12,.groundwork.waitingroom.v1.DeleteRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\" \x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x16*\x14/v1/rooms/{event_id}\x12\x99\x01\n\x10ListQueuedEvents\x12\x32.groundwork.waitingroom.v1.ListQueuedEventsRequest\x1a\x33.groundwork.waitingroom.v1.ListQueuedEventsResponse\"\x1c\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/rooms:queued\x12\x66\n\x07GetJwks\x12).groundwork.waitingroom.v1.GetJwksRequest\x1a\x14.google.api.HttpBody\"\x1a\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/rooms:jwksb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+groundwork/waitingroom/v1/waitingroom.proto\x12\x19groundwork.waitingroom.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"\xbd\x05\n\x04Room\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x12total_active_users\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14new_users_per_minute\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1c\n\x0fsession_seconds\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12G\n\x0fqueueing_method\x18\x05 \x01(\x0e\x32).groundwork.waitingroom.v1.QueueingMethodH\x03\x88\x01\x01\x12,\n\x08opens_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x06paused\x18\x07 \x01(\x08H\x04\x88\x01\x01\x12;\n\x04mode\x18\x08 \x01(\x0e\x32(.groundwork.waitingroom.v1.AdmissionModeH\x05\x88\x01\x01\x12\"\n\x15target_booking_p99_ms\x18\t \x01(\x05H\x06\x88\x01\x01\x12\x1a\n\x0cqueue_length\x18\x14 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x61\x63tive_users\x18\x15 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61\x64mitted_total\x18\x16 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\"\n\x14\x61\x64mitted_last_minute\x18\x17 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\'\n\x19\x61\x64mission_rate_per_minute\x18\x18 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12%\n\x17observed_booking_p99_ms\x18\x19 \x01(\x01\x42\x04\xe2\x41\x01\x03\x42\x15\n\x13_total_active_usersB\x17\n\x15_new_users_per_minuteB\x12\n\x10_session_secondsB\x12\n\x10_queueing_methodB\t\n\x07_pausedB\x07\n\x05_modeB\x18\n\x16_target_booking_p99_ms\"\xd0\x03\n\x0bQueueTicket\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x37\n\x06status\x18\x02 \x01(\x0e\x32\'.groundwork.waitingroom.v1.TicketStatus\x12\x10\n\x08position\x18\x03 \x01(\x03\x12\x14\n\x0cqueue_length\x18\x04 \x01(\x03\x12\x0e\n\x06served\x18\x05 \x01(\x03\x12\x1e\n\x16\x65stimated_wait_seconds\x18\x06 \x01(\x01\x12,\n\x08opens_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06paused\x18\x08 \x01(\x08\x12\x42\n\x0fqueueing_method\x18\t \x01(\x0e\x32).groundwork.waitingroom.v1.QueueingMethod\x12\x17\n\x0f\x61\x64mission_token\x18\n \x01(\t\x12\x38\n\x14\x61\x64mission_expires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12poll_after_seconds\x18\x0c \x01(\x01\x12-\n\tjoined_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\rQueueProgress\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06served\x18\x02 \x01(\x03\x12\x14\n\x0cqueue_length\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63tive_users\x18\x04 \x01(\x03\x12!\n\x19\x61\x64mission_rate_per_minute\x18\x05 \x01(\x01\x12\x0e\n\x06paused\x18\x06 \x01(\x08\x12,\n\x08opens_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x10JoinQueueRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x15GetQueueTicketRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"a\n\x17WatchQueueTicketRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11heartbeat_seconds\x18\x02 \x01(\x05\x12\x13\n\x0bmax_seconds\x18\x03 \x01(\x05\"+\n\x11LeaveQueueRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x11\x43reateRoomRequest\x12\x33\n\x04room\x18\x01 \x01(\x0b\x32\x1f.groundwork.waitingroom.v1.RoomB\x04\xe2\x41\x01\x02\"y\n\x11UpdateRoomRequest\x12\x33\n\x04room\x18\x01 \x01(\x0b\x32\x1f.groundwork.waitingroom.v1.RoomB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"(\n\x0eGetRoomRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x12\n\x10ListRoomsRequest\"C\n\x11ListRoomsResponse\x12.\n\x05rooms\x18\x01 \x03(\x0b\x32\x1f.groundwork.waitingroom.v1.Room\"+\n\x11\x44\x65leteRoomRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x19\n\x17ListQueuedEventsRequest\"-\n\x18ListQueuedEventsResponse\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"\x10\n\x0eGetJwksRequest*g\n\x0eQueueingMethod\x12\x1f\n\x1bQUEUEING_METHOD_UNSPECIFIED\x10\x00\x12\x18\n\x14QUEUEING_METHOD_FIFO\x10\x01\x12\x1a\n\x16QUEUEING_METHOD_RANDOM\x10\x02*f\n\rAdmissionMode\x12\x1e\n\x1a\x41\x44MISSION_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41\x44MISSION_MODE_FIXED\x10\x01\x12\x1b\n\x17\x41\x44MISSION_MODE_ADAPTIVE\x10\x02*\x99\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17TICKET_STATUS_PRE_QUEUE\x10\x01\x12\x19\n\x15TICKET_STATUS_WAITING\x10\x02\x12\x1a\n\x16TICKET_STATUS_ADMITTED\x10\x03\x12\x16\n\x12TICKET_STATUS_NONE\x10\x04\x32\xc8\x0b\n\x12WaitingRoomService\x12\x8c\x01\n\tJoinQueue\x12+.groundwork.waitingroom.v1.JoinQueueRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"*\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02 \"\x1b/v1/events/{event_id}/queue:\x01*\x12\x93\x01\n\x0eGetQueueTicket\x12\x30.groundwork.waitingroom.v1.GetQueueTicketRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"\'\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/events/{event_id}/queue\x12v\n\x10WatchQueueTicket\x12\x32.groundwork.waitingroom.v1.WatchQueueTicketRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"\x04\x88\xb5\x18\x02\x30\x01\x12\x94\x01\n\nLeaveQueue\x12,.groundwork.waitingroom.v1.LeaveQueueRequest\x1a&.groundwork.waitingroom.v1.QueueTicket\"0\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02&\"!/v1/events/{event_id}/queue:leave:\x01*\x12x\n\nCreateRoom\x12,.groundwork.waitingroom.v1.CreateRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\"\x1b\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x11\"\t/v1/rooms:\x04room\x12\x88\x01\n\nUpdateRoom\x12,.groundwork.waitingroom.v1.UpdateRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\"+\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02!2\x19/v1/rooms/{room.event_id}:\x04room\x12w\n\x07GetRoom\x12).groundwork.waitingroom.v1.GetRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\" \x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/rooms/{event_id}\x12}\n\tListRooms\x12+.groundwork.waitingroom.v1.ListRoomsRequest\x1a,.groundwork.waitingroom.v1.ListRoomsResponse\"\x15\x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/rooms\x12}\n\nDeleteRoom\x12,.groundwork.waitingroom.v1.DeleteRoomRequest\x1a\x1f.groundwork.waitingroom.v1.Room\" \x88\xb5\x18\x03\x82\xd3\xe4\x93\x02\x16*\x14/v1/rooms/{event_id}\x12\x99\x01\n\x10ListQueuedEvents\x12\x32.groundwork.waitingroom.v1.ListQueuedEventsRequest\x1a\x33.groundwork.waitingroom.v1.ListQueuedEventsResponse\"\x1c\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/rooms:queued\x12\x66\n\x07GetJwks\x12).groundwork.waitingroom.v1.GetJwksRequest\x1a\x14.google.api.HttpBody\"\x1a\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/rooms:jwksb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,6 +55,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOINQUEUEREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_GETQUEUETICKETREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_GETQUEUETICKETREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHQUEUETICKETREQUEST'].fields_by_name['event_id']._loaded_options = None
+  _globals['_WATCHQUEUETICKETREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_LEAVEQUEUEREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_LEAVEQUEUEREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_CREATEROOMREQUEST'].fields_by_name['room']._loaded_options = None
@@ -69,6 +71,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WAITINGROOMSERVICE'].methods_by_name['JoinQueue']._serialized_options = b'\210\265\030\002\202\323\344\223\002 \"\033/v1/events/{event_id}/queue:\001*'
   _globals['_WAITINGROOMSERVICE'].methods_by_name['GetQueueTicket']._loaded_options = None
   _globals['_WAITINGROOMSERVICE'].methods_by_name['GetQueueTicket']._serialized_options = b'\210\265\030\002\202\323\344\223\002\035\022\033/v1/events/{event_id}/queue'
+  _globals['_WAITINGROOMSERVICE'].methods_by_name['WatchQueueTicket']._loaded_options = None
+  _globals['_WAITINGROOMSERVICE'].methods_by_name['WatchQueueTicket']._serialized_options = b'\210\265\030\002'
   _globals['_WAITINGROOMSERVICE'].methods_by_name['LeaveQueue']._loaded_options = None
   _globals['_WAITINGROOMSERVICE'].methods_by_name['LeaveQueue']._serialized_options = b'\210\265\030\002\202\323\344\223\002&\"!/v1/events/{event_id}/queue:leave:\001*'
   _globals['_WAITINGROOMSERVICE'].methods_by_name['CreateRoom']._loaded_options = None
@@ -85,12 +89,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WAITINGROOMSERVICE'].methods_by_name['ListQueuedEvents']._serialized_options = b'\210\265\030\001\202\323\344\223\002\022\022\020/v1/rooms:queued'
   _globals['_WAITINGROOMSERVICE'].methods_by_name['GetJwks']._loaded_options = None
   _globals['_WAITINGROOMSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\210\265\030\001\202\323\344\223\002\020\022\016/v1/rooms:jwks'
-  _globals['_QUEUEINGMETHOD']._serialized_start=2230
-  _globals['_QUEUEINGMETHOD']._serialized_end=2333
-  _globals['_ADMISSIONMODE']._serialized_start=2335
-  _globals['_ADMISSIONMODE']._serialized_end=2437
-  _globals['_TICKETSTATUS']._serialized_start=2440
-  _globals['_TICKETSTATUS']._serialized_end=2593
+  _globals['_QUEUEINGMETHOD']._serialized_start=2329
+  _globals['_QUEUEINGMETHOD']._serialized_end=2432
+  _globals['_ADMISSIONMODE']._serialized_start=2434
+  _globals['_ADMISSIONMODE']._serialized_end=2536
+  _globals['_TICKETSTATUS']._serialized_start=2539
+  _globals['_TICKETSTATUS']._serialized_end=2692
   _globals['_ROOM']._serialized_start=264
   _globals['_ROOM']._serialized_end=965
   _globals['_QUEUETICKET']._serialized_start=968
@@ -101,26 +105,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOINQUEUEREQUEST']._serialized_end=1669
   _globals['_GETQUEUETICKETREQUEST']._serialized_start=1671
   _globals['_GETQUEUETICKETREQUEST']._serialized_end=1718
-  _globals['_LEAVEQUEUEREQUEST']._serialized_start=1720
-  _globals['_LEAVEQUEUEREQUEST']._serialized_end=1763
-  _globals['_CREATEROOMREQUEST']._serialized_start=1765
-  _globals['_CREATEROOMREQUEST']._serialized_end=1837
-  _globals['_UPDATEROOMREQUEST']._serialized_start=1839
-  _globals['_UPDATEROOMREQUEST']._serialized_end=1960
-  _globals['_GETROOMREQUEST']._serialized_start=1962
-  _globals['_GETROOMREQUEST']._serialized_end=2002
-  _globals['_LISTROOMSREQUEST']._serialized_start=2004
-  _globals['_LISTROOMSREQUEST']._serialized_end=2022
-  _globals['_LISTROOMSRESPONSE']._serialized_start=2024
-  _globals['_LISTROOMSRESPONSE']._serialized_end=2091
-  _globals['_DELETEROOMREQUEST']._serialized_start=2093
-  _globals['_DELETEROOMREQUEST']._serialized_end=2136
-  _globals['_LISTQUEUEDEVENTSREQUEST']._serialized_start=2138
-  _globals['_LISTQUEUEDEVENTSREQUEST']._serialized_end=2163
-  _globals['_LISTQUEUEDEVENTSRESPONSE']._serialized_start=2165
-  _globals['_LISTQUEUEDEVENTSRESPONSE']._serialized_end=2210
-  _globals['_GETJWKSREQUEST']._serialized_start=2212
-  _globals['_GETJWKSREQUEST']._serialized_end=2228
-  _globals['_WAITINGROOMSERVICE']._serialized_start=2596
-  _globals['_WAITINGROOMSERVICE']._serialized_end=3956
+  _globals['_WATCHQUEUETICKETREQUEST']._serialized_start=1720
+  _globals['_WATCHQUEUETICKETREQUEST']._serialized_end=1817
+  _globals['_LEAVEQUEUEREQUEST']._serialized_start=1819
+  _globals['_LEAVEQUEUEREQUEST']._serialized_end=1862
+  _globals['_CREATEROOMREQUEST']._serialized_start=1864
+  _globals['_CREATEROOMREQUEST']._serialized_end=1936
+  _globals['_UPDATEROOMREQUEST']._serialized_start=1938
+  _globals['_UPDATEROOMREQUEST']._serialized_end=2059
+  _globals['_GETROOMREQUEST']._serialized_start=2061
+  _globals['_GETROOMREQUEST']._serialized_end=2101
+  _globals['_LISTROOMSREQUEST']._serialized_start=2103
+  _globals['_LISTROOMSREQUEST']._serialized_end=2121
+  _globals['_LISTROOMSRESPONSE']._serialized_start=2123
+  _globals['_LISTROOMSRESPONSE']._serialized_end=2190
+  _globals['_DELETEROOMREQUEST']._serialized_start=2192
+  _globals['_DELETEROOMREQUEST']._serialized_end=2235
+  _globals['_LISTQUEUEDEVENTSREQUEST']._serialized_start=2237
+  _globals['_LISTQUEUEDEVENTSREQUEST']._serialized_end=2262
+  _globals['_LISTQUEUEDEVENTSRESPONSE']._serialized_start=2264
+  _globals['_LISTQUEUEDEVENTSRESPONSE']._serialized_end=2309
+  _globals['_GETJWKSREQUEST']._serialized_start=2311
+  _globals['_GETJWKSREQUEST']._serialized_end=2327
+  _globals['_WAITINGROOMSERVICE']._serialized_start=2695
+  _globals['_WAITINGROOMSERVICE']._serialized_end=4175
 # @@protoc_insertion_point(module_scope)

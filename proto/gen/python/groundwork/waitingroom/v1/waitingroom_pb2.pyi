@@ -343,6 +343,33 @@ class GetQueueTicketRequest(_message.Message):
 Global___GetQueueTicketRequest: _TypeAlias = GetQueueTicketRequest  # noqa: Y015
 
 @_typing.final
+class WatchQueueTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_SECONDS_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    heartbeat_seconds: _builtins.int
+    """0: the server's default (15 s); at least 1, at most 60."""
+    max_seconds: _builtins.int
+    """0: the server's longest (600 s); a client reconnects after that."""
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        heartbeat_seconds: _builtins.int = ...,
+        max_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "heartbeat_seconds", b"heartbeat_seconds", "max_seconds", b"max_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchQueueTicketRequest: _TypeAlias = WatchQueueTicketRequest  # noqa: Y015
+
+@_typing.final
 class LeaveQueueRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -45,6 +45,11 @@ class WaitingRoomServiceStub:
                 request_serializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.GetQueueTicketRequest.SerializeToString,
                 response_deserializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.FromString,
                 _registered_method=True)
+        self.WatchQueueTicket = channel.unary_stream(
+                '/groundwork.waitingroom.v1.WaitingRoomService/WatchQueueTicket',
+                request_serializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.WatchQueueTicketRequest.SerializeToString,
+                response_deserializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.FromString,
+                _registered_method=True)
         self.LeaveQueue = channel.unary_unary(
                 '/groundwork.waitingroom.v1.WaitingRoomService/LeaveQueue',
                 request_serializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.LeaveQueueRequest.SerializeToString,
@@ -102,6 +107,18 @@ class WaitingRoomServiceServicer:
         """The caller's place: position and estimated wait, or the admission token
         once admitted. Poll no faster than poll_after_seconds, or follow
         /v1/live/events/{event_id}/queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchQueueTicket(self, request, context):
+        """The caller's place as a stream (gRPC and gRPC-Web; REST clients follow the
+        queue WebSocket): the current ticket at once, then each time it changes
+        (position, status, the room's pace), and again every heartbeat_seconds so
+        proxies see a live stream. It ends by itself once the caller is admitted
+        (the last message carries the admission token) or is not in the queue, after
+        at most max_seconds, or at the client's deadline; a cancelled call stops it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,6 +189,11 @@ def add_WaitingRoomServiceServicer_to_server(servicer, server):
             'GetQueueTicket': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueTicket,
                     request_deserializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.GetQueueTicketRequest.FromString,
+                    response_serializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.SerializeToString,
+            ),
+            'WatchQueueTicket': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchQueueTicket,
+                    request_deserializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.WatchQueueTicketRequest.FromString,
                     response_serializer=groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.SerializeToString,
             ),
             'LeaveQueue': grpc.unary_unary_rpc_method_handler(
@@ -268,6 +290,33 @@ class WaitingRoomService:
             target,
             '/groundwork.waitingroom.v1.WaitingRoomService/GetQueueTicket',
             groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.GetQueueTicketRequest.SerializeToString,
+            groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchQueueTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/groundwork.waitingroom.v1.WaitingRoomService/WatchQueueTicket',
+            groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.WatchQueueTicketRequest.SerializeToString,
             groundwork_dot_waitingroom_dot_v1_dot_waitingroom__pb2.QueueTicket.FromString,
             options,
             channel_credentials,

@@ -45,6 +45,14 @@ class WaitingRoomServiceStub:
     once admitted. Poll no faster than poll_after_seconds, or follow
     /v1/live/events/{event_id}/queue.
     """
+    WatchQueueTicket: _grpc.UnaryStreamMultiCallable[_waitingroom_pb2.WatchQueueTicketRequest, _waitingroom_pb2.QueueTicket]
+    """The caller's place as a stream (gRPC and gRPC-Web; REST clients follow the
+    queue WebSocket): the current ticket at once, then each time it changes
+    (position, status, the room's pace), and again every heartbeat_seconds so
+    proxies see a live stream. It ends by itself once the caller is admitted
+    (the last message carries the admission token) or is not in the queue, after
+    at most max_seconds, or at the client's deadline; a cancelled call stops it.
+    """
     LeaveQueue: _grpc.UnaryUnaryMultiCallable[_waitingroom_pb2.LeaveQueueRequest, _waitingroom_pb2.QueueTicket]
     """Leave the queue, or end an admitted session early (its slot goes to the next)."""
     CreateRoom: _grpc.UnaryUnaryMultiCallable[_waitingroom_pb2.CreateRoomRequest, _waitingroom_pb2.Room]
@@ -71,6 +79,14 @@ class WaitingRoomServiceAsyncStub(WaitingRoomServiceStub):
     """The caller's place: position and estimated wait, or the admission token
     once admitted. Poll no faster than poll_after_seconds, or follow
     /v1/live/events/{event_id}/queue.
+    """
+    WatchQueueTicket: _aio.UnaryStreamMultiCallable[_waitingroom_pb2.WatchQueueTicketRequest, _waitingroom_pb2.QueueTicket]  # type: ignore[assignment]
+    """The caller's place as a stream (gRPC and gRPC-Web; REST clients follow the
+    queue WebSocket): the current ticket at once, then each time it changes
+    (position, status, the room's pace), and again every heartbeat_seconds so
+    proxies see a live stream. It ends by itself once the caller is admitted
+    (the last message carries the admission token) or is not in the queue, after
+    at most max_seconds, or at the client's deadline; a cancelled call stops it.
     """
     LeaveQueue: _aio.UnaryUnaryMultiCallable[_waitingroom_pb2.LeaveQueueRequest, _waitingroom_pb2.QueueTicket]  # type: ignore[assignment]
     """Leave the queue, or end an admitted session early (its slot goes to the next)."""
@@ -107,6 +123,20 @@ class WaitingRoomServiceServicer(metaclass=_abc_1.ABCMeta):
         """The caller's place: position and estimated wait, or the admission token
         once admitted. Poll no faster than poll_after_seconds, or follow
         /v1/live/events/{event_id}/queue.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchQueueTicket(
+        self,
+        request: _waitingroom_pb2.WatchQueueTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_waitingroom_pb2.QueueTicket], _abc.AsyncIterator[_waitingroom_pb2.QueueTicket]]:
+        """The caller's place as a stream (gRPC and gRPC-Web; REST clients follow the
+        queue WebSocket): the current ticket at once, then each time it changes
+        (position, status, the room's pace), and again every heartbeat_seconds so
+        proxies see a live stream. It ends by itself once the caller is admitted
+        (the last message carries the admission token) or is not in the queue, after
+        at most max_seconds, or at the client's deadline; a cancelled call stops it.
         """
 
     @_abc_1.abstractmethod
