@@ -115,7 +115,13 @@ def test_unknown_event_is_a_404_json_error(mesh: Mesh) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/"), ("GET", "/v2/events"), ("DELETE", "/v1/events"), ("GET", "/admin")],
+    [
+        ("POST", "/"),
+        ("GET", "/index.php"),
+        ("GET", "/v2/events"),
+        ("DELETE", "/v1/events"),
+        ("GET", "/admin"),
+    ],
 )
 def test_unknown_routes_are_404_json(mesh: Mesh, method: str, path: str) -> None:
     reply = httpx.request(method, mesh.http + path)
