@@ -29,12 +29,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pg")
     server = EmbeddedPostgres(root / "data", PG_HOST, 5432)
     server.init()
-    log = (root / "postgres.log").open("w")
+    log_path = root / "postgres.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         server.command(), **server.run_as(), stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        asyncio.run(probes.wait_until(probes.postgres(server.url()), 30, "postgres"))
+        try:
+            ready = probes.postgres(server.url())
+            asyncio.run(probes.wait_until(ready, 30, "postgres", process))
+        except probes.NotReady as error:
+            raise probes.NotReady(f"{error}\n{log_path}:\n{log_path.read_text()}") from error
         yield server.url()
     finally:
         process.send_signal(signal.SIGINT)

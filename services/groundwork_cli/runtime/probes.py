@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,11 +22,16 @@ class NotReady(Exception):
     pass
 
 
-async def wait_until(probe: Probe, timeout: float, what: str) -> None:
-    """Retry `probe` until it passes; raise NotReady naming `what` with the last error."""
+async def wait_until(
+    probe: Probe, timeout: float, what: str, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Retry `probe` until it passes; raise NotReady naming `what` with the last error,
+    at once if `process` (the server probed) has exited: nothing will answer then."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise NotReady(f"{what} exited with status {process.returncode}: {last!r}")
         try:
             await asyncio.wait_for(probe(), timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             return
