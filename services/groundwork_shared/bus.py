@@ -26,6 +26,17 @@ from groundwork_shared import positions
 from groundwork_shared.metrics import BUS_APPLIED, BUS_DEAD_LETTERED, BUS_LAG, BUS_REDELIVERED
 from groundwork_shared.telemetry import background, continued
 
+# What a worker's loop outlives (logged, retried): the broker or the database gone
+# or restarting. asyncpg's pool can hand out a connection whose protocol a restart
+# left mid-operation (InternalClientError, seen with 0.32's pool floor upkeep).
+TRANSIENT: tuple[type[BaseException], ...] = (
+    RedisError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 log = logging.getLogger(__name__)
 
 FIELD = b"e"
@@ -127,7 +138,7 @@ class Consumer:
                         finally:
                             if not lock.is_closed():
                                 await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, OSError) as error:
+            except TRANSIENT as error:
                 log.warning("exclusive consumer interrupted", extra={"error": repr(error)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)  # standing by

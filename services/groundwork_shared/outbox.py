@@ -16,10 +16,9 @@ import logging
 import asyncpg
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from groundwork.events.v1.envelope_pb2 import Envelope
-from groundwork_shared.bus import FIELD, STREAM_MAXLEN
+from groundwork_shared.bus import FIELD, STREAM_MAXLEN, TRANSIENT
 from groundwork_shared.telemetry import background, current_traceparent, tracer
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class Relay:
             try:
                 sent = await self.run_once()
                 backoff = idle
-            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except TRANSIENT as error:
                 log.warning("outbox relay failed; retrying", extra={"error": repr(error)})
                 sent = 0
                 backoff = min(max_backoff, backoff * 2)
