@@ -11,6 +11,7 @@ import asyncpg
 from groundwork_booking import announcements, repository
 from groundwork_booking.domain import HoldStatus
 from groundwork_shared.telemetry import background
+from groundwork_shared.transient import TRANSIENT
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ async def _sweep_loop(pool: asyncpg.Pool, stop: asyncio.Event, interval: float) 
     while not stop.is_set():
         try:
             await sweep_once(pool)
-        except (asyncpg.PostgresError, OSError) as error:
+        except TRANSIENT as error:
             log.warning("hold sweep failed", extra={"error": repr(error)})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

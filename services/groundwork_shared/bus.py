@@ -25,17 +25,7 @@ from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_shared import positions
 from groundwork_shared.metrics import BUS_APPLIED, BUS_DEAD_LETTERED, BUS_LAG, BUS_REDELIVERED
 from groundwork_shared.telemetry import background, continued
-
-# What a worker's loop outlives (logged, retried): the broker or the database gone
-# or restarting. asyncpg's pool can hand out a connection whose protocol a restart
-# left mid-operation (InternalClientError, seen with 0.32's pool floor upkeep).
-TRANSIENT: tuple[type[BaseException], ...] = (
-    RedisError,
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
+from groundwork_shared.transient import TRANSIENT
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from groundwork.events.v1.envelope_pb2 import Envelope
-from groundwork_shared.bus import FIELD, STREAM_MAXLEN, TRANSIENT
+from groundwork_shared.bus import FIELD, STREAM_MAXLEN
 from groundwork_shared.telemetry import background, current_traceparent, tracer
+from groundwork_shared.transient import TRANSIENT
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x6777_6F62  # "gwob"
