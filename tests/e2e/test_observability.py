@@ -107,8 +107,14 @@ def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver
         records = [json.loads(line) for line in lines if line.startswith("{")]
         return [r for r in records if r.get("trace_id") == trace_id]
 
-    booking = eventually(lambda: logged("booking-0"), timeout=10)
-    assert any(str(r.get("method", "")).endswith("/PayOrder") for r in booking)
+    def pay_order_logged() -> list[dict[str, object]]:
+        # Wait for the PayOrder line itself: another of the trace's lines (a query,
+        # the outbox) can be written first.
+        booking = logged("booking-0")
+        assert any(str(r.get("method", "")).endswith("/PayOrder") for r in booking), booking
+        return booking
+
+    booking = eventually(pay_order_logged, timeout=10)
     assert all(len(str(r["span_id"])) == 16 for r in booking)
     assert eventually(lambda: logged("payments-0"), timeout=10)
     # The edge's access log (a file Envoy writes itself) names the same trace.
