@@ -5,7 +5,7 @@ relaying or sweeping without a word)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -15,21 +15,24 @@ from groundwork_booking import workers as booking_workers
 from groundwork_shared.outbox import Relay
 
 # What ci-43 saw from asyncpg 0.32's pool after a Postgres restart, and its cousins.
-FAILURES = [
+DATABASE_FAILURES = [
     asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
     asyncpg.InterfaceError("cannot perform operation: connection is closed"),
     asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
     asyncpg.CannotConnectNowError("the database system is shutting down"),
     ConnectionRefusedError(111, "Connect call failed"),
-    RedisConnectionError("Connection refused"),
 ]
+BROKER_FAILURES = [RedisConnectionError("Connection refused")]
 
 
-def _failing_then_stopping(stop: asyncio.Event, failure: BaseException) -> Any:
-    calls: list[int] = []
+def _failing_then_stopping(
+    stop: asyncio.Event, failure: BaseException
+) -> tuple[Callable[..., Awaitable[int]], list[object]]:
+    """An attempt that fails once, then stops the loop; and the record of its calls."""
+    calls: list[object] = []
 
-    async def attempt(*_: object) -> int:
-        calls.append(1)
+    async def attempt(*args: object) -> int:
+        calls.append(args)
         if len(calls) == 1:
             raise failure
         stop.set()
@@ -38,7 +41,9 @@ def _failing_then_stopping(stop: asyncio.Event, failure: BaseException) -> Any:
     return attempt, calls
 
 
-@pytest.mark.parametrize("failure", FAILURES, ids=lambda f: type(f).__name__)
+@pytest.mark.parametrize(
+    "failure", DATABASE_FAILURES + BROKER_FAILURES, ids=lambda f: type(f).__name__
+)
 async def test_the_relay_logs_a_failure_and_tries_again(
     failure: BaseException, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -51,7 +56,7 @@ async def test_the_relay_logs_a_failure_and_tries_again(
     assert "outbox relay failed; retrying" in caplog.messages
 
 
-@pytest.mark.parametrize("failure", FAILURES[:5], ids=lambda f: type(f).__name__)
+@pytest.mark.parametrize("failure", DATABASE_FAILURES, ids=lambda f: type(f).__name__)
 async def test_the_hold_sweeper_logs_a_failure_and_tries_again(
     failure: BaseException, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

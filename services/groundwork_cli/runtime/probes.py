@@ -31,7 +31,8 @@ async def wait_until(
     last: BaseException | None = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise NotReady(f"{what} exited with status {process.returncode}: {last!r}")
+            since = f" (last probe: {last!r})" if last else ""
+            raise NotReady(f"{what} exited with status {process.returncode}{since}")
         try:
             await asyncio.wait_for(probe(), timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             return
