@@ -147,14 +147,17 @@ def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> No
 def test_a_cache_saves_queries_and_single_flight_tames_a_stampede(results: Path) -> None:
     figures = _figures(results, "caching")
     steady = figures["steady"]
-    assert steady["no cache"]["queries"] == steady["no cache"]["reads"]
+    assert steady["no cache"]["queries"] == steady["no cache"]["reads"], steady
+    # Each expiry of the key costs at most one round of concurrent misses, however
+    # long the phase took on this machine (its expiries are counted, not assumed).
     aside = steady["cache-aside (Redis, 1 s TTL)"]
-    assert aside["queries"] * 10 < aside["reads"] and aside["hit_ratio"] > 0.9
+    assert 0 < aside["queries"] <= aside["concurrency"] * (1 + aside["expiries"]), aside
+    assert aside["hit_ratio"] == 1 - aside["queries"] / aside["reads"], aside
     stampede = figures["stampede"]
-    assert stampede["without single-flight"]["queries"] > 1
-    assert stampede["with single-flight"]["queries"] == 1
+    assert stampede["without single-flight"]["queries"] > 1, stampede
+    assert stampede["with single-flight"]["queries"] == 1, stampede
     (edge,) = figures["edge"].values()
-    assert edge["succeeded"] == edge["requests"] > 0 and edge["non_2xx"] == 0
+    assert edge["succeeded"] == edge["requests"] > 0 and edge["non_2xx"] == 0, edge
 
 
 def test_only_the_id_in_the_effects_transaction_gives_exactly_once(results: Path) -> None:
