@@ -1,9 +1,9 @@
-"""gRPC as its users meet it, through the edge of the running mesh: grpcurl against
-server reflection (the public API and nothing else, no proto files), a server
-stream (WatchQueueTicket) that follows a place until admission, outlives the
-unary timeouts while a unary call still times out, and frees its server-side
-state when the client cancels; and gRPC-Web from Connect's Python client over
-HTTP/1.1, as a browser would call it."""
+"""gRPC as its users meet it, through the edge of the running mesh: grpcurl and
+grpcui against server reflection (the public API and nothing else, no proto
+files), a server stream (WatchQueueTicket) that follows a place until admission,
+outlives the unary timeouts while a unary call still times out, and frees its
+server-side state when the client cancels; and gRPC-Web from Connect's Python
+client over HTTP/1.1, as a browser would call it."""
 
 from __future__ import annotations
 
@@ -86,6 +86,58 @@ def test_grpcurl_lists_describes_and_calls_the_public_api_without_proto_files(
     )
     assert called.returncode == 0, called.stderr
     assert len(json.loads(called.stdout)["events"]) == 2
+
+
+GRPCUI = "127.77.2.20:8070"
+LIST_EVENTS = "groundwork.catalog.v1.CatalogService.ListEvents"
+
+
+@contextlib.contextmanager
+def grpcui(mesh: Mesh) -> Iterator[httpx.Client]:
+    """grpcui's web UI on the edge, which it knows only through reflection."""
+    host, port = GRPCUI.split(":")
+    command = [str(binary("grpcui")), "-plaintext", "-open-browser=false"]
+    command += ["-bind", host, "-port", port, "-max-time", "30", mesh.plan.edge_http()]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with httpx.Client(base_url=f"http://{GRPCUI}", timeout=30) as client:
+
+            def serving() -> httpx.Response:
+                if process.poll() is not None:  # nothing will answer: say why at once
+                    raise RuntimeError(f"grpcui exited: {process.communicate()[0]}")
+                return client.get("/")
+
+            eventually(serving, timeout=60, errors=(httpx.TransportError,))
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_grpcui_browses_the_public_api_and_calls_it_from_reflection_alone(mesh: Mesh) -> None:
+    with grpcui(mesh) as ui:
+        page = ui.get("/").text
+        for service in public_api.service_names():
+            assert f'<option value="{service}">' in page
+        assert "PaymentsService" not in page  # the internal services stay hidden
+
+        schema = ui.get("/metadata", params={"method": WATCH.strip("/").replace("/", ".")})
+        assert schema.json()["requestType"] == "groundwork.waitingroom.v1.WatchQueueTicketRequest"
+
+        # The page's own call path: its CSRF cookie repeated in a header, the request
+        # as JSON, answered with the edge's real response.
+        called = ui.post(
+            f"/invoke/{LIST_EVENTS}",
+            json={"metadata": [], "data": [{"page_size": 2}], "timeout_seconds": 10},
+            headers={"x-grpcui-csrf-token": ui.cookies["_grpcui_csrf_token"]},
+        )
+        assert called.status_code == 200, called.text
+        result = called.json()
+        assert result["error"] is None, result
+        (response,) = result["responses"]
+        assert len(response["message"]["events"]) == 2
+        forged = ui.post(f"/invoke/{LIST_EVENTS}", json={"data": [{}]})
+        assert forged.status_code == 401
 
 
 @pytest.mark.parametrize("version", [public_api.REFLECTION_V1, public_api.REFLECTION_V1ALPHA])

@@ -1,8 +1,8 @@
 """Go programs the tests run for real (Jaeger, the Kubernetes control plane:
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok for the
 simulated node and kubelet, kube-proxy and CoreDNS for the real one, and
-protoc-gen-openapiv2, which proto/generate.py runs, and grpcurl for the edge's
-server reflection),
+protoc-gen-openapiv2, which proto/generate.py runs, and grpcurl and grpcui for
+the edge's server reflection),
 built from the Go module proxy once per pinned version and cached.
 
 Each program has a wrapper module under tests/infra/go/<module>/ whose go.mod pins it
@@ -119,6 +119,12 @@ PROGRAMS = {
             name="grpcurl",
             module="github.com/fullstorydev/grpcurl",
             package="github.com/fullstorydev/grpcurl/cmd/grpcurl",
+            version_variables=("main.version",),
+        ),
+        Program(
+            name="grpcui",
+            module="github.com/fullstorydev/grpcui",
+            package="github.com/fullstorydev/grpcui/cmd/grpcui",
             version_variables=("main.version",),
         ),
         Program(
