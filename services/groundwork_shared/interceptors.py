@@ -24,7 +24,12 @@ from opentelemetry import trace
 from groundwork_shared import statuses
 from groundwork_shared.errors import DomainError, FieldViolation, InvalidArgument
 from groundwork_shared.logs import in_sampled_trace
-from groundwork_shared.metrics import RPC_DURATION, RPC_REQUESTS, RPC_STREAMS_OPEN
+from groundwork_shared.metrics import (
+    RPC_DURATION,
+    RPC_REQUESTS,
+    RPC_STREAM_MESSAGES,
+    RPC_STREAMS_OPEN,
+)
 from groundwork_shared.validation import NOT_UTF8, string_violations, undecodable_field
 
 log = logging.getLogger("groundwork.rpc")
@@ -207,11 +212,13 @@ def _server_stream(
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         open_streams = RPC_STREAMS_OPEN.labels(method)
+        written = RPC_STREAM_MESSAGES.labels(method)
         open_streams.inc()
         try:
             _checked(request)
             async for response in inner(request, context):  # type: ignore[arg-type,attr-defined]
                 yield response
+                written.inc()  # grpc resumes this once the transport took the message
         except grpc.aio.AbortError:
             code = context.code() or grpc.StatusCode.UNKNOWN
             raise

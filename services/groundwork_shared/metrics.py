@@ -25,6 +25,13 @@ RPC_STREAMS_OPEN = Gauge(
     "Streaming RPCs this process is serving now, by method (a cancelled one leaves at once)",
     ["method"],
 )
+RPC_STREAM_MESSAGES = Counter(
+    "groundwork_rpc_stream_messages_total",
+    "Messages server streams handed to the transport, by method (grpc asks a stream"
+    " for the next only when the transport took the last: once the buffers on the way"
+    " are full, a reader that stops reading stops the stream)",
+    ["method"],
+)
 BUS_APPLIED = Counter(
     "groundwork_bus_events_applied_total", "Events whose effect committed", ["stream", "group"]
 )

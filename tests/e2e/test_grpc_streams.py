@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -25,11 +26,24 @@ from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.protocol import ProtocolType
 from grpc_reflection.v1alpha import reflection_pb2
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import (
+    DataReceived,
+    PingAckReceived,
+    ResponseReceived,
+    SettingsAcknowledged,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+)
+from h2.settings import SettingCodes
 from prometheus_client.parser import text_string_to_metric_families
 
 from groundwork.catalog.v1 import catalog_pb2
 from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
 from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
+from groundwork_cli import h2load
 from groundwork_cli.runtime import policies
 from groundwork_shared import public_api
 from tests import edge_flows
@@ -179,16 +193,30 @@ def _watch(
     return stub.WatchQueueTicket(request, metadata=_bearer(token), timeout=timeout)
 
 
-def _open_streams(mesh: Mesh) -> float:
-    """WatchQueueTicket streams the waiting room's instances are serving now."""
+def _waitingroom_figure(mesh: Mesh, family_name: str) -> float:
+    """A figure of WatchQueueTicket, summed over the waiting room's instances."""
     total = 0.0
     for instance in range(mesh.plan.mesh.services["waitingroom"].instances):
         address = mesh.plan.profile.listen_address("waitingroom", instance)
         text = httpx.get(f"http://{address}:{mesh.plan.mesh.ports.metrics}/metrics").text
         for family in text_string_to_metric_families(text):
-            if family.name == "groundwork_rpc_streams_open":
-                total += sum(s.value for s in family.samples if s.labels["method"] == WATCH)
+            if family.name == family_name:
+                total += sum(
+                    s.value
+                    for s in family.samples
+                    if s.labels["method"] == WATCH and not s.name.endswith("_created")
+                )
     return total
+
+
+def _open_streams(mesh: Mesh) -> float:
+    """WatchQueueTicket streams the waiting room's instances are serving now."""
+    return _waitingroom_figure(mesh, "groundwork_rpc_streams_open")
+
+
+def _written(mesh: Mesh) -> float:
+    """Tickets the watches have handed to the transport, since the servers started."""
+    return _waitingroom_figure(mesh, "groundwork_rpc_stream_messages")
 
 
 def test_a_watch_follows_the_place_until_admission_and_then_ends(
@@ -286,6 +314,154 @@ def test_a_stream_outlives_the_unary_timeouts_while_a_unary_call_times_out(
         timeout=30,
         errors=(grpc.RpcError,),
     )
+
+
+def _text(headers: Any) -> dict[str, str]:
+    return {str(name): str(value) for name, value in headers}
+
+
+class WindowedCall:
+    """One gRPC call over a raw HTTP/2 connection (h2) whose receive window the
+    test shuts and opens itself, which no gRPC library lets its caller do."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.socket = socket.create_connection((host, int(port)), timeout=10)
+        self.h2 = H2Connection(H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.h2.initiate_connection()
+        # Nothing may be sent on a new stream until the client opens its window.
+        self.h2.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        self.headers: dict[str, str] = {}
+        self.trailers: dict[str, str] = {}
+        self.data = bytearray()
+        self.settled = self.ended = self.pinged = False
+        self.stream = 0
+        self._flush()
+        self.pump_until(lambda: self.settled)
+
+    def _flush(self) -> None:
+        self.socket.sendall(self.h2.data_to_send())
+
+    def pump_until(self, done: Callable[[], bool], timeout: float = 30) -> None:
+        """Read what the edge sends until `done()` (or fail after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            assert left > 0, f"not done in {timeout}s: {self.headers} {len(self.data)} bytes"
+            self.socket.settimeout(min(left, 0.2))
+            try:
+                chunk = self.socket.recv(65536)
+            except TimeoutError:
+                continue
+            assert chunk, "the edge closed the connection"
+            for event in self.h2.receive_data(chunk):
+                self._handle(event)
+            self._flush()
+
+    def _handle(self, event: Any) -> None:
+        if isinstance(event, SettingsAcknowledged):
+            self.settled = True
+        elif isinstance(event, PingAckReceived):
+            self.pinged = False
+        elif isinstance(event, ResponseReceived):
+            self.headers = _text(event.headers)
+        elif isinstance(event, DataReceived):
+            self.data += event.data
+            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, TrailersReceived):
+            self.trailers = _text(event.headers)
+        elif isinstance(event, StreamEnded | StreamReset):
+            self.ended = True
+
+    def call(self, path: str, message: bytes, token: str) -> None:
+        self.stream = self.h2.get_next_available_stream_id()
+        authority = self.socket.getpeername()
+        request = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", f"{authority[0]}:{authority[1]}"),
+            (":path", path),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("authorization", f"Bearer {token}"),
+        ]
+        self.h2.send_headers(self.stream, request)
+        self.h2.send_data(self.stream, h2load.grpc_frame(message), end_stream=True)
+        self._flush()
+
+    def sync(self) -> None:
+        """Read everything the edge sent before it answers a PING: frames arrive in
+        order on the connection, so this waits on the edge, not on a clock."""
+        self.h2.ping(b"groundwk")
+        self.pinged = True
+        self._flush()
+        self.pump_until(lambda: not self.pinged)
+
+    def open_window(self) -> None:
+        self.h2.increment_flow_control_window(1 << 20, self.stream)
+        self._flush()
+
+    def messages(self) -> list[bytes]:
+        """The gRPC messages received so far (length-prefixed, uncompressed)."""
+        found, at = [], 0
+        while at + 5 <= len(self.data):
+            size = int.from_bytes(self.data[at + 1 : at + 5], "big")
+            if at + 5 + size > len(self.data):
+                break
+            found.append(bytes(self.data[at + 5 : at + 5 + size]))
+            at += 5 + size
+        return found
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_a_watch_waits_for_a_shut_window_and_then_delivers_every_change_in_order(
+    mesh: Mesh, admin: str
+) -> None:
+    """HTTP/2 flow control through the edge and the sidecar: a client that gives
+    its stream no window gets the response headers and no data, though the server
+    has written each change of its place meanwhile (its counter says so); the
+    stream stays open, and once the window opens every ticket arrives, in order,
+    and the stream ends with the admission."""
+    event_id, (token,) = _queued(mesh, admin, 1)
+    eventually(lambda: _open_streams(mesh) == 0, timeout=30)  # so the counter is ours
+    written = _written(mesh)
+    call = WindowedCall(mesh.plan.edge_http())
+    try:
+        request = pb.WatchQueueTicketRequest(event_id=event_id)  # heartbeats: 15 s
+        call.call(WATCH, request.SerializeToString(), token)
+        call.pump_until(lambda: bool(call.headers))
+        assert call.headers[":status"] == "200", call.headers
+
+        def server_wrote(tickets: int) -> None:
+            eventually(lambda: _written(mesh) >= written + tickets, timeout=20)
+
+        server_wrote(1)  # the opening ticket
+        for behind in (1, 2):  # customers join behind: the queue grows, a ticket each
+            edge_flows.join(mesh.http, mesh.user_token(), event_id)
+            server_wrote(1 + behind)
+            call.sync()
+            assert not call.data and not call.ended, (behind, call.data, call.trailers)
+
+        call.open_window()
+        call.pump_until(lambda: len(call.messages()) >= 3)
+        tickets = [pb.QueueTicket.FromString(m) for m in call.messages()]
+        # Then only heartbeats (every 15 s) of the last place, if a slow run saw one.
+        assert [(t.status, t.position, t.queue_length) for t in tickets] == [
+            (pb.TICKET_STATUS_WAITING, 1, length) for length in (1, 2, 3, *[3] * (len(tickets) - 3))
+        ]
+        resumed = httpx.patch(
+            f"{mesh.http}/v1/rooms/{event_id}", headers=dict(_bearer(admin)), json={"paused": False}
+        )
+        assert resumed.status_code == 200, resumed.text
+        call.pump_until(lambda: call.ended)
+        last = pb.QueueTicket.FromString(call.messages()[-1])
+        assert last.status == pb.TICKET_STATUS_ADMITTED and last.admission_token
+        assert call.trailers.get("grpc-status") == "0", call.trailers
+    finally:
+        call.close()
+    eventually(lambda: _open_streams(mesh) == 0, timeout=30)
 
 
 def _web_method(
