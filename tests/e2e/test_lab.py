@@ -129,7 +129,13 @@ def test_every_protocol_and_every_hop_answers_every_request(results: Path) -> No
     for points in protocols["results"].values():
         assert [p["clients"] for p in points] == [1, 8]
         assert all(p["succeeded"] == p["requests"] and p["non_2xx"] == 0 for p in points)
+    # HTTP/3 against HTTP/2 with Python clients alike (h2load has no QUIC here).
+    assert list(protocols["python_clients"]) == ["HTTP/2 TLS, httpx", "HTTP/3 QUIC, aioquic"]
+    for points in protocols["python_clients"].values():
+        assert [p["clients"] for p in points] == [1, 8]
+        assert all(p["succeeded"] == p["requests"] > 0 for p in points), points
     assert next(iter(protocols["setup_ms"])) == "TCP connect"
+    assert "QUIC (TLS 1.3 inside), aioquic" in protocols["setup_ms"]
     assert all(ms > 0 for ms in protocols["setup_ms"].values())
     proxies = _figures(results, "proxies")
     paths = list(proxies["closed_loop"])

@@ -99,38 +99,26 @@ def measure(sample: Sample, budget: float) -> dict[str, Any]:
     return figures
 
 
+# The table's columns: header, key of measure()'s figures.
+COLUMNS = (
+    ("JSON B", "json_bytes"),
+    ("protobuf B", "protobuf_bytes"),
+    ("JSON br B", "json_brotli_bytes"),
+    ("protobuf zstd B", "protobuf_zstd_bytes"),
+    ("JSON decode µs", "json_decode_us"),
+    ("protobuf decode µs", "protobuf_decode_us"),
+    ("JSON encode µs", "json_encode_us"),
+    ("protobuf encode µs", "protobuf_encode_us"),
+    ("proto→JSON µs", "protobuf_to_json_us"),
+)
+
+
 def run(edge: str, quick: bool) -> Outcome:
     budget = 0.02 if quick else 0.2
     results = {sample.name: measure(sample, budget) for sample in samples(edge)}
-    table = Table(
-        [
-            "message",
-            "JSON B",
-            "protobuf B",
-            "JSON br B",
-            "protobuf zstd B",
-            "JSON decode µs",
-            "protobuf decode µs",
-            "JSON encode µs",
-            "protobuf encode µs",
-            "proto→JSON µs",
-        ]
-    )
+    table = Table(["message", *(header for header, _ in COLUMNS)])
     for name, r in results.items():
-        table.rows.append(
-            [
-                name,
-                r["json_bytes"],
-                r["protobuf_bytes"],
-                r["json_brotli_bytes"],
-                r["protobuf_zstd_bytes"],
-                r["json_decode_us"],
-                r["protobuf_decode_us"],
-                r["json_encode_us"],
-                r["protobuf_encode_us"],
-                r["protobuf_to_json_us"],
-            ]
-        )
+        table.rows.append([name, *(r[key] for _, key in COLUMNS)])
 
     def plot(axes: Any) -> None:
         names = list(results)

@@ -1,8 +1,8 @@
 """Head-of-line blocking: HTTP/2 over TCP against HTTP/3 over QUIC on an impaired
 link (link.py: a delay each way and 0-5% loss, built in user space), many streams
 on one connection each, to an Envoy that answers by itself (so only the transport
-is measured), loaded from the other namespace by two Python clients alike (httpx for HTTP/2,
-aioquic for HTTP/3: Debian's h2load is built without QUIC), so the transports
+is measured), loaded from the other namespace by two Python clients alike
+(python_clients.py: httpx for HTTP/2, aioquic for HTTP/3), so the transports
 differ and nothing else.
 
 TCP delivers bytes in order: one lost segment holds back every stream behind it
@@ -11,7 +11,6 @@ stream it belonged to."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -20,9 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from groundwork_cli import h2load, h3client
+from groundwork_cli.lab import python_clients
 from groundwork_cli.lab.link import SERVER_IP, Impairment, impaired_link
 from groundwork_cli.lab.outcome import Outcome, Table
 from groundwork_cli.runtime.pki import Pki, ensure_ca, ensure_server_cert
@@ -95,47 +92,9 @@ static_resources:
 """
 
 
-async def _h2_load(url: str, requests: int, streams: int) -> list[float]:
-    """The HTTP/2 side, a client like the HTTP/3 one: one connection, `streams` at a time."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=1)
-    async with httpx.AsyncClient(http2=True, verify=False, limits=limits, timeout=120) as client:
-        remaining = requests
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                reply = await client.get(url)
-                if reply.status_code == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(streams)))
-    return latencies
-
-
 def client_main(protocol: str, requests: int, streams: int) -> None:
     """Run inside the client namespace: print the run's figures as JSON."""
-    started = time.perf_counter()
-    if protocol == "h2":
-        latencies = asyncio.run(_h2_load(f"https://{SERVER_IP}:{PORT}/", requests, streams))
-    else:
-        latencies = asyncio.run(h3client.load(SERVER_IP, PORT, "/", "hol", requests, streams))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    print(
-        json.dumps(
-            {
-                "requests": requests,
-                "succeeded": len(latencies),
-                "per_second": len(latencies) / elapsed,
-                "p50_ms": h2load.percentile(latencies, 0.5),
-                "p99_ms": h2load.percentile(latencies, 0.99),
-                "seconds": elapsed,
-            }
-        )
-    )
+    print(json.dumps(python_clients.load(protocol, SERVER_IP, PORT, "/", requests, streams)))
 
 
 def _load(client: str, protocol: str, requests: int, streams: int) -> dict[str, Any]:
@@ -152,10 +111,10 @@ def _load(client: str, protocol: str, requests: int, streams: int) -> dict[str, 
     return figures
 
 
-def run(quick: bool) -> Outcome:
-    losses = [0.0, 0.02] if quick else [0.0, 0.01, 0.02, 0.05]
-    delay_ms = 10.0
-    requests, streams = (100, 10) if quick else (1000, 20)
+def _measure(
+    losses: list[float], delay_ms: float, requests: int, streams: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each transport at each loss, through one impaired link and one Envoy."""
     results: dict[str, list[dict[str, Any]]] = {"HTTP/2 over TCP": [], "HTTP/3 over QUIC": []}
     with tempfile.TemporaryDirectory() as directory:
         pki = Pki(Path(directory))
@@ -164,21 +123,9 @@ def run(quick: bool) -> Outcome:
         config = Path(directory) / "envoy.yaml"
         config.write_text(_config(pki.cert("hol"), pki.key("hol")))
         with impaired_link() as (client, server, relay):
+            command = [str(envoy_bin()), "-c", str(config), "--disable-hot-restart"]
             envoy = subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    server,
-                    str(envoy_bin()),
-                    "-c",
-                    str(config),
-                    "--disable-hot-restart",
-                    "-l",
-                    "error",
-                    "--concurrency",
-                    "1",
-                ],
+                ["ip", "netns", "exec", server, *command, "-l", "error", "--concurrency", "1"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -192,6 +139,14 @@ def run(quick: bool) -> Outcome:
             finally:
                 envoy.terminate()
                 envoy.wait(20)
+    return results
+
+
+def run(quick: bool) -> Outcome:
+    losses = [0.0, 0.02] if quick else [0.0, 0.01, 0.02, 0.05]
+    delay_ms = 10.0
+    requests, streams = (100, 10) if quick else (1000, 20)
+    results = _measure(losses, delay_ms, requests, streams)
     table = Table(["transport", "loss", "req/s", "p50 ms", "p99 ms", "seconds", "failed"])
     for name, points in results.items():
         for p in points:

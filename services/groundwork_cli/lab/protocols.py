@@ -3,8 +3,10 @@ HTTP/1.1 with a new connection per request, HTTP/1.1 keep-alive, HTTP/2 (one
 connection, many streams; cleartext and TLS) and native gRPC,
 each at several concurrencies, by h2load; and what setting up a connection costs
 (TCP, then TLS 1.2 and 1.3, full and resumed, from the security experiment's
-handshake counter). HTTP/3 is in the head-of-line experiment (hol.py): Debian's
-h2load has no QUIC, and a Python client beside h2load would measure the client."""
+handshake counter). Debian's h2load has no QUIC, so HTTP/3 is set against
+HTTP/2 with two Python clients alike (python_clients.py), in rows of their own:
+a Python client measures itself too, so those rows compare with each other only.
+The head-of-line experiment (hol.py) takes both onto a lossy link."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 
 from groundwork.catalog.v1 import catalog_pb2
 from groundwork_cli import h2load
-from groundwork_cli.lab import security
+from groundwork_cli.lab import python_clients, security
 from groundwork_cli.lab.outcome import Outcome, Table
 
 
@@ -53,6 +55,24 @@ def _loads(
     }
 
 
+PYTHON_CLIENTS = (("HTTP/2 TLS, httpx", "h2"), ("HTTP/3 QUIC, aioquic", "h3"))
+
+
+def _same_client(
+    https: str, path: str, concurrencies: list[int], requests: int
+) -> dict[str, list[dict[str, Any]]]:
+    """HTTP/2 and HTTP/3 to the edge's TLS port (TCP and UDP), Python clients alike."""
+    host, port = https.rsplit(":", 1)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for clients in concurrencies:
+        for name, protocol in PYTHON_CLIENTS:
+            point = python_clients.load(protocol, host, int(port), path, requests, clients)
+            if point["succeeded"] < requests:
+                raise RuntimeError(f"{name}: {requests - point['succeeded']} of {requests} failed")
+            results.setdefault(name, []).append({"clients": clients, **point})
+    return results
+
+
 def tcp_connect_ms(address: str, repeats: int) -> float:
     host, port = address.rsplit(":", 1)
     times = []
@@ -63,12 +83,10 @@ def tcp_connect_ms(address: str, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(http: str, https: str, quick: bool) -> Outcome:
-    concurrencies = [1, 8] if quick else [1, 8, 32, 128]
-    requests = 100 if quick else 5000
-    event_id = httpx.get(f"http://{http}/v1/events", params={"page_size": 1}).json()["events"][0][
-        "event_id"
-    ]
+def _native(
+    http: str, https: str, event_id: str, concurrencies: list[int], requests: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Every h2load load at every concurrency (a few non-2xx of a point are tolerated)."""
     results: dict[str, list[dict[str, Any]]] = {}
     for clients in concurrencies:
         for name, load in _loads(http, https, event_id, clients, requests).items():
@@ -80,18 +98,47 @@ def run(http: str, https: str, quick: bool) -> Outcome:
                     "(GROUNDWORK_EDGE_CLIENT_RPS, GROUNDWORK_EDGE_CLIENT_BURST)?"
                 )
             results.setdefault(name, []).append({"clients": clients, **figures.as_dict()})
+    return results
+
+
+def _setup_costs(http: str, https: str, quick: bool) -> dict[str, float]:
+    """Milliseconds to a usable connection: TCP; TLS by openssl s_time (full and
+    resumed); TCP + TLS 1.3 and QUIC by the Python clients, side by side."""
     seconds = 1 if quick else 3
-    setup = {"TCP connect": tcp_connect_ms(http, 20 if quick else 200)}
+    repeats = 20 if quick else 200
+    setup = {"TCP connect": tcp_connect_ms(http, repeats)}
     for version in ("tls1_2", "tls1_3"):
         for resume in (False, True):
             rate = security.handshakes(https, version, resume, seconds)
             label = f"TCP + {version.replace('_', '.').upper()} {'resumed' if resume else 'full'}"
             setup[label] = 1000 / rate
+    host, port = https.rsplit(":", 1)
+    setup["TCP + TLS1.3 full, Python ssl"] = python_clients.tls13_setup_ms(host, int(port), repeats)
+    setup["QUIC (TLS 1.3 inside), aioquic"] = python_clients.quic_setup_ms(host, int(port), repeats)
+    return setup
+
+
+def run(http: str, https: str, quick: bool) -> Outcome:
+    concurrencies = [1, 8] if quick else [1, 8, 32, 128]
+    requests = 100 if quick else 5000
+    event_id = httpx.get(f"http://{http}/v1/events", params={"page_size": 1}).json()["events"][0][
+        "event_id"
+    ]
+    results = _native(http, https, event_id, concurrencies, requests)
+    same_client = _same_client(
+        https, f"/v1/events/{event_id}", concurrencies, 100 if quick else 2000
+    )
+    setup = _setup_costs(http, https, quick)
     table = Table(["protocol", "clients", "req/s", "p50 ms", "p99 ms", "non-2xx"])
     for name, points in results.items():
         for p in points:
             table.rows.append(
                 [name, p["clients"], p["per_second"], p["p50_ms"], p["p99_ms"], p["non_2xx"]]
+            )
+    for name, points in same_client.items():
+        for p in points:
+            table.rows.append(
+                [f"{name} (Python)", p["clients"], p["per_second"], p["p50_ms"], p["p99_ms"], ""]
             )
     for name, ms in setup.items():
         table.rows.append([f"set-up: {name}", 1, 1000 / ms, ms, "", ""])
@@ -100,6 +147,13 @@ def run(http: str, https: str, quick: bool) -> Outcome:
         for name, points in results.items():
             axes.plot(
                 [p["clients"] for p in points], [p["per_second"] for p in points], "o-", label=name
+            )
+        for name, points in same_client.items():
+            axes.plot(
+                [p["clients"] for p in points],
+                [p["per_second"] for p in points],
+                "s--",
+                label=f"{name} (Python client)",
             )
         axes.set_xscale("log", base=2)
         axes.set_xlabel("concurrent requests (connections for HTTP/1.1, streams otherwise)")
@@ -112,21 +166,33 @@ def run(http: str, https: str, quick: bool) -> Outcome:
         name="protocols",
         title="Protocols: one read over HTTP/1.1, HTTP/2, HTTP/3 and gRPC",
         table=table,
-        figures={"requests_per_point": requests, "results": results, "setup_ms": setup},
+        figures={
+            "requests_per_point": requests,
+            "results": results,
+            "python_clients": same_client,
+            "setup_ms": setup,
+        },
         explanation=(
             "The same cached read through the edge. A new connection per request pays a TCP "
             f"handshake ({setup['TCP connect']:.2f} ms on loopback) and the connection's "
             "set-up in Envoy every time; keep-alive pays it once per connection but holds one "
             "request per connection at a time, so concurrency costs connections. HTTP/2 "
             "multiplexes all the streams on one connection (one TLS handshake, header "
-            "compression; HTTP/3 does the same over QUIC and is compared with HTTP/2 where it "
-            "matters, on a lossy link, in the head-of-line experiment). gRPC is HTTP/2 with "
-            "protobuf bodies and no transcoding "
+            "compression). gRPC is HTTP/2 with protobuf bodies and no transcoding "
             f"at the edge. At {top} concurrent requests: "
             + "; ".join(f"{n} {r:,.0f} req/s" for n, r in at_top.items())
-            + ". A full TLS 1.3 handshake costs "
-            f"{setup['TCP + TLS1.3 full']:.2f} ms of one client's time, a resumed one "
-            f"{setup['TCP + TLS1.3 resumed']:.2f} ms."
+            + ". HTTP/3 multiplexes too, over QUIC; with two Python clients alike (they cost "
+            "more than the edge, so read them against each other) at "
+            f"{top}: "
+            + "; ".join(
+                f"{n} {points[-1]['per_second']:,.0f} req/s" for n, points in same_client.items()
+            )
+            + ". On loopback it has nothing to win: QUIC's gains are one round trip less to "
+            "set up and no head-of-line blocking on loss (the hol experiment). A full TLS 1.3 "
+            f"handshake costs {setup['TCP + TLS1.3 full']:.2f} ms of one client's time, a resumed "
+            f"one {setup['TCP + TLS1.3 resumed']:.2f} ms; the Python clients take "
+            f"{setup['TCP + TLS1.3 full, Python ssl']:.2f} ms for TCP + TLS 1.3 and "
+            f"{setup['QUIC (TLS 1.3 inside), aioquic']:.2f} ms for QUIC."
         ),
         plot=plot,
     )

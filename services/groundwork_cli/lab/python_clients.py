@@ -1,0 +1,96 @@
+"""Two Python clients alike, where h2load cannot go (Debian's h2load is built
+without QUIC): httpx over HTTP/2 and aioquic over HTTP/3, each one connection
+with `streams` requests in flight. Both measure their own Python too, so their
+figures compare with each other, never with h2load's."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import statistics
+import time
+from typing import Any
+
+import httpx
+from aioquic.asyncio.client import connect
+from aioquic.h3.connection import H3_ALPN
+from aioquic.quic.configuration import QuicConfiguration
+
+from groundwork_cli import h2load, h3client
+
+
+async def _h2(url: str, requests: int, streams: int) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(http2=True, verify=False, limits=limits, timeout=120) as client:
+        remaining = requests
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                reply = await client.get(url)
+                if reply.status_code == 200:
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(streams)))
+    return latencies
+
+
+def load(
+    protocol: str, host: str, port: int, path: str, requests: int, streams: int
+) -> dict[str, Any]:
+    """`requests` GETs of https://host:port/path over `protocol` ("h2" or "h3"):
+    req/s and percentiles of the 200s, as h2load.Figures has them."""
+    started = time.perf_counter()
+    if protocol == "h2":
+        latencies = asyncio.run(_h2(f"https://{host}:{port}{path}", requests, streams))
+    else:
+        latencies = asyncio.run(h3client.load(host, port, path, "localhost", requests, streams))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": requests,
+        "succeeded": len(latencies),
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": h2load.percentile(latencies, 0.5),
+        "p99_ms": h2load.percentile(latencies, 0.99),
+        "seconds": elapsed,
+    }
+
+
+async def _quic_setups(host: str, port: int, repeats: int) -> list[float]:
+    configuration = QuicConfiguration(
+        is_client=True, alpn_protocols=H3_ALPN, server_name="localhost", verify_mode=ssl.CERT_NONE
+    )
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        async with connect(host, port, configuration=configuration, wait_connected=True):
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def quic_setup_ms(host: str, port: int, repeats: int) -> float:
+    """Median time to a QUIC connection with TLS 1.3 done (one round trip), aioquic."""
+    return statistics.median(asyncio.run(_quic_setups(host, port, repeats)))
+
+
+def tls13_setup_ms(host: str, port: int, repeats: int) -> float:
+    """Median time to TCP + TLS 1.3 done (two round trips), Python's ssl: beside
+    quic_setup_ms, a Python client's cost of each."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.set_alpn_protocols(["h2"])
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with (
+            socket.create_connection((host, port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost"),
+        ):
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
