@@ -4,6 +4,9 @@ side (Debian's h2load is built without QUIC)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aioquic.asyncio.client import connect
@@ -68,32 +71,14 @@ async def get(host: str, port: int, path: str, cafile: str, server_name: str) ->
         return await client.get(f"{server_name}:{port}", path)
 
 
-async def load(
-    host: str, port: int, path: str, server_name: str, requests: int, streams: int
-) -> list[float]:
-    """`requests` GETs on one connection, `streams` at a time: each one's milliseconds
-    (certificates unchecked: the lab's own server)."""
-    import ssl
-    import time
-
+@contextlib.asynccontextmanager
+async def unverified(host: str, port: int, server_name: str) -> AsyncIterator[_Client]:
+    """One connection whose certificate is not checked (the lab's own servers)."""
     configuration = QuicConfiguration(
         is_client=True, alpn_protocols=H3_ALPN, server_name=server_name, verify_mode=ssl.CERT_NONE
     )
-    latencies: list[float] = []
     async with connect(
         host, port, configuration=configuration, create_protocol=_Client, wait_connected=True
     ) as client:
         assert isinstance(client, _Client)
-        remaining = requests
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                status, _ = await client.get(f"{server_name}:{port}", path, timeout=120)
-                if status == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(streams)))
-    return latencies
+        yield client

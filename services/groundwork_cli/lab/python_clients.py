@@ -10,33 +10,50 @@ import socket
 import ssl
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from aioquic.asyncio.client import connect
-from aioquic.h3.connection import H3_ALPN
-from aioquic.quic.configuration import QuicConfiguration
 
 from groundwork_cli import h2load, h3client
 
 
-async def _h2(url: str, requests: int, streams: int) -> list[float]:
+async def _closed_loop(
+    get: Callable[[], Awaitable[int]], requests: int, streams: int
+) -> list[float]:
+    """`requests` calls of `get`, `streams` at a time: the milliseconds of each 200."""
     latencies: list[float] = []
+    remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            if await get() == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(streams)))
+    return latencies
+
+
+async def _h2(host: str, port: int, path: str, requests: int, streams: int) -> list[float]:
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(http2=True, verify=False, limits=limits, timeout=120) as client:
-        remaining = requests
 
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                reply = await client.get(url)
-                if reply.status_code == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
+        async def get() -> int:
+            return (await client.get(f"https://{host}:{port}{path}")).status_code
 
-        await asyncio.gather(*(worker() for _ in range(streams)))
-    return latencies
+        return await _closed_loop(get, requests, streams)
+
+
+async def _h3(host: str, port: int, path: str, requests: int, streams: int) -> list[float]:
+    async with h3client.unverified(host, port, "localhost") as client:
+
+        async def get() -> int:
+            return (await client.get(f"localhost:{port}", path, timeout=120))[0]
+
+        return await _closed_loop(get, requests, streams)
 
 
 def load(
@@ -45,10 +62,8 @@ def load(
     """`requests` GETs of https://host:port/path over `protocol` ("h2" or "h3"):
     req/s and percentiles of the 200s, as h2load.Figures has them."""
     started = time.perf_counter()
-    if protocol == "h2":
-        latencies = asyncio.run(_h2(f"https://{host}:{port}{path}", requests, streams))
-    else:
-        latencies = asyncio.run(h3client.load(host, port, path, "localhost", requests, streams))
+    client = _h2 if protocol == "h2" else _h3
+    latencies = asyncio.run(client(host, port, path, requests, streams))
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -62,13 +77,10 @@ def load(
 
 
 async def _quic_setups(host: str, port: int, repeats: int) -> list[float]:
-    configuration = QuicConfiguration(
-        is_client=True, alpn_protocols=H3_ALPN, server_name="localhost", verify_mode=ssl.CERT_NONE
-    )
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        async with connect(host, port, configuration=configuration, wait_connected=True):
+        async with h3client.unverified(host, port, "localhost"):
             times.append((time.perf_counter() - started) * 1000)
     return times
 
