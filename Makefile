@@ -49,8 +49,10 @@ typecheck: install
 tools: install
 	$(BIN)/python -m tests.infra.gobuild all
 
+# Two lanes at once (unit+e2e, integration), each its own pytest process and log
+# in build/test-logs/ (tests/lanes.py); `$(BIN)/pytest` alone runs them in turn.
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/python -m tests.lanes
 
 # Regenerate proto/gen from proto/ (messages, gRPC stubs, .pyi stubs, descriptor set).
 proto: install

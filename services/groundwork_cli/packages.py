@@ -29,12 +29,14 @@ def _install(package: str, missing: str) -> None:
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         raise MissingTool(missing)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    # Wait for dpkg's lock rather than fail on it: the test lanes may install at once.
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
+    command = [*apt, "install", "-y", "--no-install-recommends", package]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         # A stale package index is the usual cause: refresh it once and retry.
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=900)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         raise MissingTool(f"installing {package} failed: {result.stderr.strip()[-400:]}")
 
