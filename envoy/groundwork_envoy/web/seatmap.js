@@ -105,10 +105,12 @@ export class SeatMap {
     this.onSelect([...this.selected]);
   }
 
+  // The hold's answer is newer than the map: its seats are held now, whether or
+  // not the live frame saying so has arrived yet.
   markMine(ids) {
     for (const id of ids) this.mine.add(id);
     this.selected.clear();
-    for (const id of ids) this.paint(id, this.buttons.get(id)?.dataset.state || "held");
+    for (const id of ids) this.paint(id, this.buttons.get(id)?.dataset.state === "sold" ? "sold" : "held");
     this.onSelect([]);
   }
 
