@@ -92,7 +92,8 @@ async def _timed(read: Any, count: int, concurrency: int) -> dict[str, float]:
 async def _in_process(server_url: str, redis_url: str, reads: int, crowd: int) -> dict[str, Any]:
     async with scratch.database(server_url, "caching") as url:
         pool = await asyncpg.create_pool(url, min_size=4, max_size=16)
-        redis = Redis.from_url(redis_url)
+        # A connection for every reader of the crowd: they all miss at the same moment.
+        redis = Redis.from_url(redis_url, max_connections=crowd + 16)
         key = f"lab:caching:{uuid.uuid4()}"
         try:
             await pool.execute(

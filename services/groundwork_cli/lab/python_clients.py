@@ -90,19 +90,41 @@ def quic_setup_ms(host: str, port: int, repeats: int) -> float:
     return statistics.median(asyncio.run(_quic_setups(host, port, repeats)))
 
 
-def tls13_setup_ms(host: str, port: int, repeats: int) -> float:
-    """Median time to TCP + TLS 1.3 done (two round trips), Python's ssl: beside
-    quic_setup_ms, a Python client's cost of each."""
+_TLS = {"tls1_2": ssl.TLSVersion.TLSv1_2, "tls1_3": ssl.TLSVersion.TLSv1_3}
+
+
+def _tls(version: str, alpn: str) -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.set_alpn_protocols(["h2"])
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+    context.minimum_version = context.maximum_version = _TLS[version]
+    context.set_alpn_protocols([alpn])
+    return context
+
+
+def handshakes_per_second(
+    host: str, port: int, version: str, resume: bool, seconds: float
+) -> float:
+    """TCP + TLS handshakes one client completes per second, one at a time, new or
+    resumed. TLS 1.3 sends its session ticket after the handshake (which is why
+    `openssl s_time -reuse` never resumes one), so one request is read to the end
+    first; a connection asked to resume must say it did, or this raises."""
+    context = _tls(version, "http/1.1")
+    request = b"GET /v1/events?page_size=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as first,
+    ):
+        first.sendall(request)
+        while first.recv(65536):
+            pass
+        session = first.session if resume else None
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
         with (
             socket.create_connection((host, port), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname="localhost"),
+            context.wrap_socket(raw, server_hostname="localhost", session=session) as tls,
         ):
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+            if resume and not tls.session_reused:
+                raise RuntimeError(f"{host}:{port} did not resume the {version} session")
+        count += 1
+    return count / (time.perf_counter() - started)
