@@ -130,6 +130,9 @@ async def _in_process(server_url: str, redis_url: str, reads: int, crowd: int) -
                 ("without single-flight", reader.cache_aside),
                 ("with single-flight", reader.single_flight),
             ):
+                # Every reader's connection open first, so the crowd's reads meet at
+                # once (new connections would stagger them by their set-up time).
+                await asyncio.gather(*(redis.ping() for _ in range(crowd)))
                 await redis.delete(key)  # the key expires as the crowd arrives
                 reader.queries = 0
                 started = time.perf_counter()

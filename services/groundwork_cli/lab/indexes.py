@@ -42,7 +42,8 @@ async def _fill(conn: asyncpg.Connection, rows: int) -> None:
     await conn.execute(
         """INSERT INTO events (venue_id, city, name, starts_at)
            SELECT v.venue_id, v.city, 'Event ' || n,
-                  now() + (n * 7919 % 730) * interval '1 day' + (n % 1440) * interval '1 minute'
+                  now() + (n::bigint * 7919 % 730) * interval '1 day'
+                        + (n % 1440) * interval '1 minute'
            FROM generate_series(1, $1) n
            JOIN venues v ON v.name = 'Venue ' || (1 + n % $2)""",
         rows,
@@ -125,7 +126,8 @@ async def _fill_more(conn: asyncpg.Connection, done: int, size: int) -> None:
     await conn.execute(
         """INSERT INTO events (venue_id, city, name, starts_at)
            SELECT v.venue_id, v.city, 'Event ' || n,
-                  now() + (n * 7919 % 730) * interval '1 day' + (n % 1440) * interval '1 minute'
+                  now() + (n::bigint * 7919 % 730) * interval '1 day'
+                        + (n % 1440) * interval '1 minute'
            FROM generate_series($1 + 1, $2) n
            JOIN venues v ON v.name = 'Venue ' || (1 + n % $3)""",
         done,
