@@ -177,8 +177,10 @@ def run(http: str, https: str, quick: bool) -> Outcome:
             "set-up in Envoy every time; keep-alive pays it once per connection but holds one "
             "request per connection at a time, so concurrency costs connections. HTTP/2 "
             "multiplexes all the streams on one connection (one TLS handshake, header "
-            "compression). gRPC is HTTP/2 with protobuf bodies and no transcoding "
-            f"at the edge. At {top} concurrent requests: "
+            "compression). The REST rows are answered from the edge's micro-cache; gRPC, "
+            "HTTP/2 with protobuf bodies and no transcoding, is not cached at the edge and "
+            "reaches catalog's Python every time, so its rows measure the whole mesh. "
+            f"At {top} concurrent requests: "
             + "; ".join(f"{n} {r:,.0f} req/s" for n, r in at_top.items())
             + ". HTTP/3 multiplexes too, over QUIC; with two Python clients alike (they cost "
             "more than the edge, so read them against each other) at "
