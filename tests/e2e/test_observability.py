@@ -114,11 +114,19 @@ def test_log_lines_of_a_purchase_carry_its_trace_id(mesh: Mesh, traces: Receiver
         assert any(str(r.get("method", "")).endswith("/PayOrder") for r in booking), booking
         return booking
 
+    def logged_by(process: str) -> list[dict[str, object]]:
+        # An empty list must fail the check: eventually() retries only on an
+        # AssertionError or False, and returned [] at once (ci-49: the edge's line,
+        # flushed every 500 ms, was not there on the first look).
+        found = logged(process)
+        assert found, f"no line of trace {trace_id} in {process}'s log yet"
+        return found
+
     booking = eventually(pay_order_logged, timeout=10)
     assert all(len(str(r["span_id"])) == 16 for r in booking)
-    assert eventually(lambda: logged("payments-0"), timeout=10)
+    eventually(lambda: logged_by("payments-0"), timeout=10)
     # The edge's access log (a file Envoy writes itself) names the same trace.
-    assert eventually(lambda: logged("edge"), timeout=10)
+    eventually(lambda: logged_by("edge"), timeout=10)
     # Secrets never reach a log: neither the token nor the card.
     for process in ("booking-0", "payments-0", "ticketing-0", "identity-0"):
         text = mesh.plan.layout.log(process).read_text()
