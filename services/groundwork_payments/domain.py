@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from groundwork_shared.errors import Violations
+from groundwork_shared.errors import AlreadyExists, Violations
 
 
 class ChargeStatus(StrEnum):
@@ -12,6 +12,13 @@ class ChargeStatus(StrEnum):
 
     APPROVED = "approved"
     DECLINED = "declined"
+
+
+class OrderAlreadyPaid(AlreadyExists):
+    """An approved charge of the order exists, made under another idempotency key."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} is already paid")
 
 
 def check_charge(amount_cents: int, currency: str, order_id: str, card_token: str) -> None:

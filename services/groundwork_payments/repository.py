@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from groundwork_payments.domain import ChargeStatus
+from groundwork_payments.domain import ChargeStatus, OrderAlreadyPaid
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,21 @@ async def order_paid(conn: asyncpg.Connection, order_id: str) -> bool:
 
 
 async def record(conn: asyncpg.Connection, charge: Charge) -> None:
-    await conn.execute(
-        """INSERT INTO charges (charge_id, order_id, amount_cents, currency, status,
-                                decline_reason) VALUES ($1, $2, $3, $4, $5, $6)""",
-        charge.charge_id,
-        charge.order_id,
-        charge.amount_cents,
-        charge.currency,
-        charge.status.value,
-        charge.decline_reason,
-    )
+    """Insert the charge. A second approval of one order is refused by the partial
+    unique index, which decides between concurrent pays that all passed
+    `order_paid` before any of them committed."""
+    try:
+        await conn.execute(
+            """INSERT INTO charges (charge_id, order_id, amount_cents, currency, status,
+                                    decline_reason) VALUES ($1, $2, $3, $4, $5, $6)""",
+            charge.charge_id,
+            charge.order_id,
+            charge.amount_cents,
+            charge.currency,
+            charge.status.value,
+            charge.decline_reason,
+        )
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name != "one_approved_charge_per_order":
+            raise
+        raise OrderAlreadyPaid(charge.order_id) from error

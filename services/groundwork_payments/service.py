@@ -13,7 +13,6 @@ from groundwork_payments.domain import ChargeStatus
 from groundwork_payments.provider import Network
 from groundwork_shared import idempotency
 from groundwork_shared.caller import Context
-from groundwork_shared.errors import AlreadyExists
 
 
 class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
@@ -31,7 +30,7 @@ class PaymentsService(payments_pb2_grpc.PaymentsServiceServicer):
             # retry with the same key waits here and then returns this outcome.
             outcome = await self._network.authorize(request.card_token)
             if outcome.approved and await repository.order_paid(conn, request.order_id):
-                raise AlreadyExists(f"order {request.order_id} is already paid")
+                raise domain.OrderAlreadyPaid(request.order_id)
             charge = repository.Charge(
                 uuid.uuid4(),
                 request.order_id,

@@ -75,6 +75,25 @@ async def test_test_cards_and_idempotent_charges(payments_db: asyncpg.Pool) -> N
         await service.Charge(charge(TIMEOUT), ctx)
 
 
+async def test_concurrent_approvals_of_one_order_under_other_keys(
+    payments_db: asyncpg.Pool,
+) -> None:
+    """Each pay checks for an approved charge before it inserts its own, so
+    concurrent ones all pass the check; the unique index decides, and the losers
+    get ALREADY_EXISTS (booking answers 409), not the index's violation (a 500)."""
+    service = payments(payments_db)
+    outcomes = await asyncio.gather(
+        *(service.Charge(charge(APPROVE, order="o-race"), None) for _ in range(5)),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    approved = [o for o in outcomes if isinstance(o, pb.ChargeResult)]
+    refused = [o for o in outcomes if isinstance(o, AlreadyExists)]
+    assert len(approved) == 1 and len(refused) == 4, outcomes
+    assert approved[0].status == pb.CHARGE_STATUS_APPROVED
+    # The losers' idempotency keys were rolled back with them: a retry is charged anew.
+    assert await payments_db.fetchval("SELECT count(*) FROM idempotency_keys") == 1
+
+
 async def test_injected_failures(payments_db: asyncpg.Pool) -> None:
     service = payments(payments_db, payments_failure_rate=1.0)
     with pytest.raises(Unavailable):
