@@ -70,5 +70,10 @@ def test_a_purchase_is_found_whole_through_jaegers_query_api(running: Running) -
     assert {"edge", "booking-sidecar", "booking", "payments", "ticketing"} <= set(listed)
 
     # Jaeger passed the same spans on to the built-in receiver `groundwork trace` reads.
-    printed = eventually(lambda: running.mesh.cli("trace", trace_id).stdout, timeout=15)
-    assert "ticketing: booking process" in printed and "edge: ingress" in printed
+    def printed() -> None:
+        # Read again until both lines are there: eventually() returns any string at
+        # once, so a waterfall printed before the last spans came failed the test.
+        text = running.mesh.cli("trace", trace_id).stdout
+        assert "ticketing: booking process" in text and "edge: ingress" in text, text
+
+    eventually(printed, timeout=15)

@@ -158,7 +158,6 @@ def test_a_cache_saves_queries_and_single_flight_tames_a_stampede(results: Path)
     # long the phase took on this machine (its expiries are counted, not assumed).
     aside = steady["cache-aside (Redis, 1 s TTL)"]
     assert 0 < aside["queries"] <= aside["concurrency"] * (1 + aside["expiries"]), aside
-    assert aside["hit_ratio"] == 1 - aside["queries"] / aside["reads"], aside
     stampede = figures["stampede"]
     assert stampede["without single-flight"]["queries"] > 1, stampede
     assert stampede["with single-flight"]["queries"] == 1, stampede

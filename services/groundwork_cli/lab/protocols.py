@@ -2,7 +2,7 @@
 HTTP/1.1 with a new connection per request, HTTP/1.1 keep-alive, HTTP/2 (one
 connection, many streams; cleartext and TLS) and native gRPC,
 each at several concurrencies, by h2load; and what setting up a connection costs
-(TCP, then TLS 1.2 and 1.3, full and resumed, by the security experiment's
+(TCP, then TLS 1.2 and 1.3, full and resumed, by python_clients'
 handshake counter, and QUIC's). Debian's h2load has no QUIC, so HTTP/3 is set against
 HTTP/2 with two Python clients alike (python_clients.py), in rows of their own:
 a Python client measures itself too, so those rows compare with each other only.
@@ -20,7 +20,7 @@ import httpx
 
 from groundwork.catalog.v1 import catalog_pb2
 from groundwork_cli import h2load
-from groundwork_cli.lab import python_clients, security
+from groundwork_cli.lab import python_clients
 from groundwork_cli.lab.outcome import Outcome, Table
 
 
@@ -109,7 +109,7 @@ def _setup_costs(http: str, https: str, quick: bool) -> dict[str, float]:
     setup = {"TCP connect": tcp_connect_ms(http, repeats)}
     for version in ("tls1_2", "tls1_3"):
         for resume in (False, True):
-            rate = security.handshakes(https, version, resume, seconds)
+            rate = python_clients.handshakes_per_second(https, version, resume, seconds)
             label = f"TCP + {version.replace('_', '.').upper()} {'resumed' if resume else 'full'}"
             setup[label] = 1000 / rate
     host, port = https.rsplit(":", 1)

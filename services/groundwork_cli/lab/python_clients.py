@@ -101,14 +101,9 @@ def _tls(version: str, alpn: str) -> ssl.SSLContext:
     return context
 
 
-def handshakes_per_second(
-    host: str, port: int, version: str, resume: bool, seconds: float
-) -> float:
-    """TCP + TLS handshakes one client completes per second, one at a time, new or
-    resumed. TLS 1.3 sends its session ticket after the handshake (which is why
-    `openssl s_time -reuse` never resumes one), so one request is read to the end
-    first; a connection asked to resume must say it did, or this raises."""
-    context = _tls(version, "http/1.1")
+def _session(context: ssl.SSLContext, host: str, port: int) -> ssl.SSLSession:
+    """A session to resume. TLS 1.3 sends its ticket after the handshake (which is
+    why `openssl s_time -reuse` never resumes one), so a request is read to the end."""
     request = b"GET /v1/events?page_size=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     with (
         socket.create_connection((host, port), timeout=10) as raw,
@@ -117,14 +112,25 @@ def handshakes_per_second(
         first.sendall(request)
         while first.recv(65536):
             pass
-        session = first.session if resume else None
+        session = first.session
+    assert session is not None
+    return session
+
+
+def handshakes_per_second(target: str, version: str, resume: bool, seconds: float) -> float:
+    """TCP + TLS handshakes one client (Python's ssl, OpenSSL underneath) completes
+    per second against host:port, one at a time, new or resumed; a connection asked
+    to resume must say it did, or this raises."""
+    host, port = target.rsplit(":", 1)
+    context = _tls(version, "http/1.1")
+    session = _session(context, host, int(port)) if resume else None
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         with (
-            socket.create_connection((host, port), timeout=10) as raw,
+            socket.create_connection((host, int(port)), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname="localhost", session=session) as tls,
         ):
             if resume and not tls.session_reused:
-                raise RuntimeError(f"{host}:{port} did not resume the {version} session")
+                raise RuntimeError(f"{target} did not resume the {version} session")
         count += 1
     return count / (time.perf_counter() - started)

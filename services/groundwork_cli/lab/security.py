@@ -26,13 +26,6 @@ from groundwork_identity import passwords
 ARGON2 = [(1, 8 * 1024), (2, 19 * 1024), (3, 64 * 1024), (4, 128 * 1024)]
 
 
-def handshakes(target: str, version: str, resume: bool, seconds: int) -> float:
-    """Handshakes per second one client completes, one at a time, against `target`
-    (Python's ssl, which OpenSSL does the work of; every resumption checked)."""
-    host, port = target.rsplit(":", 1)
-    return python_clients.handshakes_per_second(host, int(port), version, resume, seconds)
-
-
 def argon2_ms(time_cost: int, memory_kib: int, repeats: int) -> float:
     hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
     digest = hasher.hash("correct horse battery staple")
@@ -106,7 +99,7 @@ def run(plan: Plan, quick: bool) -> Outcome:
     for version in ("tls1_2", "tls1_3"):
         for resume in (False, True):
             name = f"{version.replace('_', '.').upper()} {'resumed' if resume else 'full'}"
-            tls[name] = handshakes(edge_https, version, resume, seconds)
+            tls[name] = python_clients.handshakes_per_second(edge_https, version, resume, seconds)
     argon: dict[str, float] = {
         f"t={t}, {m // 1024} MiB": argon2_ms(t, m, repeats) for t, m in ARGON2
     }
