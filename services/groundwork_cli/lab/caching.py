@@ -59,13 +59,20 @@ class Reader:
             if cached is not None:
                 return cached if isinstance(cached, bytes) else cached.encode()
             # The lease outlives any refill; it lapses only if its holder died.
-            if await self.redis.set(f"{self.key}:lock", b"1", nx=True, px=10_000):
+            # redis-py's lock releases only its own token, never a later holder's.
+            lock = self.redis.lock(f"{self.key}:lock", timeout=10, blocking=False)
+            if await lock.acquire():
                 try:
+                    # Checked again under the lock: a reader that missed just before
+                    # the previous holder refilled and released would query again.
+                    cached = await self.redis.get(self.key)
+                    if cached is not None:
+                        return cached if isinstance(cached, bytes) else cached.encode()
                     value = await self.query()
                     await self.redis.set(self.key, value, px=int(self.ttl * 1000))
                     return value
                 finally:
-                    await self.redis.delete(f"{self.key}:lock")
+                    await lock.release()
             await asyncio.sleep(0.002)
 
 
