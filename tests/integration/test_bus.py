@@ -239,6 +239,9 @@ async def test_relay_survives_a_postgres_restart_and_its_own(
         async with pool.acquire() as conn:
             await enqueue(conn, stream, _event("first"))
         await probes.wait_until(lambda: _length(redis, stream, 1), 10, "first published")
+        # Marked too: a relay stopped between XADD and marking publishes it again
+        # (at least once; the kill matrix's after_xadd), which this test is not about.
+        await probes.wait_until(lambda: _marked(pool, 1), 10, "first marked")
         seen = _relay_failures(caplog)
         process.send_signal(signal.SIGINT)  # fast shutdown: every connection dropped
         await process.wait()
@@ -248,6 +251,7 @@ async def test_relay_survives_a_postgres_restart_and_its_own(
         async with pool.acquire() as conn:  # the pool reconnects
             await enqueue(conn, stream, _event("after restart"))
         await probes.wait_until(lambda: _length(redis, stream, 2), 15, "second published")
+        await probes.wait_until(lambda: _marked(pool, 2), 15, "second marked")  # as above
 
         relay.cancel()  # the relay dies...
         with contextlib.suppress(asyncio.CancelledError):
@@ -275,3 +279,10 @@ async def test_relay_survives_a_postgres_restart_and_its_own(
 
 async def _length(redis: Redis, stream: str, expected: int) -> None:
     assert await redis.xlen(stream) == expected
+
+
+async def _marked(pool: asyncpg.Pool, expected: int) -> None:
+    assert (
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+        == expected
+    )
