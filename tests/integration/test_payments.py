@@ -90,7 +90,8 @@ async def test_concurrent_approvals_of_one_order_under_other_keys(
     refused = [o for o in outcomes if isinstance(o, AlreadyExists)]
     assert len(approved) == 1 and len(refused) == 4, outcomes
     assert approved[0].status == pb.CHARGE_STATUS_APPROVED
-    # The losers' idempotency keys were rolled back with them: a retry is charged anew.
+    # The losers' idempotency keys were rolled back with them: none answers a retry
+    # from a half-written key.
     assert await payments_db.fetchval("SELECT count(*) FROM idempotency_keys") == 1
 
 

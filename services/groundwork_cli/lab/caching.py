@@ -43,10 +43,13 @@ class Reader:
     async def uncached(self) -> bytes:
         return await self.query()
 
+    async def cached(self) -> bytes | None:
+        value = await self.redis.get(self.key)
+        return value if value is None or isinstance(value, bytes) else value.encode()
+
     async def cache_aside(self) -> bytes:
-        cached = await self.redis.get(self.key)
-        if cached is not None:
-            return cached if isinstance(cached, bytes) else cached.encode()
+        if (cached := await self.cached()) is not None:
+            return cached
         value = await self.query()
         await self.redis.set(self.key, value, px=int(self.ttl * 1000))
         return value
@@ -55,9 +58,8 @@ class Reader:
         """Cache-aside where only the holder of a short Redis lock refills a miss; the
         others poll the key until it is back (or the lock lapses and one takes it)."""
         while True:
-            cached = await self.redis.get(self.key)
-            if cached is not None:
-                return cached if isinstance(cached, bytes) else cached.encode()
+            if (cached := await self.cached()) is not None:
+                return cached
             # The lease outlives any refill; it lapses only if its holder died.
             # redis-py's lock releases only its own token, never a later holder's.
             lock = self.redis.lock(f"{self.key}:lock", timeout=10, blocking=False)
@@ -65,9 +67,8 @@ class Reader:
                 try:
                     # Checked again under the lock: a reader that missed just before
                     # the previous holder refilled and released would query again.
-                    cached = await self.redis.get(self.key)
-                    if cached is not None:
-                        return cached if isinstance(cached, bytes) else cached.encode()
+                    if (cached := await self.cached()) is not None:
+                        return cached
                     value = await self.query()
                     await self.redis.set(self.key, value, px=int(self.ttl * 1000))
                     return value

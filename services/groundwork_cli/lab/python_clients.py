@@ -113,7 +113,8 @@ def _session(context: ssl.SSLContext, host: str, port: int) -> ssl.SSLSession:
         while first.recv(65536):
             pass
         session = first.session
-    assert session is not None
+    if session is None:
+        raise RuntimeError(f"{host}:{port} gave no TLS session to resume")
     return session
 
 
@@ -121,13 +122,14 @@ def handshakes_per_second(target: str, version: str, resume: bool, seconds: floa
     """TCP + TLS handshakes one client (Python's ssl, OpenSSL underneath) completes
     per second against host:port, one at a time, new or resumed; a connection asked
     to resume must say it did, or this raises."""
-    host, port = target.rsplit(":", 1)
+    host, _, port_text = target.rpartition(":")
+    port = int(port_text)
     context = _tls(version, "http/1.1")
-    session = _session(context, host, int(port)) if resume else None
+    session = _session(context, host, port) if resume else None
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         with (
-            socket.create_connection((host, int(port)), timeout=10) as raw,
+            socket.create_connection((host, port), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname="localhost", session=session) as tls,
         ):
             if resume and not tls.session_reused:
