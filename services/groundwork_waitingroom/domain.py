@@ -156,14 +156,33 @@ def booking_p99_ms(
     return max(measured) if measured else None
 
 
+# Fewer observations than this make no p99 worth acting on.
+MIN_OBSERVATIONS = 5
+
+
+def window_ends(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> bool:
+    """Whether the next p99 is measured from `after` on: once some method has
+    enough observations since `before`, or a counter went back (a restart). Until
+    then the window grows: a trickle of holds (the rate at its floor) is still
+    measured, instead of being dropped an interval at a time and leaving the rate
+    where it is for good."""
+    for method, counts in after.items():
+        deltas = [c - before.get(method, {}).get(le, 0.0) for le, c in counts.items()]
+        if any(d < 0 for d in deltas) or max(deltas, default=0.0) >= MIN_OBSERVATIONS:
+            return True
+    return any(method not in after for method in before)
+
+
 def p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
     """p99 of the observations between two snapshots of a Prometheus histogram's
     cumulative buckets ({le: count}, +Inf included), interpolated linearly in its
-    bucket as Prometheus' histogram_quantile does. None under 5 observations."""
+    bucket as Prometheus' histogram_quantile does. None under MIN_OBSERVATIONS."""
     bounds = sorted(after)
     deltas = [after[b] - before.get(b, 0.0) for b in bounds]
     total = deltas[-1] if deltas else 0.0
-    if total < 5 or any(d < 0 for d in deltas):  # a restart resets the counters
+    if total < MIN_OBSERVATIONS or any(d < 0 for d in deltas):  # a restart resets counters
         return None
     rank = 0.99 * total
     lower, below = 0.0, 0.0

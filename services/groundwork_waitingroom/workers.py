@@ -23,7 +23,7 @@ from groundwork_shared.messages import timestamp
 from groundwork_shared.telemetry import background
 from groundwork_waitingroom import STREAM
 from groundwork_waitingroom.booking_latency import BookingLatency
-from groundwork_waitingroom.domain import Mode, adapt, booking_p99_ms
+from groundwork_waitingroom.domain import Mode, adapt, booking_p99_ms, window_ends
 from groundwork_waitingroom.repository import Rooms
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ class Adaptation:
         if now_buckets is None:
             return None
         before = await self._rooms.booking_buckets()
-        await self._rooms.save_booking_buckets(now_buckets)
+        if not before or window_ends(before, now_buckets):
+            await self._rooms.save_booking_buckets(now_buckets)
         p99 = booking_p99_ms(before, now_buckets) if before else None
         for figures in adaptive:
             event_id = figures.room.event_id

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import statistics
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
 
-from groundwork_waitingroom.domain import Method, Mode, Room, Status, view
+from groundwork_waitingroom.booking_latency import BookingLatency
+from groundwork_waitingroom.domain import MIN_ADAPTIVE_RATE, Method, Mode, Room, Status, view
 from groundwork_waitingroom.repository import Rooms
+from groundwork_waitingroom.workers import Adaptation
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -211,38 +214,82 @@ async def test_an_idle_room_costs_no_round(redis: Redis) -> None:
     assert event_id not in await rooms.busy()
 
 
-async def test_adaptation_asks_booking_nothing_without_an_adaptive_room(
+class FakeBooking:
+    """booking's /metrics page on loopback: every read counts, and each read adds
+    `holds_per_read` fast HoldSeats observations to the histogram."""
+
+    def __init__(self, holds_per_read: int = 0) -> None:
+        self.asked = 0
+        self.holds_per_read = holds_per_read
+        self.holds = 0
+
+    def page(self) -> str:
+        self.asked += 1
+        self.holds += self.holds_per_read
+        labels = 'method="/groundwork.booking.v1.BookingService/HoldSeats"'
+        return (
+            "# TYPE groundwork_rpc_duration_seconds histogram\n"
+            f'groundwork_rpc_duration_seconds_bucket{{{labels},le="0.01"}} {self.holds}\n'
+            f'groundwork_rpc_duration_seconds_bucket{{{labels},le="+Inf"}} {self.holds}\n'
+            f"groundwork_rpc_duration_seconds_count{{{labels}}} {self.holds}\n"
+            f"groundwork_rpc_duration_seconds_sum{{{labels}}} {self.holds * 0.005}\n"
+        )
+
+
+@pytest.fixture
+async def adaptation_against(
     redis_server: str, unused_tcp_port: int
-) -> None:
+) -> AsyncIterator[Callable[[FakeBooking], Awaitable[tuple[Rooms, Adaptation]]]]:
+    """An Adaptation reading a FakeBooking, on a Redis database of its own."""
     from aiohttp import web
 
-    from groundwork_waitingroom.booking_latency import BookingLatency
-    from groundwork_waitingroom.workers import Adaptation
-
-    redis = Redis.from_url(redis_server.rsplit("/", 1)[0] + "/7")  # a database of its own
+    redis = Redis.from_url(redis_server.rsplit("/", 1)[0] + "/7")
     await redis.flushdb()
-    asked = 0
+    cleanups: list[Callable[[], Awaitable[None]]] = []
 
-    async def metrics(_: web.Request) -> web.Response:
-        nonlocal asked
-        asked += 1
-        return web.Response(text="")
+    async def make(booking: FakeBooking) -> tuple[Rooms, Adaptation]:
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(text=booking.page())
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.78.2.30", unused_tcp_port).start()
-    latency = BookingLatency([f"http://127.78.2.30:{unused_tcp_port}/metrics"])
-    try:
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.78.2.30", unused_tcp_port).start()
+        latency = BookingLatency([f"http://127.78.2.30:{unused_tcp_port}/metrics"])
+        cleanups.extend([latency.close, runner.cleanup])
         rooms = Rooms(redis)
-        adaptation = Adaptation(rooms, latency, 2.0)
-        await _room(rooms)  # a fixed-rate room needs no reading
-        assert await adaptation.once() is None and asked == 0
-        await _room(rooms, mode=Mode.ADAPTIVE)  # nobody waits yet: it adapts all the same
-        await adaptation.once()
-        assert asked == 1
-    finally:
-        await latency.close()
-        await runner.cleanup()
-        await redis.flushdb()
+        return rooms, Adaptation(rooms, latency, 2.0)
+
+    yield make
+    for cleanup in cleanups:
+        await cleanup()
+    await redis.flushdb()
+
+
+async def test_adaptation_asks_booking_nothing_without_an_adaptive_room(
+    adaptation_against: Callable[[FakeBooking], Awaitable[tuple[Rooms, Adaptation]]],
+) -> None:
+    booking = FakeBooking()
+    rooms, adaptation = await adaptation_against(booking)
+    await _room(rooms)  # a fixed-rate room needs no reading
+    assert await adaptation.once() is None and booking.asked == 0
+    await _room(rooms, mode=Mode.ADAPTIVE)  # nobody waits yet: it adapts all the same
+    await adaptation.once()
+    assert booking.asked == 1
+
+
+async def test_a_rate_at_its_floor_is_measured_from_a_trickle_of_holds(
+    adaptation_against: Callable[[FakeBooking], Awaitable[tuple[Rooms, Adaptation]]],
+) -> None:
+    """Two holds an interval are too few for a p99; the window grows until it
+    holds enough, and the fast holds it then measures raise the rate."""
+    booking = FakeBooking(holds_per_read=2)
+    rooms, adaptation = await adaptation_against(booking)
+    event_id = await _room(rooms, mode=Mode.ADAPTIVE)
+    await rooms.set_rate(event_id, MIN_ADAPTIVE_RATE, None)
+    readings = [await adaptation.once() for _ in range(4)]
+    assert readings[:3] == [None, None, None]  # the first reading, then 2 and 4 holds since
+    assert readings[3] is not None and readings[3] < 10  # 6 since the window began
+    figures = await rooms.get(event_id)
+    assert figures is not None and figures.rate_per_minute > MIN_ADAPTIVE_RATE

@@ -23,6 +23,7 @@ from groundwork_waitingroom.domain import (
     p99_ms,
     starting_rate,
     view,
+    window_ends,
 )
 
 ROOM = Room("e", new_users_per_minute=600, mode=Mode.ADAPTIVE, target_booking_p99_ms=200)
@@ -61,6 +62,18 @@ def test_p99_from_histogram_deltas() -> None:
     assert p99_ms(after, before) is None  # counters went down: a restart, not a measurement
     slowest = booking_p99_ms({"hold": before, "pay": before}, {"hold": after, "pay": before})
     assert slowest == p99
+
+
+def test_the_window_grows_until_it_holds_enough_observations() -> None:
+    start = {"hold": {1.0: 10.0, INF: 10.0}}
+    trickle = {"hold": {1.0: 12.0, INF: 13.0}}  # 3 holds: too few for a p99
+    assert not window_ends(start, trickle)
+    assert booking_p99_ms(start, trickle) is None
+    enough = {"hold": {1.0: 14.0, INF: 15.0}}  # 5 since the window began
+    assert window_ends(start, enough)
+    assert booking_p99_ms(start, enough) is not None
+    assert window_ends(enough, start)  # counters went back: a restart starts a new window
+    assert window_ends(start, {"pay": {INF: 1.0}})  # hold vanished: a restart too
 
 
 def _place(**changes: object) -> Place:
