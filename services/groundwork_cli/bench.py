@@ -112,6 +112,12 @@ def bench_scale(
 @click.option("--websockets", default=5000, show_default=True, type=click.IntRange(1))
 @click.option("--reads", default=50_000, show_default=True, help="h2load requests per round.")
 @click.option("--out", type=click.Path(path_type=Path), help="Default: loadtest-results/<run>")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(["bytes", "reads", "holds", "websockets", "sale"]),
+    help="Run only these parts (repeatable); default: all.",
+)
 def bench_sale(
     session: Session,
     customers: int,
@@ -120,12 +126,13 @@ def bench_sale(
     websockets: int,
     reads: int,
     out: Path | None,
+    only: tuple[str, ...],
 ) -> None:
     """A flash sale against this machine's limits (see BENCHMARKS.md). Start the
     mesh with the per-client limits raised first (the load comes from one address)."""
     import time
 
-    from groundwork_cli.sale_bench import Sizes, run
+    from groundwork_cli.sale_bench import PARTS, Sizes, run
 
     plan = _running(session)
     directory = out or Path("loadtest-results") / f"{time.strftime('%Y%m%d-%H%M%S')}-bench-sale"
@@ -136,6 +143,7 @@ def bench_sale(
         sale_seconds=sale_seconds,
         websockets=websockets,
         read_requests=reads,
+        parts=only or PARTS,
     )
     run(plan, sizes, directory, click.echo)
     click.echo(f"\nJSON: {directory / 'bench-sale.json'}")

@@ -104,10 +104,10 @@ def cpu_per_request(
     `floor_ms` per request, busiest first."""
     if requests <= 0:
         return {}
-    return _busiest(before, after, 1000 / requests, floor_ms, 3)
+    return busiest(before, after, 1000 / requests, floor_ms, 3)
 
 
-def _busiest(
+def busiest(
     before: dict[str, float], after: dict[str, float], scale: float, floor: float, digits: int
 ) -> dict[str, float]:
     """Each process's CPU seconds between two snapshots times `scale`, those at
@@ -160,7 +160,7 @@ def idle_cpu(meter: Meter, seconds: float, floor_percent: float = 0.1) -> dict[s
     (health checks, polls, timers), busiest first."""
     before = meter.snapshot()
     time.sleep(seconds)
-    return _busiest(before, meter.snapshot(), 100 / seconds, floor_percent, 2)
+    return busiest(before, meter.snapshot(), 100 / seconds, floor_percent, 2)
 
 
 # paths --------------------------------------------------------------------------

@@ -35,11 +35,13 @@ import psutil
 from groundwork_cli import bench_envoys, h2load
 from groundwork_cli.customers import mint
 from groundwork_cli.load import local_admin_token
+from groundwork_cli.mesh_bench import Meter, busiest
 from groundwork_cli.runtime import supervisor
 from groundwork_cli.runtime.plan import Plan, service_database_url
 from groundwork_loadtest.runner import new_event
 
 Say = Callable[[str], None]
+PARTS = ("bytes", "reads", "holds", "websockets", "sale")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Sizes:
     hold_seconds: float = 10
     concurrency: int = 32
     websockets: int = 5000
+    parts: tuple[str, ...] = PARTS
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -292,6 +295,8 @@ def sale(
     from groundwork_loadtest.runner import Databases, Run, execute
 
     customers = mint(plan, sizes.customers)
+    meter = Meter.of_mesh(plan)
+    before, generator_before, started = meter.snapshot(), _children_cpu(), time.monotonic()
     run = Run(
         scenario="flash-sale",
         host=http,
@@ -315,6 +320,9 @@ def sale(
         admin_token=admin,
     )
     document = execute(run)
+    cores = (time.monotonic() - started) / 100  # CPU seconds -> percent of one core
+    spent = busiest(before, meter.snapshot(), 1 / cores, 1.0, 0)
+    spent["locust (the load generator)"] = round((_children_cpu() - generator_before) / cores)
     rows = {f"{r['kind']} {r['name']}": r for r in document["requests"]}
     availability = rows.get("GET /v1/events/:id/availability", {})
     hold = rows.get("POST hold", {})
@@ -332,8 +340,16 @@ def sale(
         "time_in_queue_ms": document["sale"]["time_in_queue_ms"],
         "preparation": document["sale"]["preparation"],
         "check": document["correctness"],
+        # Percent of one core each process used over the sale (2 cores = 200).
+        "cpu_percent": dict(sorted(spent.items(), key=lambda item: -item[1])),
         "report": str(out / "report.html"),
     }
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have exited (Locust)."""
+    times = psutil.Process().cpu_times()
+    return float(times.children_user + times.children_system)
 
 
 def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
@@ -343,19 +359,28 @@ def run(plan: Plan, sizes: Sizes, out: Path, say: Say) -> dict[str, Any]:
     event_id = new_event(http, admin, "Bench Sale")
     say(f"sale event {event_id}")
 
-    report["bytes"] = wire_bytes(http, event_id)
-    say(_bytes_lines(report["bytes"]))
-    report["reads"] = reads_against_direct_response(plan, http, event_id, sizes.read_requests, 16)
-    say(_reads_line(report["reads"]))
-    holds_event = new_event(http, admin, "Bench Holds")
-    tokens = mint(plan, sizes.concurrency).tokens
-    report["holds"] = holds_against_database(plan, http, holds_event, tokens, sizes.hold_seconds)
-    say(_holds_line(report["holds"]))
-    report["websockets"] = websockets(plan, http, event_id, sizes.websockets)
-    say(_websockets_line(report["websockets"]))
-    say(f"the sale: {sizes.customers} customers over {sizes.ramp_seconds:.0f}s ...")
-    report["sale"] = sale(plan, http, admin, event_id, sizes, out / "sale")
-    say(_sale_lines(report["sale"]))
+    if "bytes" in sizes.parts:
+        report["bytes"] = wire_bytes(http, event_id)
+        say(_bytes_lines(report["bytes"]))
+    if "reads" in sizes.parts:
+        report["reads"] = reads_against_direct_response(
+            plan, http, event_id, sizes.read_requests, 16
+        )
+        say(_reads_line(report["reads"]))
+    if "holds" in sizes.parts:
+        holds_event = new_event(http, admin, "Bench Holds")
+        tokens = mint(plan, sizes.concurrency).tokens
+        report["holds"] = holds_against_database(
+            plan, http, holds_event, tokens, sizes.hold_seconds
+        )
+        say(_holds_line(report["holds"]))
+    if "websockets" in sizes.parts:
+        report["websockets"] = websockets(plan, http, event_id, sizes.websockets)
+        say(_websockets_line(report["websockets"]))
+    if "sale" in sizes.parts:
+        say(f"the sale: {sizes.customers} customers over {sizes.ramp_seconds:.0f}s ...")
+        report["sale"] = sale(plan, http, admin, event_id, sizes, out / "sale")
+        say(_sale_lines(report["sale"]))
     (out / "bench-sale.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 
@@ -413,5 +438,7 @@ def _sale_lines(figures: dict[str, Any]) -> str:
             f"  check: {'ok' if check['ok'] else 'VIOLATIONS'} ({check['paid_orders']} paid "
             f"orders, {check['tickets']} tickets)",
             f"  customers prepared before the sale: {figures['preparation']}",
+            "  CPU over the sale, % of one core: "
+            + ", ".join(f"{name} {value:.0f}" for name, value in figures["cpu_percent"].items()),
         ]
     )
