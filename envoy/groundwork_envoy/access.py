@@ -24,6 +24,8 @@ class Method:
     admission: bool = False
     # A streaming RPC: never buffered, no route timeout (the client's deadline bounds it).
     streaming: bool = False
+    # Says when to call again (a poll): no global per-user limit at the edge.
+    paced: bool = False
 
 
 @cache
@@ -47,7 +49,8 @@ def methods(grpc_service: str) -> list[Method]:
         admission = bool(options.Extensions[access_pb2.admission])
         path = f"/{service.full_name}/{method.name}"
         streaming = method.client_streaming or method.server_streaming
-        result.append(Method(path, access, bool(rule.get), admission, streaming))
+        paced = bool(options.Extensions[access_pb2.paced])
+        result.append(Method(path, access, bool(rule.get), admission, streaming, paced))
     return result
 
 

@@ -422,6 +422,14 @@ class FlashBuyer(Purchaser):
             gevent.sleep(max(1.0, float(ticket.get("poll_after_seconds") or 1)))
             reply = self.client.get(path, headers=self.auth, name="queue poll")
 
+    def leave_queue(self) -> None:
+        """Done: free the admitted place for the next in line, as a checkout page
+        does, instead of holding it for the rest of the session (the room admits
+        no one while total_active_users are inside)."""
+        if self.hold_headers and "x-groundwork-admission" in self.hold_headers:
+            path = f"/v1/events/{self.event_id}/queue:leave"
+            self.client.post(path, json={}, headers=self.auth, name="queue leave")
+
     def read_availability(self) -> list[str]:
         base = f"/v1/events/{self.event_id}"
         if self.event_id not in LAYOUTS:
@@ -437,9 +445,11 @@ class FlashBuyer(Purchaser):
             self.losses = 0
         if not self.seats:
             _outcome(self, "sold out", (time.monotonic() - SALE_STARTED) * 1000)
+            self.leave_queue()
             raise StopUser()
         aim = min(int(random.expovariate(1 / 30)), len(self.seats) - 1)
         if self.purchase(self.event_id, self.seats.pop(aim)):
+            self.leave_queue()
             raise StopUser()  # one ticket per customer
         self.losses += 1
         if self.losses >= 3:  # the map has moved on: read it again

@@ -428,8 +428,12 @@ def _sale_lines(figures: dict[str, Any]) -> str:
             f"  {figures['requests']:,} requests, {figures['failed_requests']} failed"
             + (f": {figures['failures']}" if figures["failures"] else ""),
             f"  seats sold {figures['seats_sold']:,} of {figures['seats']:,}, "
-            f"{figures['lost_races']:,} lost races, sold out after "
-            f"{figures['sold_out_after_seconds']}s",
+            f"{figures['lost_races']:,} lost races, "
+            + (
+                f"sold out after {figures['sold_out_after_seconds']}s"
+                if figures["sold_out_after_seconds"] is not None
+                else "not sold out"
+            ),
             f"  availability read p99 {figures['availability_p99_ms']} ms (target <= 300), "
             f"admitted customers' hold p50 {figures['hold_p50_ms']} ms, "
             f"p99 {figures['hold_p99_ms']} ms (target <= 1000)",

@@ -4,6 +4,7 @@ admins' rooms. Translates between messages and the domain; state is in Redis."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -120,7 +121,7 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
         place = place or await self._rooms.place(event_id, user, now)
         if place is None:
             raise NotFound(f"event {event_id} has no waiting room")
-        seen = domain.view(place)
+        seen = domain.view(place, random.random())
         ticket = pb.QueueTicket(
             event_id=event_id,
             status=_STATUS[seen.status],

@@ -9,6 +9,7 @@ import pytest
 
 from groundwork_cli import h2load
 from groundwork_cli.mesh_bench import Row, cpu_per_request, ratios
+from groundwork_cli.sale_bench import _sale_lines
 
 SUMMARY = """
 finished in 2.75s, 727.57 req/s, 181.59KB/s
@@ -115,3 +116,32 @@ def test_the_ratios_the_targets_are_stated_in() -> None:
     assert figures["p99 added by edge + sidecar, ms"] == 4.0
     assert figures["edge vCPU per 1,000 req/s"] == 0.6
     assert figures["sidecar vCPU per 1,000 req/s"] == 0.45
+
+
+@pytest.mark.parametrize(("sold_out", "said"), [(None, "not sold out"), (41.5, "after 41.5s")])
+def test_the_sale_lines_say_what_was_sold_and_where_the_cpu_went(
+    sold_out: float | None, said: str
+) -> None:
+    figures = {
+        "requests": 136754,
+        "failed_requests": 0,
+        "failures": {},
+        "seats_sold": 500,
+        "seats": 5000,
+        "lost_races": 929,
+        "sold_out_after_seconds": sold_out,
+        "availability_p99_ms": 1500.0,
+        "hold_p50_ms": 990.0,
+        "hold_p99_ms": 2600.0,
+        "time_in_queue_ms": {"p50_ms": 8500, "p99_ms": 13000, "count": 500},
+        "check": {"ok": True, "paid_orders": 500, "tickets": 500},
+        "preparation": {"customers": 5000},
+        "cpu_percent": {"edge": 38.4, "locust (the load generator)": 33.0},
+    }
+    lines = _sale_lines(figures)
+    assert "136,754 requests, 0 failed\n" in lines
+    assert (
+        f"seats sold 500 of 5,000, 929 lost races, {'sold out ' if sold_out else ''}{said}" in lines
+    )
+    assert "time in queue p50 8.5s, p99 13.0s (500 admitted)" in lines
+    assert lines.endswith("% of one core: edge 38, locust (the load generator) 33")

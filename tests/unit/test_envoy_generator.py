@@ -282,6 +282,18 @@ def test_edge_routes_carry_each_methods_access_policy(tmp_path: Path) -> None:
     assert admin["route"]["retry_policy"]["retry_on"] == "connect-failure,refused-stream"
 
 
+def test_a_paced_poll_skips_the_global_per_user_limit(tmp_path: Path) -> None:
+    routes = _edge_routes(tmp_path)
+    poll = routes["/groundwork.waitingroom.v1.WaitingRoomService/GetQueueTicket"]
+    join = routes["/groundwork.waitingroom.v1.WaitingRoomService/JoinQueue"]
+    assert "rate_limits" not in poll["route"]
+    assert poll["typed_per_filter_config"]["envoy.filters.http.jwt_authn"] == {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+        "requirement_name": "authenticated",
+    }
+    assert "x-groundwork-user-id" in str(join["route"]["rate_limits"])
+
+
 def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Path) -> None:
     filters = [f["name"] for f in _edge_hcm(tmp_path)["http_filters"]]
     strip = filters.index("envoy.filters.http.header_mutation")

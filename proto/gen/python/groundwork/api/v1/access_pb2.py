@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1egroundwork/api/v1/access.proto\x12\x11groundwork.api.v1\x1a google/protobuf/descriptor.proto*J\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\n\n\x06PUBLIC\x10\x01\x12\x11\n\rAUTHENTICATED\x10\x02\x12\t\n\x05\x41\x44MIN\x10\x03:K\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x19.groundwork.api.v1.Access:3\n\tadmission\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1egroundwork/api/v1/access.proto\x12\x11groundwork.api.v1\x1a google/protobuf/descriptor.proto*J\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\n\n\x06PUBLIC\x10\x01\x12\x11\n\rAUTHENTICATED\x10\x02\x12\t\n\x05\x41\x44MIN\x10\x03:K\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x19.groundwork.api.v1.Access:3\n\tadmission\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x01(\x08:/\n\x05paced\x12\x1e.google.protobuf.MethodOptions\x18\xd3\x86\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

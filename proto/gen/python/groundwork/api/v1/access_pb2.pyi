@@ -48,8 +48,15 @@ Global___Access: _TypeAlias = Access  # noqa: Y015
 
 ACCESS_FIELD_NUMBER: _builtins.int
 ADMISSION_FIELD_NUMBER: _builtins.int
+PACED_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Access.ValueType]
 admission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The request names an event (field 1, `event_id`) that may have a waiting
 room: the edge then also requires the caller's admission token for it.
+"""
+paced: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""A poll whose answer says when to call again (a queue ticket): the edge skips
+the global per-user limit, one call to the rate limit service per poll, and
+keeps the per-address local bucket. A crowd waiting in a queue polls; what it
+costs is what a waiting room must keep small.
 """
