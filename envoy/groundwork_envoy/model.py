@@ -89,6 +89,10 @@ class Service(_Strict):
     # Services that read this one's Prometheus /metrics themselves (not through
     # the mesh: the metrics port is plain HTTP, as Prometheus scrapes it).
     metrics_readers: list[str] = Field(default_factory=list)
+    # The circuit breaker of the clusters in front of it (the edge's, the callers'
+    # sidecars'): requests in flight to all its instances before the next is
+    # refused with 503. None: 1,024 for gRPC, 20,000 for WebSockets (one a socket).
+    max_requests: int | None = Field(default=None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Service:

@@ -145,12 +145,14 @@ def estimated_wait(ahead: float, rate_per_minute: float, paused: bool) -> float:
 
 
 def poll_after(wait_seconds: float, spread: float = 0.5) -> float:
-    """Half the estimated wait: each poll halves what is left, so a customer polls
-    about log2(wait) times (12 for 200 s; a quarter, as before, made it 18, and
-    polls were most of a sale's CPU), moved by `spread` (see view). Never more
-    than every second, and at least every 30 s (a WebSocket follower does not
-    need to poll at all)."""
-    base = 10.0 if wait_seconds < 0 else wait_seconds / 2
+    """The estimated wait itself, moved by `spread` (see view): a customer polls
+    about when the turn should come, and again if the rate changed meanwhile. A
+    simulated sale (steady, rising and falling rates) polled 4 times a customer
+    this way, against 8 at half the wait and 18 at a quarter, and learned of its
+    admission about a second later; polls were most of a sale's requests. Never
+    more than every second, and at least every 30 s (a WebSocket follower does
+    not need to poll at all)."""
+    base = 10.0 if wait_seconds < 0 else wait_seconds
     return min(30.0, max(1.0, round(base * (0.75 + spread / 2), 1)))
 
 
