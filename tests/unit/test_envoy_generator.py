@@ -292,6 +292,9 @@ def test_a_paced_poll_skips_the_global_per_user_limit(tmp_path: Path) -> None:
         "requirement_name": "authenticated",
     }
     assert "x-groundwork-user-id" in str(join["route"]["rate_limits"])
+    # Not retried when slow: only when it never reached the service.
+    assert "per_try_timeout" not in poll["route"]["retry_policy"]
+    assert poll["route"]["retry_policy"]["retry_on"] == "connect-failure,refused-stream"
 
 
 def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Path) -> None:
