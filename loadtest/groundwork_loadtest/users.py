@@ -251,14 +251,18 @@ class Purchaser(FastHttpUser):
         return bool(_options_of(self.environment).ticket_wait == "websocket")
 
     def wait_for_ticket(self, order_id: str, timeout: float = 30) -> bool:
-        """The ticket is issued by ticketing from the bus: poll until it appears."""
-        started = time.monotonic()
+        """The ticket is issued by ticketing from the bus: poll until it appears,
+        from half a second after paying (it is never there at once), backing off
+        to every 2 s (polling every 0.5 s, 9,623 ticket reads were a sixth of a
+        5,000-customer sale's authenticated requests)."""
+        started, pause = time.monotonic(), 0.5
         while time.monotonic() - started < timeout:
+            gevent.sleep(pause)
+            pause = min(2.0, pause * 2)
             reply = self.client.get("/v1/tickets", headers=self.auth, name="/v1/tickets")
             if any(t["order_id"] == order_id for t in reply.json().get("tickets", [])):
                 _outcome(self, "ticket issued", (time.monotonic() - started) * 1000)
                 return True
-            gevent.sleep(0.5)
         _failed(self, "ticket issued", f"no ticket for order {order_id} in {timeout:.0f}s")
         return False
 

@@ -127,8 +127,12 @@ def view(place: Place, spread: float = 0.5) -> TicketView:
         return TicketView(Status.NONE, 0, 0.0, 0.0)
     if place.now_ms < place.opens_at_ms:
         until_open = (place.opens_at_ms - place.now_ms) / 1000
-        # Polls land up to 2 s after the opening, not all at its instant.
-        after = min(30.0, max(1.0, round(until_open + 2 * spread, 1)))
+        # Polls land up to 2 s after the opening, not all at its instant; until
+        # then every 15 to 30 s (spread, not in step at the cap).
+        if until_open > 30:
+            after = round(30 * (0.5 + spread / 2), 1)
+        else:
+            after = max(1.0, round(until_open + 2 * spread, 1))
         return TicketView(Status.PRE_QUEUE, 0, until_open, after)
     ahead = place.rank + 1 if place.method is Method.FIFO else (place.queue_length + 1) / 2
     wait = estimated_wait(ahead, place.rate_per_minute, place.paused)
@@ -150,10 +154,13 @@ def poll_after(wait_seconds: float, spread: float = 0.5) -> float:
     simulated sale (steady, rising and falling rates) polled 4 times a customer
     this way, against 8 at half the wait and 18 at a quarter, and learned of its
     admission about a second later; polls were most of a sale's requests. Never
-    more than every second, and at least every 30 s (a WebSocket follower does
+    more than every second, and at least every 37.5 s (a WebSocket follower does
     not need to poll at all)."""
-    base = 10.0 if wait_seconds < 0 else wait_seconds
-    return min(30.0, max(1.0, round(base * (0.75 + spread / 2), 1)))
+    base = 10.0 if wait_seconds < 0 else min(30.0, wait_seconds)
+    # Spread after the 30 s cap: spread first, every long wait was capped to the
+    # same 30.0 and the whole queue polled in step (a sale's requests rose and
+    # fell tenfold in a 30 s wave).
+    return max(1.0, round(base * (0.75 + spread / 2), 1))
 
 
 def booking_p99_ms(

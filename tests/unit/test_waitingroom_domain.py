@@ -109,7 +109,7 @@ def test_what_a_customer_is_told() -> None:
 @pytest.mark.parametrize(
     ("wait", "after"), [(-1.0, 10.0), (0.0, 1.0), (1.5, 1.5), (10.0, 10.0), (29.0, 29.0), (600, 30)]
 )
-def test_a_poll_comes_when_the_turn_should_within_1_to_30_seconds(
+def test_a_poll_comes_when_the_turn_should_within_1_to_30_seconds_on_average(
     wait: float, after: float
 ) -> None:
     assert domain.poll_after(wait) == after
@@ -119,8 +119,12 @@ def test_polls_are_spread_a_quarter_either_way() -> None:
     assert (domain.poll_after(20.0, 0.0), domain.poll_after(20.0, 0.999)) == (15.0, 25.0)
     assert domain.poll_after(-1.0, 0.0) == 7.5  # paused
     assert domain.poll_after(1.0, 0.0) == 1.0  # never sooner than a second
+    # Long waits too: a queue capped in step would poll in waves.
+    assert (domain.poll_after(600, 0.0), domain.poll_after(600, 0.999)) == (22.5, 37.5)
     pre = [view(_place(now_ms=0, opens_at_ms=10_000), s).poll_after_seconds for s in (0, 0.99)]
     assert pre == [10.0, 12.0]  # after the opening, not all at its instant
+    far = [view(_place(now_ms=0, opens_at_ms=600_000), s).poll_after_seconds for s in (0, 0.99)]
+    assert far == [15.0, 29.9]  # long before it: spread, never in step at a cap
 
 
 def test_at_a_steady_rate_a_customer_polls_once_a_30_s_cap_and_once_at_the_turn() -> None:
