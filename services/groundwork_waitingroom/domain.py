@@ -64,6 +64,15 @@ class Room:
         return replace(self, **changes).validate()  # type: ignore[arg-type]
 
 
+# An admitted customer holds the place this long before reading it (a poll, the
+# stream, a join): the session (session_seconds) runs from that read. Longer
+# than the longest pause between polls (37.5 s) so no one who is still there
+# loses it, and a customer who left the queue without a word frees the place
+# in 45 s instead of a whole session: before, a sale's 1,086 customers whose poll
+# failed were admitted in turn and held 500 of 500 places for 600 s, and the
+# room admitted no one.
+CLAIM_SECONDS = 45
+
 # Adaptive mode never admits slower than this (per minute): a stalled booking
 # must not freeze the queue for good, and a recovered one is noticed.
 MIN_ADAPTIVE_RATE = 6.0

@@ -6,6 +6,7 @@ per event (keys share a {hash tag}, so each script touches one slot):
     waitingroom:{E}:active   admitted customers -> their session's end (ms)
     waitingroom:{E}:admits   admitted customers -> when (ms), the last minute's
     waitingroom:{E}:joined   customer -> when they joined (ms)
+    waitingroom:{E}:unclaimed  admitted customers who have not read their place since
     waitingroom:rooms        the events that have a room
 
 Every change is one Lua script, atomic in Redis: instances may run the same
@@ -22,7 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from groundwork_waitingroom.domain import Method, Mode, Place, Room
+from groundwork_waitingroom.domain import CLAIM_SECONDS, Method, Mode, Place, Room
 
 ROOMS = "waitingroom:rooms"
 # Rooms with someone waiting or admitted: the only ones an admission round visits
@@ -39,7 +40,8 @@ def _key(event_id: str, part: str) -> str:
 
 
 def keys(event_id: str) -> list[str]:
-    return [_key(event_id, p) for p in ("room", "queue", "active", "admits", "joined")]
+    parts = ("room", "queue", "active", "admits", "joined", "unclaimed")
+    return [_key(event_id, p) for p in parts]
 
 
 _SETTINGS = (
@@ -63,9 +65,18 @@ return 1
 
 # What a customer's place reads, after a join or alone: room fields, the
 # session's end, rank, queue length, when they joined (one round trip either way).
+# An admitted customer's first read claims the place: the session runs from then
+# (until then the place lasts only the claim window; see _ADMIT).
 _PLACE = """
 -- (A nil would end the reply's array: absent values travel as false, nil in Python.)
-local function place(user)
+local function place(user, now)
+  if redis.call('SREM', KEYS[6], user) == 1 then
+    local until_ms = redis.call('ZSCORE', KEYS[3], user)
+    if until_ms and tonumber(until_ms) > now then
+      local session = tonumber(redis.call('HGET', KEYS[1], 'session_seconds'))
+      redis.call('ZADD', KEYS[3], now + 1000 * session, user)
+    end
+  end
   local room = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'served', 'rate', 'paused', 'method')
   return {room[1], room[2] or false, room[3], room[4], room[5],
     redis.call('ZSCORE', KEYS[3], user) or false, redis.call('ZRANK', KEYS[2], user) or false,
@@ -86,8 +97,8 @@ def _pairs(fields: dict[str, EncodableT]) -> list[str]:
     return [str(x) for item in fields.items() for x in item]
 
 
-# KEYS: room queue active admits joined busy; ARGV: user, now_ms, pre-queue key,
-# event id -> false (no room), or the place after joining (idempotent: a second
+# KEYS: room queue active admits joined unclaimed busy; ARGV: user, now_ms,
+# pre-queue key, event id -> false (no room), or the place after joining (idempotent: a second
 # join keeps the first place, and an admitted customer stays admitted)
 _JOIN = (
     _PLACE
@@ -105,29 +116,35 @@ if not admitted and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   end
   redis.call('ZADD', KEYS[2], score, ARGV[1])
   redis.call('HSET', KEYS[5], ARGV[1], now)
-  redis.call('SADD', KEYS[6], ARGV[4])
+  redis.call('SADD', KEYS[7], ARGV[4])
 end
-return place(ARGV[1])
+return place(ARGV[1], now)
 """
 )
 
-# KEYS: room queue active admits joined; ARGV: user -> false (no room), or the place
+# KEYS: room queue active admits joined unclaimed; ARGV: user, now_ms -> false (no
+# room), or the place
 _GET_PLACE = (
     _PLACE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return place(ARGV[1])
+return place(ARGV[1], tonumber(ARGV[2]))
 """
 )
 
-# KEYS: room queue active admits joined busy; ARGV: now_ms, event id
-# -> {admitted now, served, queue length, active, admitted in the last minute, rate*1000}
+# KEYS: room queue active admits joined unclaimed busy; ARGV: now_ms, event id,
+# claim window (ms) -> {admitted now, served, queue length, active, admitted in the
+# last minute, rate*1000, paused, opens_at_ms}
 _ADMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[6], ARGV[2])
+  redis.call('SREM', KEYS[7], ARGV[2])
   return false
 end
 local now = tonumber(ARGV[1])
+local ended = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, #ended, 1000 do
+  redis.call('SREM', KEYS[6], unpack(ended, i, math.min(i + 999, #ended)))
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
 local c = redis.call('HMGET', KEYS[1], 'paused', 'opens_at_ms', 'total_active_users',
@@ -150,10 +167,13 @@ if c[1] == '0' and now >= tonumber(c[2]) then
       local popped = redis.call('ZPOPMIN', KEYS[2], n)
       for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
     end
-    local ends = now + 1000 * tonumber(c[5])
+    -- Held for the claim window until the customer reads the place (a no-show
+    -- frees it then); the session starts at that read.
+    local ends = now + math.min(tonumber(ARGV[3]), 1000 * tonumber(c[5]))
     for _, m in ipairs(members) do
       redis.call('ZADD', KEYS[3], ends, m)
       redis.call('ZADD', KEYS[4], now, m)
+      redis.call('SADD', KEYS[6], m)
     end
     taken = #members
     credit = credit - taken
@@ -167,17 +187,18 @@ end
 redis.call('HSET', KEYS[1], 'credit', credit, 'last_ms', now)
 local waiting = redis.call('ZCARD', KEYS[2])
 if waiting + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4]) == 0 then
-  redis.call('SREM', KEYS[6], ARGV[2])
+  redis.call('SREM', KEYS[7], ARGV[2])
 end
 return {taken, tonumber(redis.call('HGET', KEYS[1], 'served') or 0),
   redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
   math.floor(rate * 1000), tonumber(c[1]), tonumber(c[2])}
 """
 
-# KEYS: room queue active admits joined; ARGV: user
+# KEYS: room queue active admits joined unclaimed; ARGV: user
 _LEAVE = """
 local was = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('SREM', KEYS[6], ARGV[1])
 return was
 """
 
@@ -286,7 +307,7 @@ class Rooms:
         await self._update([keys(event_id)[0]], _pairs(fields))
 
     async def get(self, event_id: str) -> Figures | None:
-        room_key, queue, active, admits, _ = keys(event_id)
+        room_key, queue, active, admits, *_ = keys(event_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(room_key)
             pipe.zcard(queue)
@@ -340,7 +361,8 @@ class Rooms:
         return bool(await self._leave(keys(event_id), [user]))
 
     async def admit(self, event_id: str, now: datetime) -> Round | None:
-        reply = await self._admit([*keys(event_id), BUSY], [_ms(now), event_id])
+        claim_ms = CLAIM_SECONDS * 1000
+        reply = await self._admit([*keys(event_id), BUSY], [_ms(now), event_id, claim_ms])
         if reply is None:
             return None
         taken, served, queue_length, active, last_minute, rate, paused, opens = (
@@ -352,7 +374,7 @@ class Rooms:
         )
 
     async def place(self, event_id: str, user: str, now: datetime) -> Place | None:
-        return _place(await self._get_place(keys(event_id), [user]), now)
+        return _place(await self._get_place(keys(event_id), [user, _ms(now)]), now)
 
     async def adapt_turn(self, interval_ms: int) -> bool:
         """True for the one instance that adapts the rates this interval."""

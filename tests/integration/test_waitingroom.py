@@ -14,7 +14,15 @@ import pytest
 from redis.asyncio import Redis
 
 from groundwork_waitingroom.booking_latency import BookingLatency
-from groundwork_waitingroom.domain import MIN_ADAPTIVE_RATE, Method, Mode, Room, Status, view
+from groundwork_waitingroom.domain import (
+    CLAIM_SECONDS,
+    MIN_ADAPTIVE_RATE,
+    Method,
+    Mode,
+    Room,
+    Status,
+    view,
+)
 from groundwork_waitingroom.repository import Rooms
 from groundwork_waitingroom.workers import Adaptation
 
@@ -188,6 +196,41 @@ async def test_leaving_frees_the_place_and_the_session(redis: Redis) -> None:
     result = await rooms.admit(event_id, T0 + timedelta(seconds=2))
     assert result is not None and result.admitted == 1  # b takes a's slot
     assert await rooms.join(str(uuid.uuid4()), "a", T0) is None  # no such room
+
+
+async def test_an_admitted_customer_who_never_comes_frees_the_place(redis: Redis) -> None:
+    """A place admitted in a round lasts the claim window until its customer reads
+    it; the session runs from that read, once. A no-show's place goes to the next
+    in line after the window, not after a whole session."""
+    rooms = Rooms(redis)
+    event_id = await _room(
+        rooms, new_users_per_minute=6000, total_active_users=2, session_seconds=600, opens_at=T0
+    )
+    for user in ("stays", "left", "next"):
+        await rooms.join(event_id, user, T0)
+    await rooms.admit(event_id, T0)
+    admitted = await rooms.admit(event_id, T0 + timedelta(seconds=1))
+    assert admitted is not None and admitted.admitted == 2
+    assert await _active(redis, event_id) == {"stays", "left"}
+
+    claimed = await rooms.place(event_id, "stays", T0 + timedelta(seconds=30))
+    assert claimed is not None and view(claimed).status is Status.ADMITTED
+    session_ends = int((T0 + timedelta(seconds=30 + 600)).timestamp() * 1000)
+    assert claimed.admitted_until_ms == session_ends
+
+    window_ends = T0 + timedelta(seconds=1 + CLAIM_SECONDS)
+    held = await rooms.admit(event_id, window_ends - timedelta(seconds=1))
+    assert held is not None and held.admitted == 0  # the no-show's window is not over
+    freed = await rooms.admit(event_id, window_ends + timedelta(seconds=1))
+    assert freed is not None and freed.admitted == 1
+    assert await _active(redis, event_id) == {"stays", "next"}
+    gone = await rooms.place(event_id, "left", window_ends + timedelta(seconds=1))
+    assert gone is not None and view(gone).status is Status.NONE
+    assert not await redis.sismember(f"waitingroom:{{{event_id}}}:unclaimed", "left")
+
+    # Reading again does not stretch the session.
+    again = await rooms.place(event_id, "stays", T0 + timedelta(seconds=300))
+    assert again is not None and again.admitted_until_ms == session_ends
 
 
 async def test_an_idle_room_costs_no_round(redis: Redis) -> None:
