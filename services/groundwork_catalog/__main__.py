@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork_catalog import SERVICE_NAME
 from groundwork_catalog.service import CatalogService
 from groundwork_catalog.settings import CatalogSettings
 from groundwork_catalog.workers import SeatMapProjection
-from groundwork_shared.bus import Consumer, ConsumerConfig
+from groundwork_shared.bus import Consumer, ConsumerConfig, stream_head
 from groundwork_shared.cache import Cache
 from groundwork_shared.database import create_pool, reachable
 from groundwork_shared.redis import connect
 from groundwork_shared.server import App, run, serve
 from groundwork_shared.settings import boot
+
+BOOKING_STREAM = "booking"
 
 
 async def main() -> None:
@@ -23,17 +27,19 @@ async def main() -> None:
     # Reads get a client of their own, with a short timeout (the bus's blocks for 1 s).
     reads = connect(settings.redis_url, settings.cache_timeout_seconds) if redis else None
     cache = Cache(reads, "catalog") if reads else None
-    service = CatalogService(pool, cache, settings)
     consumers = []
+    booking_head = None
     if redis:
+        booking_head = partial(stream_head, redis, BOOKING_STREAM)
         # Both instances share the "catalog" group, one consuming at a time (the other
         # stands by): seat events are applied in stream order, so the availability's
         # version (a stream position) covers everything before it.
         config = ConsumerConfig(
-            stream="booking", group="catalog", consumer=settings.instance_id, exclusive=True
+            stream=BOOKING_STREAM, group="catalog", consumer=settings.instance_id, exclusive=True
         )
         projection = SeatMapProjection(Cache(redis, "catalog"))
         consumers.append(Consumer(redis, pool, config, projection.apply).run)
+    service = CatalogService(pool, cache, settings, booking_head)
 
     await serve(
         settings,

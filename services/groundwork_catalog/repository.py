@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from groundwork_catalog.availability import Moved
+from groundwork_catalog.availability import ORIGIN, Moved
 from groundwork_catalog.domain import (
     UPDATABLE,
     Cursor,
@@ -243,9 +243,12 @@ async def get_seats(conn: asyncpg.Connection, event_id: uuid.UUID) -> list[SeatR
     ]
 
 
-async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
+async def create_event(
+    conn: asyncpg.Connection, new: NewEvent, version: Position = ORIGIN
+) -> uuid.UUID:
     """Insert the event and one priced seat per seat of its venue (in the caller's
-    transaction), once the prices fit the venue's sections."""
+    transaction), once the prices fit the venue's sections; its availability starts
+    at `version`, a booking stream position no event of its seats can precede."""
     venue = await conn.fetchrow("SELECT city FROM venues WHERE venue_id = $1", new.venue_id)
     if venue is None:
         raise NotFound(f"venue {new.venue_id} not found")
@@ -257,13 +260,15 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent) -> uuid.UUID:
     }
     check_section_prices(sections, new.section_prices)
     event_id: uuid.UUID = await conn.fetchval(
-        """INSERT INTO events (venue_id, city, name, starts_at, currency)
-           VALUES ($1, $2, $3, $4, $5) RETURNING event_id""",
+        """INSERT INTO events (venue_id, city, name, starts_at, currency,
+                               seats_version_ms, seats_version_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING event_id""",
         new.venue_id,
         venue["city"],
         new.name,
         new.starts_at,
         new.currency,
+        *version,
     )
     await conn.execute(
         """INSERT INTO event_seats

@@ -3,6 +3,7 @@ Domain errors are translated to gRPC statuses by the shared interceptor."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
+from redis.exceptions import RedisError
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
@@ -23,6 +25,7 @@ from groundwork_shared.caller import Context, require_role
 from groundwork_shared.errors import NotFound
 from groundwork_shared.interceptors import add_response_headers
 from groundwork_shared.messages import request_datetime, timestamp
+from groundwork_shared.positions import Position
 
 _SEAT_STATUS: dict[domain.SeatStatus, pb.SeatStatus.ValueType] = {
     domain.SeatStatus.AVAILABLE: pb.SEAT_STATUS_AVAILABLE,
@@ -31,6 +34,7 @@ _SEAT_STATUS: dict[domain.SeatStatus, pb.SeatStatus.ValueType] = {
 }
 
 M = TypeVar("M", bound=Message)
+log = logging.getLogger(__name__)
 
 
 def event_message(row: EventRow) -> pb.Event:
@@ -126,10 +130,26 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         pool: asyncpg.Pool,
         cache: Cache | None = None,
         settings: CatalogSettings | None = None,
+        booking_head: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self._pool = pool
         self._cache = cache
         self._settings = settings or CatalogSettings()
+        self._booking_head = booking_head
+
+    async def _creation_version(self) -> Position:
+        """A new event's availability version: the booking stream's head. No event of
+        its seats can come before it exists, so a live client that starts there misses
+        nothing, and realtime replays from the head instead of scanning the whole
+        stream from ORIGIN before it says `ready`."""
+        if self._booking_head is None:
+            return ORIGIN
+        try:
+            return positions.parse(await self._booking_head())
+        except (RedisError, OSError) as error:
+            # ORIGIN is still correct, only slower for the first live clients.
+            log.warning("booking stream head unknown", extra={"error": repr(error)})
+            return ORIGIN
 
     async def _cached(
         self, key: str, message_type: type[M], ttl: int, load: Callable[[], Awaitable[M | None]]
@@ -263,9 +283,10 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             section_prices=dict(request.section_prices),
             now=datetime.now(UTC),
         )
+        version = await self._creation_version()
 
         async def write(conn: asyncpg.Connection) -> pb.Event:
-            event_id = await repository.create_event(conn, new)
+            event_id = await repository.create_event(conn, new, version)
             row = await repository.get_event(conn, event_id)
             assert row is not None
             return event_message(row)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from groundwork_realtime.hub import Hub
 from groundwork_realtime.updates import Routed, route
 from groundwork_shared import positions
-from groundwork_shared.bus import Undecodable, decode
+from groundwork_shared.bus import Undecodable, decode, stream_head, stream_info
 from groundwork_shared.telemetry import background
 
 log = logging.getLogger(__name__)
@@ -71,15 +71,7 @@ class StreamTail:
 
     async def stream_head(self) -> str:
         """The id of the newest entry ever added (ORIGIN for a stream not yet made)."""
-        info = await self._info()
-        return positions.text(info["last-generated-id"]) if info else positions.ORIGIN
-
-    async def _info(self) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = await self._redis.xinfo_stream(self._stream)
-        except ResponseError:  # no such stream
-            return None
-        return info
+        return await stream_head(self._redis, self._stream)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch every new entry to the hub until `stop` is set."""
@@ -116,7 +108,7 @@ class StreamTail:
         """The updates of `topic` in (after, until], or a reset when they are gone or
         too many: more than `max_updates` (a client's queue) or `scan_limit` entries
         to read. Both bounds keep a crowd of reconnecting clients cheap."""
-        info = await self._info()
+        info = await stream_info(self._redis, self._stream)
         if info is None:
             return Replay([])
         start = positions.parse(after)

@@ -268,6 +268,21 @@ class Consumer:
         return (await group_lags(self._redis, self._config.stream)).get(self._config.group, 0)
 
 
+async def stream_info(redis: Redis, stream: str) -> dict[str, Any] | None:
+    """XINFO STREAM, or None for a stream not yet made."""
+    try:
+        info: dict[str, Any] = await redis.xinfo_stream(stream)
+    except ResponseError:  # no such stream
+        return None
+    return info
+
+
+async def stream_head(redis: Redis, stream: str) -> str:
+    """The id of the newest entry ever added to `stream` (ORIGIN before the first)."""
+    info = await stream_info(redis, stream)
+    return positions.text(info["last-generated-id"]) if info else positions.ORIGIN
+
+
 async def group_lags(redis: Redis, stream: str) -> dict[str, int]:
     """Consumer group -> entries not yet delivered plus delivered but unacknowledged."""
     try:
