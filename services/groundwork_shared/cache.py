@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError, Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from groundwork_shared.messages import Serialized
 from groundwork_shared.metrics import CACHE_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,28 @@ class Cache:
         load: Callable[[], Awaitable[M | None]],
     ) -> M | None:
         """The cached message, or `load()`'s result (cached when not None)."""
+        found = await self.serialized_or_load(key, ttl_seconds, load)
+        if isinstance(found, Serialized):
+            try:
+                return message_type.FromString(found.data)
+            except DecodeError as error:
+                log.warning("cache entry undecodable", extra={"error": repr(error)})
+                return await self._load(key, ttl_seconds, load)  # and replace it
+        return found
+
+    async def serialized_or_load(
+        self, key: str, ttl_seconds: int, load: Callable[[], Awaitable[M | None]]
+    ) -> Serialized | M | None:
+        """As get_or_load, but a hit stays in its wire form, unparsed: for a handler
+        that returns the message whole (the server sends it as it is)."""
         try:
             raw = await self._get_and_count(
                 keys=[self._key(key), self._stat("hits"), self._stat("misses")]
             )
             if isinstance(raw, bytes):
-                cached = message_type.FromString(raw)
                 CACHE_REQUESTS.labels(self._namespace, "hit").inc()
-                return cached
-        except (RedisError, OSError, DecodeError) as error:
+                return Serialized(raw)
+        except (RedisError, OSError) as error:
             log.warning("cache read failed", extra={"error": repr(error)})
         CACHE_REQUESTS.labels(self._namespace, "miss").inc()
         flight = self._loading.get(key)

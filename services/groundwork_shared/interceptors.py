@@ -3,7 +3,8 @@ valid UTF-8 or hold a NUL is refused with the field named (validation.py),
 domain errors become gRPC statuses with details, any other error becomes a bare
 "internal error" with the trace id (never the exception's text), each call is
 counted and timed (and logged when it failed or its trace is kept), and a
-handler's response headers (ETag, Cache-Control) are sent. Which instance
+handler's response headers (ETag, Cache-Control) are sent; a response already
+serialized (messages.Serialized, a cache entry returned whole) is sent as is. Which instance
 answered, the sidecar says (x-groundwork-instance): initial metadata sent apart
 from the message costs a round of the server's completion queue per call, so it
 is sent only when a handler added headers."""
@@ -24,6 +25,7 @@ from opentelemetry import trace
 from groundwork_shared import statuses
 from groundwork_shared.errors import DomainError, FieldViolation, InvalidArgument
 from groundwork_shared.logs import in_sampled_trace
+from groundwork_shared.messages import Serialized
 from groundwork_shared.metrics import (
     RPC_DURATION,
     RPC_REQUESTS,
@@ -74,6 +76,19 @@ def _tolerant(
             return _Undecodable(FieldViolation(name, NOT_UTF8))
 
     return parse
+
+
+def _as_is_or(
+    serialize: Callable[[Any], bytes] | None,
+) -> Callable[[Any], bytes] | None:
+    """The handler's serializer, except for a response already serialized."""
+    if serialize is None:
+        return None
+
+    def encode(response: Any) -> bytes:
+        return response.data if isinstance(response, Serialized) else serialize(response)
+
+    return encode
 
 
 def _checked(request: Any) -> None:
@@ -196,7 +211,7 @@ def _unary(
     return grpc.unary_unary_rpc_method_handler(
         behaviour,
         request_deserializer=_tolerant(handler.request_deserializer),
-        response_serializer=handler.response_serializer,
+        response_serializer=_as_is_or(handler.response_serializer),
     )
 
 

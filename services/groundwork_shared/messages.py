@@ -4,12 +4,22 @@ values, with request errors that name the field."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork_shared.errors import InvalidArgument
+
+
+@dataclass(frozen=True, slots=True)
+class Serialized:
+    """A response message already in its wire form (a cache entry): a handler that
+    returns one whole returns this, and the server sends its bytes as they are, with
+    no parse and re-serialization (interceptors.py)."""
+
+    data: bytes
 
 
 def timestamp(value: datetime) -> Timestamp:

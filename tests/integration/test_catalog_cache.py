@@ -16,6 +16,7 @@ from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork_catalog.seed import seed
 from groundwork_catalog.service import CatalogService
 from groundwork_shared.cache import Cache, hit_ratio
+from groundwork_shared.messages import Serialized
 from tests.callers import verified
 from tests.conftest import settles
 
@@ -43,7 +44,8 @@ async def test_reads_hit_the_cache_and_writes_invalidate(
         uuid.UUID(event_id),
     )
     second = await service.GetEvent(request, ctx)
-    assert second == first  # served from the cache
+    # Served from the cache in its wire form, unparsed (the server sends it as is).
+    assert isinstance(second, Serialized) and pb.Event.FromString(second.data) == first
     assert await hit_ratio(redis, namespace) == (1, 1)
 
     await service.UpdateEvent(
@@ -53,13 +55,13 @@ async def test_reads_hit_the_cache_and_writes_invalidate(
         ctx,
     )
     third = await service.GetEvent(request, ctx)
-    assert third.name == "Renamed"  # the write invalidated the entry
+    assert isinstance(third, pb.Event) and third.name == "Renamed"  # invalidated by the write
 
     seat_map = await service.GetSeatMap(pb.GetSeatMapRequest(event_id=event_id), ctx)
     again = await service.GetSeatMap(pb.GetSeatMapRequest(event_id=event_id), ctx)
-    assert again == seat_map
-    # The seat map is its layout (cached) and its availability version's map (cached).
-    assert await hit_ratio(redis, namespace) == (3, 4)
+    assert isinstance(again, Serialized) and pb.SeatMap.FromString(again.data) == seat_map
+    # A miss builds the map from the layout (cached too); a hit reads the map alone.
+    assert await hit_ratio(redis, namespace) == (2, 4)
     await redis.aclose()
 
 
@@ -68,7 +70,7 @@ async def test_redis_down_costs_only_speed(seeded: asyncpg.Pool) -> None:
     service = CatalogService(seeded, Cache(dead, "catalog"))
     event_id = str(await seeded.fetchval("SELECT event_id FROM events LIMIT 1"))
     event = await service.GetEvent(pb.GetEventRequest(event_id=event_id), verified("someone"))
-    assert event.event_id == event_id
+    assert isinstance(event, pb.Event) and event.event_id == event_id
 
 
 async def _joined(cache: Cache, expected: int) -> None:

@@ -1,6 +1,7 @@
 """The common interceptor on a real gRPC server: a dependency that cannot be
 reached makes the call UNAVAILABLE (retryable, 503 through the edge), any other
-unexpected failure INTERNAL, and neither leaks what failed."""
+unexpected failure INTERNAL, and neither leaks what failed; a response already
+serialized is sent as it is."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from google.protobuf.wrappers_pb2 import StringValue
 
 from groundwork_shared.interceptors import UnaryInterceptor
+from groundwork_shared.messages import Serialized
 
 SERVICE = "groundwork.test.v1.Probe"
 
@@ -32,6 +34,11 @@ async def _fail(request: StringValue, context: Any) -> StringValue:
     raise KeyError("secret detail")
 
 
+async def _stored(request: StringValue, context: Any) -> Serialized:
+    """A cache entry's bytes: sent unparsed, they must reach the client whole."""
+    return Serialized(StringValue(value=f"stored {request.value}").SerializeToString())
+
+
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
     handlers = {
@@ -40,7 +47,7 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
             request_deserializer=StringValue.FromString,
             response_serializer=StringValue.SerializeToString,
         )
-        for name, behaviour in (("Relay", _relay), ("Fail", _fail))
+        for name, behaviour in (("Relay", _relay), ("Fail", _fail), ("Stored", _stored))
     }
     server = grpc.aio.server(interceptors=[UnaryInterceptor()])
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
@@ -80,3 +87,12 @@ async def test_any_other_failure_is_internal_and_says_nothing_of_it(
     error = await _call(channel, "Fail")
     assert error.code() is grpc.StatusCode.INTERNAL
     assert "secret" not in (error.details() or "")
+
+
+async def test_a_serialized_response_is_sent_as_it_is(channel: grpc.aio.Channel) -> None:
+    call = channel.unary_unary(
+        f"/{SERVICE}/Stored",
+        request_serializer=StringValue.SerializeToString,
+        response_deserializer=StringValue.FromString,
+    )
+    assert await call(StringValue(value="x"), timeout=10) == StringValue(value="stored x")
