@@ -284,10 +284,16 @@ def apply_target(config: dict[str, Any], mesh: Mesh, policy: TrafficPolicy) -> b
             continue  # health checks stay untouched
         per_filter = route.setdefault("typed_per_filter_config", {})
         if spec.fault:
-            per_filter[FAULT] = fault_config(spec.fault)
+            per_filter[FAULT] = enabled(fault_config(spec.fault))
         if spec.rate_limit:
-            per_filter[LOCAL_RATE_LIMIT] = rate_limit_config(spec.rate_limit, grpc)
+            per_filter[LOCAL_RATE_LIMIT] = enabled(rate_limit_config(spec.rate_limit, grpc))
     return True
+
+
+def enabled(config: dict[str, Any]) -> dict[str, Any]:
+    """A route's config for a filter the listener leaves off by default (not made
+    for a request at all unless its route turns it on)."""
+    return {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "config": config}
 
 
 def apply(

@@ -385,7 +385,8 @@ def test_a_policy_is_compiled_into_the_envoys_config_maps(env: Env, operator: Op
     maps = env.config_maps()
     inbound = yaml.safe_load(maps["envoy-catalog"]["rds-inbound.yaml"])["resources"][0]
     app = next(r for r in inbound["virtual_hosts"][0]["routes"] if r["name"] == "app")
-    assert app["typed_per_filter_config"]["envoy.filters.http.fault"]["abort"]["grpc_status"] == 14
+    fault = app["typed_per_filter_config"]["envoy.filters.http.fault"]["config"]
+    assert fault["abort"]["grpc_status"] == 14
     assert "timeout: 2.000s" in maps["envoy-edge"]["rds-edge_routes.yaml"]
     # Only dynamic files change: the bootstraps (and listeners) stay the chart's.
     for name, data in maps.items():

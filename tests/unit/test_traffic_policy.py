@@ -153,7 +153,8 @@ def test_fault_and_rate_limit_land_on_the_services_own_inbound(tmp_path: Path) -
     for instance in ("sidecar-catalog-0", "sidecar-catalog-1"):
         routes = inbound_routes(configs[instance])
         per_filter = routes["app"]["typed_per_filter_config"]
-        fault = per_filter["envoy.filters.http.fault"]
+        # The listener leaves both filters off; the policy turns them on here.
+        fault = per_filter["envoy.filters.http.fault"]["config"]
         assert fault["delay"] == {
             "fixed_delay": "0.200s",
             "percentage": {"numerator": 100_000, "denominator": "MILLION"},
@@ -162,7 +163,7 @@ def test_fault_and_rate_limit_land_on_the_services_own_inbound(tmp_path: Path) -
             "grpc_status": 14,
             "percentage": {"numerator": 25_000, "denominator": "MILLION"},
         }
-        bucket = per_filter["envoy.filters.http.local_ratelimit"]
+        bucket = per_filter["envoy.filters.http.local_ratelimit"]["config"]
         assert bucket["token_bucket"] == {
             "max_tokens": 150,
             "tokens_per_fill": 100,
