@@ -23,7 +23,7 @@ from groundwork_shared import idempotency, positions
 from groundwork_shared.cache import Cache
 from groundwork_shared.caller import Context, require_role
 from groundwork_shared.errors import NotFound
-from groundwork_shared.interceptors import add_response_headers
+from groundwork_shared.interceptors import add_caching_headers
 from groundwork_shared.messages import Serialized, request_datetime, timestamp
 from groundwork_shared.positions import Position
 
@@ -115,9 +115,9 @@ def seat_map_message(layout: pb.SeatLayout, avail: pb.SeatAvailability) -> pb.Se
     return seat_map
 
 
-def _caching(etag: str, cache_control: str) -> None:
+def _caching(context: Context, etag: str, cache_control: str) -> None:
     """HTTP caching headers; the edge's transcoder turns them into response headers."""
-    add_response_headers(("etag", f'"{etag}"'), ("cache-control", cache_control))
+    add_caching_headers(context, cache_control, f'"{etag}"')
 
 
 class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
@@ -195,9 +195,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             raise NotFound(f"event {request.event_id} not found")
         # The event page is what a crowd reloads: micro-cached at the edge like the
         # availability it shows (seats_available), for the same interval.
-        add_response_headers(
-            ("cache-control", f"public, max-age={self._settings.availability_cache_seconds}")
-        )
+        add_caching_headers(context, f"public, max-age={self._settings.availability_cache_seconds}")
         return event
 
     async def _layout(self, event_id: uuid.UUID) -> pb.SeatLayout:
@@ -234,7 +232,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             )
         max_age = self._settings.layout_cache_seconds
         cache_control = IMMUTABLE if request.layout_version else f"public, max-age={max_age}"
-        _caching(layout.layout_version, cache_control)
+        _caching(context, layout.layout_version, cache_control)
         return layout
 
     async def GetSeatAvailability(
@@ -260,7 +258,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             if since and current.incremental
             else current.version
         )
-        _caching(etag, f"public, max-age={self._settings.availability_cache_seconds}")
+        _caching(context, etag, f"public, max-age={self._settings.availability_cache_seconds}")
         return current
 
     async def GetSeatMap(  # type: ignore[override]  # or its cached wire form
@@ -277,7 +275,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         seat_map = await self._whole(f"seatmap:{event_id}:{current.version}", SEAT_MAP_TTL, build)
         assert seat_map is not None
         etag = f"{current.layout_version}.{current.version}"
-        _caching(etag, f"public, max-age={self._settings.availability_cache_seconds}")
+        _caching(context, etag, f"public, max-age={self._settings.availability_cache_seconds}")
         return seat_map
 
     async def CreateEvent(self, request: pb.CreateEventRequest, context: Context) -> pb.Event:

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
@@ -22,6 +23,27 @@ def test_grpc_list_events_through_the_edge(mesh: Mesh) -> None:
         reply, call = stub.ListEvents.with_call(pb.ListEventsRequest(page_size=4), timeout=10)
     assert len(reply.events) == 4
     assert str(dict(call.initial_metadata())["x-groundwork-instance"]).startswith("catalog-")
+
+
+def test_http_caching_headers_are_for_http_reads_only(mesh: Mesh) -> None:
+    """REST reads get their ETag and Cache-Control (the edge's micro-cache and
+    browsers use them); a gRPC read does not, even when it claims to be an HTTP
+    read: sending them costs the service a round of its completion queue."""
+    events = httpx.get(f"{mesh.http}/v1/events", params={"page_size": 1}).json()["events"]
+    event_id = events[0]["event_id"]
+    rest = httpx.get(
+        f"{mesh.http}/v1/events/{event_id}/layout", headers={"accept-encoding": "identity"}
+    )
+    assert rest.headers["etag"] and rest.headers["cache-control"].startswith("public")
+    with grpc.insecure_channel(mesh.plan.edge_http()) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        for metadata in ((), (("x-groundwork-http-read", "1"),)):
+            reply, call = stub.GetSeatLayout.with_call(
+                pb.GetSeatLayoutRequest(event_id=event_id), metadata=metadata, timeout=10
+            )
+            assert f'"{reply.layout_version}"' == rest.headers["etag"]
+            headers = dict(call.initial_metadata())
+            assert "etag" not in headers and "cache-control" not in headers, headers
 
 
 def test_grpc_over_tls(mesh: Mesh) -> None:
