@@ -116,3 +116,36 @@ async def test_concurrent_misses_of_a_key_share_one_load(redis_server: str) -> N
         assert loads == 2 and all(isinstance(o, RuntimeError) for o in outcomes)
     finally:
         await redis.aclose()
+
+
+async def _evalsha_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_concurrent_reads_of_a_key_share_one_round_trip(redis_server: str) -> None:
+    """A crowd on one hot key costs Redis one read, and the hit counters still
+    count every reader (the shared ones ride on the next read)."""
+    redis = Redis.from_url(redis_server)
+    namespace = f"t-{uuid.uuid4().hex[:6]}"
+    cache = Cache(redis, namespace)
+    stored = pb.Event(event_id="e-1", name="Hot")
+
+    async def load() -> pb.Event:
+        return stored
+
+    try:
+        await cache.serialized_or_load("hot", 60, load)  # a miss, which stores it
+        before = await _evalsha_calls(redis)
+        replies = await asyncio.gather(
+            *(cache.serialized_or_load("hot", 60, load) for _ in range(50))
+        )
+        assert await _evalsha_calls(redis) - before == 1
+        assert cache.shared_reads == 49
+        assert {r.data for r in replies if isinstance(r, Serialized)} == {
+            stored.SerializeToString()
+        } and len(replies) == 50
+        await cache.serialized_or_load("hot", 60, load)  # carries the 49 shared hits
+        assert await hit_ratio(redis, namespace) == (1 + 50, 1)
+    finally:
+        await redis.aclose()
