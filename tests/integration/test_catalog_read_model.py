@@ -30,6 +30,18 @@ from groundwork_shared.server import App, serve
 from groundwork_shared.settings import ServiceSettings
 
 
+async def _projection(redis: Redis, catalog_db: asyncpg.Pool, stream: str) -> Consumer:
+    """catalog's seat-map consumer on `stream`, polled by the test."""
+    consumer = Consumer(
+        redis,
+        catalog_db,
+        ConsumerConfig(stream, "catalog", "c-0", block_ms=50),
+        SeatMapProjection().apply,
+    )
+    await consumer.ensure_group()
+    return consumer
+
+
 async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_server: str) -> None:
     async with catalog_db.acquire() as conn:
         await seed(conn, now=datetime.now(UTC))
@@ -47,13 +59,7 @@ async def test_seat_events_drive_the_seat_map(catalog_db: asyncpg.Pool, redis_se
     )
     await publish(redis, stream, held)
     await publish(redis, stream, held)  # redelivered duplicate
-    consumer = Consumer(
-        redis,
-        catalog_db,
-        ConsumerConfig(stream, "catalog", "c-0", block_ms=50),
-        SeatMapProjection().apply,
-    )
-    await consumer.ensure_group()
+    consumer = await _projection(redis, catalog_db, stream)
 
     async def statuses() -> dict[str, str]:
         rows = await catalog_db.fetch(
@@ -199,13 +205,7 @@ async def test_a_new_event_starts_at_the_booking_streams_head(
             assert fresh.version == await stream_head(redis, stream) != positions.ORIGIN
 
             # Its first change is after that head: a client at the version misses nothing.
-            consumer = Consumer(
-                redis,
-                catalog_db,
-                ConsumerConfig(stream, "catalog", "c-0", block_ms=50),
-                SeatMapProjection().apply,
-            )
-            await consumer.ensure_group()
+            consumer = await _projection(redis, catalog_db, stream)
             seat = await catalog_db.fetchval(
                 "SELECT seat_id FROM event_seats WHERE event_id = $1 AND section = $2 LIMIT 1",
                 uuid.UUID(event.event_id),

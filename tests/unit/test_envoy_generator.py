@@ -307,9 +307,11 @@ def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Pa
         < filters.index("envoy.filters.http.router")
     )
     removed = _edge_hcm(tmp_path)["http_filters"][strip]["typed_config"]["mutations"]
+    # The HTTP-read mark is the edge's own too (set by public_reads_internal).
     assert {m["remove"] for m in removed["request_mutations"] if "remove" in m} == {
         "x-groundwork-user-id",
         "x-groundwork-claims",
+        "x-groundwork-http-read",
     }
     # And names gRPC metadata cannot carry, never a pseudo-header.
     (matcher,) = [
