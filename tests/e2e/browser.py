@@ -16,7 +16,11 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -70,9 +74,24 @@ class Browser:
             except (StaleElementReferenceException, NoSuchElementException):
                 return False  # the view is being drawn, or redrawn
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
-            attempt, message=f"timed out waiting for {what}"
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
+                attempt, message=f"timed out waiting for {what}"
+            )
+        except TimeoutException as timeout_error:
+            raise TimeoutException(self._state(what)) from timeout_error
+
+    def _state(self, what: str) -> str:
+        """What the page showed when a wait gave up (and a screenshot of it), so a
+        failure says why and not only what."""
+        shot = self.screenshot("timeout-" + re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-"))
+        self.console.extend(self.driver.get_log("browser"))  # type: ignore[no-untyped-call]
+        shown = self.driver.execute_script(
+            "return [location.hash, ...['#notice', '#live', '#last-request']"
+            ".map((css) => css + ': ' + (document.querySelector(css)?.textContent ?? '-'))]"
         )
+        console = [f"{e['level']} {e['message']}" for e in self.console[-20:]]
+        return "\n".join([f"timed out waiting for {what}", *shown, *console, f"screenshot: {shot}"])
 
     def find(self, css: str) -> WebElement:
         return self.driver.find_element(By.CSS_SELECTOR, css)
