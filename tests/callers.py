@@ -10,10 +10,15 @@ from typing import Any
 from groundwork_shared.caller import CLAIMS_HEADER, USER_HEADER
 
 
+def verified_metadata(user_id: str, roles: list[str]) -> tuple[tuple[str, str], ...]:
+    """The call metadata the edge sets for a verified caller."""
+    claims = base64.urlsafe_b64encode(json.dumps({"roles": roles}).encode()).decode()
+    return ((USER_HEADER, user_id), (CLAIMS_HEADER, claims))
+
+
 class _VerifiedCall:
     def __init__(self, user_id: str, roles: list[str]) -> None:
-        claims = base64.urlsafe_b64encode(json.dumps({"roles": roles}).encode()).decode()
-        self._metadata = ((USER_HEADER, user_id), (CLAIMS_HEADER, claims))
+        self._metadata = verified_metadata(user_id, roles)
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata

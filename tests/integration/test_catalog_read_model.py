@@ -5,7 +5,6 @@ stream's head."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -28,6 +27,7 @@ from groundwork_shared.bus import Consumer, ConsumerConfig, publish, stream_head
 from groundwork_shared.events import envelope
 from groundwork_shared.server import App, serve
 from groundwork_shared.settings import ServiceSettings
+from tests.callers import verified_metadata
 
 
 async def _projection(redis: Redis, catalog_db: asyncpg.Pool, stream: str) -> Consumer:
@@ -184,10 +184,7 @@ async def test_a_new_event_starts_at_the_booking_streams_head(
     await probes.wait_until(
         probes.grpc_health(listen, "groundwork.catalog.v1.CatalogService"), 10, "catalog"
     )
-    admin = (
-        ("x-groundwork-user-id", "admin-1"),
-        ("x-groundwork-claims", base64.urlsafe_b64encode(b'{"roles":["admin"]}').decode()),
-    )
+    admin = verified_metadata("admin-1", ["admin"])
     try:
         async with grpc.aio.insecure_channel(listen) as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
