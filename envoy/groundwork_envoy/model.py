@@ -52,8 +52,6 @@ class Admission(_Strict):
     issuer: str = Field(min_length=1)
     audience: str = Field(min_length=1)
     header: str = Field(pattern=r"^[a-z0-9-]+$")
-    # How long the edge trusts its list of queued events before asking again.
-    queued_refresh_seconds: int = Field(default=1, ge=1, le=60)
 
 
 class Auth(_Strict):
@@ -80,6 +78,9 @@ class Service(_Strict):
     # upgrades on `routes`, health by GET `health_path`.
     protocol: Literal["grpc", "websocket"] = "grpc"
     grpc_services: list[str] = Field(default_factory=list)
+    # gRPC services for the mesh alone (their methods declare no access option):
+    # the edge routes none of them, and this service's sidecar refuses them from the edge.
+    internal_grpc_services: list[str] = Field(default_factory=list)
     routes: list[WebSocketRoute] = Field(default_factory=list)
     health_path: str = "/healthz"
     public: bool = False
@@ -100,7 +101,9 @@ class Service(_Strict):
             raise ValueError("canary instances must leave at least one stable instance")
         if self.protocol == "grpc" and (not self.grpc_services or self.routes):
             raise ValueError("a grpc service lists grpc_services and no routes")
-        if self.protocol == "websocket" and (self.grpc_services or not self.routes):
+        if self.protocol == "websocket" and (
+            self.grpc_services or self.internal_grpc_services or not self.routes
+        ):
             raise ValueError("a websocket service lists routes and no grpc_services")
         return self
 

@@ -88,7 +88,10 @@ def _configs(mesh: Mesh, profile: Profile) -> dict[str, tuple[EnvoyNode, dict[st
                 address=profile.listen_address(service, instance),
                 app_target=profile.app_target(mesh, service, instance),
                 version=profile.version(mesh, service, instance),
-                streaming_paths=streaming_paths(mesh.services[service].grpc_services),
+                streaming_paths=streaming_paths(
+                    mesh.services[service].grpc_services
+                    + mesh.services[service].internal_grpc_services
+                ),
             ),
         )
     configs = {}

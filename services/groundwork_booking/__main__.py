@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from groundwork.booking.v1 import booking_pb2_grpc
 from groundwork_booking import SERVICE_NAME
+from groundwork_booking.admission_client import WaitingRoom
 from groundwork_booking.catalog_client import CatalogSeats
 from groundwork_booking.payments_client import Payments
 from groundwork_booking.service import BookingService
@@ -25,12 +26,14 @@ async def main() -> None:
     redis = connect(settings.redis_url)
     catalog = CatalogSeats(settings.mesh_outbound)
     payments = Payments(settings.mesh_outbound)
+    waiting_room = WaitingRoom(settings.mesh_outbound)
     service = BookingService(
         pool,
         catalog,
         timedelta(seconds=settings.hold_ttl_seconds),
         payments,
         timedelta(seconds=settings.order_payment_seconds),
+        waiting_room,
     )
     relay = Relay(pool, redis)
 
@@ -46,7 +49,7 @@ async def main() -> None:
             ),
             probes=[reachable(pool)],
             workers=[sweeper, relay.run],
-            on_close=[catalog.close, payments.close, redis.aclose, pool.close],
+            on_close=[catalog.close, payments.close, waiting_room.close, redis.aclose, pool.close],
         ),
     )
 

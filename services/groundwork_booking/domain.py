@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from groundwork_shared.errors import Aborted, FailedPrecondition, Violations
+from groundwork_shared.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
+from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
 
 MAX_SEATS = 10
 
@@ -58,11 +59,9 @@ class HoldRequest:
 
 def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:
     problems = Violations()
-    try:
-        event = uuid.UUID(event_id)
-    except ValueError:
-        problems.add("event_id", "must be a UUID")
-        event = uuid.UUID(int=0)
+    event = canonical_uuid(event_id) or uuid.UUID(int=0)
+    if event.int == 0:
+        problems.add("event_id", CANONICAL_UUID)
     if not 1 <= len(seat_ids) <= MAX_SEATS:
         problems.add("seat_ids", f"1 to {MAX_SEATS} seats")
     elif len(set(seat_ids)) != len(seat_ids):
@@ -73,6 +72,60 @@ def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:
     # Sorted: every transaction locks seat rows in the same order, so two holds
     # over overlapping seats cannot deadlock.
     return HoldRequest(event, tuple(sorted(seat_ids)))
+
+
+class AdmissionRequired(PermissionDenied):
+    reason = "ADMISSION_REQUIRED"
+
+
+class AdmissionMismatch(PermissionDenied):
+    reason = "ADMISSION_MISMATCH"
+
+
+class AdmissionEnded(PermissionDenied):
+    reason = "ADMISSION_ENDED"
+
+
+@dataclass(frozen=True)
+class AdmissionToken:
+    """The claims of the admission token the edge verified (signature, issuer,
+    audience, expiry): whom and which event the waiting room admitted."""
+
+    user_id: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class RoomSession:
+    """What the waiting room says now: does the event queue, and is the
+    customer's session live (admitted, claimed, not ended)."""
+
+    queued: bool
+    admitted: bool
+
+
+def check_admission(
+    event_id: uuid.UUID, user_id: str, token: AdmissionToken | None, room: RoomSession
+) -> None:
+    """A queued event's hold needs the caller's own token for this event and a
+    live session. Decided on the parsed request (the canonical id booking holds
+    seats of), so no other spelling or encoding of it can reach a different
+    answer; the token alone is not enough (leaving, the session's end or a room
+    reset end an admission before its token expires)."""
+    if not room.queued:
+        return
+    if token is None:
+        raise AdmissionRequired(
+            f"event {event_id} is queued: join its waiting room (POST /v1/events/{event_id}"
+            "/queue) and send the admission token in x-groundwork-admission"
+        )
+    if token.event_id != str(event_id) or token.user_id != user_id:
+        raise AdmissionMismatch("the admission token is for another event or another customer")
+    if not room.admitted:
+        raise AdmissionEnded(
+            "this admission's session has ended (left, expired or the room was reset): "
+            f"join the queue again (POST /v1/events/{event_id}/queue)"
+        )
 
 
 def needs_payment(status: OrderStatus, pay_by: datetime, now: datetime) -> bool:

@@ -18,7 +18,7 @@ from groundwork_booking import STREAM, announcements, domain, repository
 from groundwork_booking.domain import HoldStatus, OrderStatus, SeatPrice
 from groundwork_booking.repository import HoldRow, OrderRow
 from groundwork_shared import idempotency
-from groundwork_shared.caller import Context, caller
+from groundwork_shared.caller import Context, admission_claims, caller
 from groundwork_shared.errors import InvalidArgument, NotFound, Unavailable
 from groundwork_shared.events import envelope_for
 from groundwork_shared.messages import parse_uuid, timestamp
@@ -41,6 +41,10 @@ _ORDER_STATUS = {
 
 class SeatSource(Protocol):
     async def seats(self, event_id: uuid.UUID) -> list[SeatPrice] | None: ...
+
+
+class Admissions(Protocol):
+    async def session(self, event_id: uuid.UUID, user_id: str) -> domain.RoomSession: ...
 
 
 class PaymentProvider(Protocol):
@@ -102,7 +106,9 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         hold_ttl: timedelta,
         payments: PaymentProvider | None = None,
         pay_within: timedelta = timedelta(minutes=15),
+        admissions: Admissions | None = None,
     ) -> None:
+        self._admissions = admissions
         self._pay_within = pay_within
         self._stocked: set[uuid.UUID] = set()
         self._pool = pool
@@ -128,9 +134,20 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
     async def HoldSeats(self, request: pb.HoldSeatsRequest, context: Context) -> pb.Hold:
         who = caller(context)
         hold = domain.hold_request(request.event_id, list(request.seat_ids))
+        await self._check_admission(hold.event_id, who.user_id, context)
         await self._ensure_inventory(hold.event_id)
         async with self._pool.acquire() as conn:
             return await hold_transaction(conn, who.user_id, hold, request, self._hold_ttl)
+
+    async def _check_admission(self, event_id: uuid.UUID, user_id: str, context: Context) -> None:
+        """The waiting room's rule, on the request as parsed here: the edge verified
+        the admission token, the room says whether the session is live."""
+        if self._admissions is None:
+            return
+        claims = admission_claims(context)
+        token = domain.AdmissionToken(*claims) if claims else None
+        room = await self._admissions.session(event_id, user_id)
+        domain.check_admission(event_id, user_id, token, room)
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.Hold:
         who = caller(context)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from groundwork_shared.errors import InvalidArgument, Violations
+from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
 from groundwork_shared.messages import parse_uuid
 
 DEFAULT_PAGE_SIZE = 20
@@ -146,11 +147,9 @@ def new_event(
     now: datetime,
 ) -> NewEvent:
     problems = Violations()
-    try:
-        venue = uuid.UUID(venue_id)
-    except ValueError:
-        problems.add("venue_id", "must be a UUID")
-        venue = uuid.UUID(int=0)
+    venue = canonical_uuid(venue_id) or uuid.UUID(int=0)
+    if venue.int == 0:
+        problems.add("venue_id", CANONICAL_UUID)
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
         problems.add("name", f"1 to {MAX_NAME} characters")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from groundwork_realtime.settings import RealtimeSettings
 from groundwork_realtime.updates import Routed, orders_topic, queue_topic, seats_topic
 from groundwork_realtime.workers import StreamTail
 from groundwork_shared import positions
+from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
 from groundwork_shared.metrics import WEBSOCKETS
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,8 @@ class Realtime:
     ) -> web.StreamResponse:
         """An event's public topic (its seats or its queue), from `tail`'s stream."""
         event_id = request.match_info["event_id"]
-        try:
-            uuid.UUID(event_id)
-        except ValueError:
-            return _error(400, "event_id must be a UUID", field="event_id")
+        if canonical_uuid(event_id) is None:
+            return _error(400, f"event_id {CANONICAL_UUID}", field="event_id")
         topic = topic_of(event_id)
         return await self._stream(request, topic, topic, tail)
 

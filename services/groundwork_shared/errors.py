@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 
 class DomainError(Exception):
-    """A rule of the domain refused the request; its message is for the caller."""
+    """A rule of the domain refused the request; its message is for the caller.
+    A kind with a `reason` (UPPER_SNAKE) names it for machines too: clients get it
+    as a google.rpc.ErrorInfo, so they need not parse the message."""
+
+    reason: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

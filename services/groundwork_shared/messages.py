@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from groundwork_shared.errors import InvalidArgument
+from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def request_datetime(message: Any, field: str) -> datetime | None:
 def parse_uuid(field: str, value: str) -> uuid.UUID:
     if not value:
         raise InvalidArgument.one(field, "required")
-    try:
-        return uuid.UUID(value)
-    except ValueError as error:
-        raise InvalidArgument.one(field, "must be a UUID") from error
+    parsed = canonical_uuid(value)
+    if parsed is None:
+        raise InvalidArgument.one(field, CANONICAL_UUID)
+    return parsed

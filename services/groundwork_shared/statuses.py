@@ -33,7 +33,15 @@ def code_of(error: errors.DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL  # a DomainError of no kind above: a bug of ours
 
 
+# google.rpc.ErrorInfo.domain: who names the reasons.
+REASON_DOMAIN = "groundwork.local"
+
+
 def _details(error: errors.DomainError) -> list[any_pb2.Any]:
+    if error.reason is not None:
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=REASON_DOMAIN))
+        return [info]
     if not isinstance(error, errors.InvalidArgument):
         return []
     bad_request = error_details_pb2.BadRequest(

@@ -218,6 +218,15 @@ class Round:
 
 
 @dataclass(frozen=True)
+class Session:
+    """What booking asks before a hold: does the event queue, and until when (ms)
+    is this customer's session live (None: it is not)."""
+
+    queued: bool
+    until_ms: int | None
+
+
+@dataclass(frozen=True)
 class Figures:
     room: Room
     rate_per_minute: float
@@ -375,6 +384,19 @@ class Rooms:
 
     async def place(self, event_id: str, user: str, now: datetime) -> Place | None:
         return _place(await self._get_place(keys(event_id), [user, _ms(now)]), now)
+
+    async def session(self, event_id: str, user: str, now: datetime) -> Session:
+        """Whether the event has a room, and the customer's live session in it: admitted,
+        the place claimed (its token read) and its end still ahead. One round trip,
+        read in one MULTI so the three answers are of one moment."""
+        room, _, active, _, _, unclaimed = keys(event_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(room)
+            pipe.zscore(active, user)
+            pipe.sismember(unclaimed, user)
+            exists, until, waiting_claim = await pipe.execute()
+        live = until is not None and int(until) > _ms(now) and not waiting_claim
+        return Session(bool(exists), int(until) if live else None)
 
     async def adapt_turn(self, interval_ms: int) -> bool:
         """True for the one instance that adapts the rates this interval."""

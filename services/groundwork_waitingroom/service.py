@@ -11,8 +11,8 @@ from typing import Any
 
 from google.api import httpbody_pb2
 
+from groundwork.waitingroom.v1 import admission_pb2, admission_pb2_grpc, waitingroom_pb2_grpc
 from groundwork.waitingroom.v1 import waitingroom_pb2 as pb
-from groundwork.waitingroom.v1 import waitingroom_pb2_grpc
 from groundwork_shared.caller import Context, caller, require_role
 from groundwork_shared.errors import AlreadyExists, InvalidArgument, NotFound
 from groundwork_shared.messages import parse_uuid, request_datetime, timestamp
@@ -244,3 +244,26 @@ class WaitingRoomService(waitingroom_pb2_grpc.WaitingRoomServiceServicer):
         if figures is None:
             raise NotFound(f"event {event_id} has no waiting room")
         return room_message(figures)
+
+
+class AdmissionService(admission_pb2_grpc.AdmissionServiceServicer):
+    """For booking alone (the sidecar admits booking and refuses the edge): the
+    live answer behind an admission token, read on every hold of a queued event."""
+
+    def __init__(self, rooms: Rooms) -> None:
+        self._rooms = rooms
+
+    async def CheckAdmission(
+        self, request: admission_pb2.CheckAdmissionRequest, context: Context
+    ) -> admission_pb2.AdmissionStatus:
+        event_id = _event_id(request.event_id)
+        if not request.user_id:
+            raise InvalidArgument.one("user_id", "required")
+        session = await self._rooms.session(event_id, request.user_id, datetime.now(UTC))
+        status = admission_pb2.AdmissionStatus(
+            queued=session.queued, admitted=session.until_ms is not None
+        )
+        if session.until_ms is not None:
+            ends = datetime.fromtimestamp(session.until_ms / 1000, UTC)
+            status.session_ends_at.CopyFrom(timestamp(ends))
+        return status

@@ -5,6 +5,7 @@ places that outlive the process that gave them."""
 
 from __future__ import annotations
 
+import random
 import statistics
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,7 @@ from groundwork_waitingroom.domain import (
     Status,
     view,
 )
-from groundwork_waitingroom.repository import Rooms
+from groundwork_waitingroom.repository import Rooms, Session
 from groundwork_waitingroom.workers import Adaptation
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -39,6 +40,10 @@ async def _room(rooms: Rooms, **settings: object) -> str:
     room = Room(event_id).with_changes(**settings)
     assert await rooms.create(room, float(room.new_users_per_minute))
     return event_id
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 async def _active(redis: Redis, event_id: str) -> set[str]:
@@ -231,6 +236,91 @@ async def test_an_admitted_customer_who_never_comes_frees_the_place(redis: Redis
     # Reading again does not stretch the session.
     again = await rooms.place(event_id, "stays", T0 + timedelta(seconds=300))
     assert again is not None and again.admitted_until_ms == session_ends
+
+
+async def test_an_admission_lives_exactly_as_long_as_its_session(redis: Redis) -> None:
+    """What booking asks before a hold (Rooms.session): admitted only while the
+    place is claimed and its session runs; leaving, the session's end and a room
+    reset end it at once, whatever the token's expiry says."""
+    rooms = Rooms(redis)
+    assert await rooms.session(str(uuid.uuid4()), "a", T0) == Session(False, None)
+    event_id = await _room(
+        rooms, new_users_per_minute=6000, total_active_users=1, session_seconds=60, opens_at=T0
+    )
+    assert await rooms.session(event_id, "a", T0) == Session(True, None)  # not in the queue
+    for user in ("a", "b"):
+        await rooms.join(event_id, user, T0)
+    await rooms.admit(event_id, T0)
+    await rooms.admit(event_id, T0 + timedelta(seconds=1))
+    assert await _active(redis, event_id) == {"a"}
+    # Admitted in a round but not yet come for the token: nothing to book with yet.
+    assert (await rooms.session(event_id, "a", T0 + timedelta(seconds=1))).until_ms is None
+    await rooms.place(event_id, "a", T0 + timedelta(seconds=2))
+    ends = int((T0 + timedelta(seconds=62)).timestamp() * 1000)
+    assert await rooms.session(event_id, "a", T0 + timedelta(seconds=2)) == Session(True, ends)
+    assert (await rooms.session(event_id, "b", T0 + timedelta(seconds=2))).until_ms is None
+    # Past its end the session is over, before any round has swept it.
+    assert (await rooms.session(event_id, "a", T0 + timedelta(seconds=62))).until_ms is None
+
+    # Leaving ends it; the next customer takes the one place.
+    assert await rooms.leave(event_id, "a")
+    assert (await rooms.session(event_id, "a", T0 + timedelta(seconds=3))).until_ms is None
+    await rooms.admit(event_id, T0 + timedelta(seconds=3))
+    await rooms.place(event_id, "b", T0 + timedelta(seconds=3))
+    assert (await rooms.session(event_id, "b", T0 + timedelta(seconds=3))).until_ms is not None
+
+    # A reset (the room deleted and made again) ends every session in it.
+    await rooms.delete(event_id)
+    assert await rooms.session(event_id, "b", T0 + timedelta(seconds=4)) == Session(False, None)
+    assert await rooms.create(Room(event_id).with_changes(opens_at=T0), 60.0)
+    assert await rooms.session(event_id, "b", T0 + timedelta(seconds=4)) == Session(True, None)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_the_active_cap_holds_under_any_joins_leaves_and_retries(
+    redis: Redis, seed: int
+) -> None:
+    """Random sequences of joins (repeated ones included), leaves, reads that claim
+    a place, admission rounds from two instances and time passing: live sessions
+    never outnumber total_active_users, and each customer's session answer is the
+    one the sequence implies (claimed, not left, not over)."""
+    rng = random.Random(seed)
+    rooms = [Rooms(redis), Rooms(redis)]
+    cap = rng.randint(1, 4)
+    event_id = await _room(
+        rooms[0], new_users_per_minute=600, total_active_users=cap, session_seconds=30, opens_at=T0
+    )
+    users = [f"u{i}" for i in range(12)]
+    now = T0
+    claimed_until: dict[str, datetime] = {}
+    for _ in range(400):
+        user, store = rng.choice(users), rng.choice(rooms)
+        action = rng.random()
+        if action < 0.15:
+            await store.leave(event_id, user)
+            claimed_until.pop(user, None)
+        elif action < 0.75:
+            # A join (new or repeated) answers the place, as a read does: both claim it.
+            read = store.join if action < 0.45 else store.place
+            place = await read(event_id, user, now)
+            assert place is not None
+            if place.admitted_until_ms is not None and place.admitted_until_ms > _ms(now):
+                claimed_until.setdefault(
+                    user, datetime.fromtimestamp(place.admitted_until_ms / 1000, UTC)
+                )
+        elif action < 0.9:
+            await store.admit(event_id, now)
+        else:
+            now += timedelta(seconds=rng.choice([0.2, 1, 5, 31]))
+        claimed_until = {u: t for u, t in claimed_until.items() if t > now}
+        live = set()
+        for who in users:
+            session = await store.session(event_id, who, now)
+            assert session.queued
+            if session.until_ms is not None:
+                live.add(who)
+        assert len(live) <= cap, (live, cap)
+        assert live == set(claimed_until), (live, claimed_until)
 
 
 async def test_an_idle_room_costs_no_round(redis: Redis) -> None:

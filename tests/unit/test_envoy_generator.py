@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -311,15 +312,24 @@ def test_client_supplied_identity_headers_are_stripped_before_authn(tmp_path: Pa
     assert {m["remove"] for m in removed["request_mutations"] if "remove" in m} == {
         "x-groundwork-user-id",
         "x-groundwork-claims",
+        "x-groundwork-admission-claims",
         "x-groundwork-http-read",
     }
     # And names gRPC metadata cannot carry, never a pseudo-header.
-    (matcher,) = [
-        m["remove_on_match"] for m in removed["request_mutations"] if "remove_on_match" in m
+    patterns = [
+        re.compile(m["remove_on_match"]["key_matcher"]["safe_regex"]["regex"])
+        for m in removed["request_mutations"]
+        if "remove_on_match" in m
     ]
-    pattern = re.compile(matcher["key_matcher"]["safe_regex"]["regex"])
-    for name, dropped in [(":path", False), ("content-type", False), ("fq`|knu", True)]:
-        assert bool(pattern.fullmatch(name)) is dropped, name
+    for name, dropped in [
+        (":path", False),
+        ("content-type", False),
+        ("fq`|knu", True),
+        # Binary metadata a client sends (a service would fail on bad base64).
+        ("x-groundwork-user-id-bin", True),
+        ("grpc-timeout", False),
+    ]:
+        assert any(p.fullmatch(name) for p in patterns) is dropped, name
 
 
 def test_every_listener_of_the_edge_is_hardened(tmp_path: Path) -> None:
@@ -418,3 +428,39 @@ def test_rate_limit_failure_mode_is_rendered(tmp_path: Path, mode: str, deny: bo
     hcm = listener(edge, "edge_http")["filter_chains"][0]["filters"][0]["typed_config"]
     ratelimit = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")
     assert ratelimit["typed_config"]["failure_mode_deny"] is deny
+
+
+def test_the_edge_decides_nothing_from_a_request_body_it_would_parse_by_hand(
+    tmp_path: Path,
+) -> None:
+    """The waiting room's rule is booking's (it parses the hold as it acts on it):
+    the edge verifies an admission token when one comes and forwards its claims,
+    and no Lua of its own reads a request's body."""
+    edge = configs(LocalProfile(MESH, tmp_path))["edge.yaml"]
+    for name in ("edge_http", "edge_https", "edge_http3"):
+        hcm = _edge_hcm(tmp_path, name)
+        lua = [f for f in hcm["http_filters"] if f["name"].startswith("groundwork.")]
+        for found in lua:
+            assert ":body(" not in json.dumps(found), found["name"]
+        jwt = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.jwt_authn")
+        admission = jwt["typed_config"]["providers"]["admission"]
+        assert admission["forward"] is False
+        assert admission["forward_payload_header"] == "x-groundwork-admission-claims"
+    # Internal services are never routed at the edge.
+    assert "AdmissionService" not in json.dumps(edge)
+
+
+def test_an_internal_service_is_refused_to_the_edge_by_its_sidecar(tmp_path: Path) -> None:
+    sidecar = configs(LocalProfile(MESH, tmp_path))["sidecar-waitingroom-0.yaml"]
+    hcm = listener(sidecar, "inbound")["filter_chains"][0]["filters"][0]["typed_config"]
+    deny = next(f for f in hcm["http_filters"] if f["name"] == "groundwork.internal_not_from_edge")
+    policy = deny["typed_config"]["rules"]["policies"]["internal_from_edge"]
+    assert policy["permissions"] == [
+        {"url_path": {"path": {"prefix": "/groundwork.waitingroom.v1.AdmissionService/"}}}
+    ]
+    assert policy["principals"][0]["authenticated"]["principal_name"]["exact"].endswith("/sa/edge")
+    identity = next(
+        f for f in hcm["http_filters"] if f["name"] == "groundwork.identity_from_edge_only"
+    )
+    headers = json.dumps(identity)
+    assert "x-groundwork-admission-claims" in headers

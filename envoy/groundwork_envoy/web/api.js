@@ -13,11 +13,18 @@ export function onRequest(listener) {
   listeners.add(listener);
 }
 
+// A service's refusal names its reason in a google.rpc.ErrorInfo (the edge's own
+// refusals in "reason"): ADMISSION_REQUIRED reads as admission_required.
+function errorInfoReason(body) {
+  const info = (body.details || []).find((d) => String(d["@type"] || "").endsWith("google.rpc.ErrorInfo"));
+  return info && info.reason ? String(info.reason).toLowerCase() : "";
+}
+
 export class ApiError extends Error {
   constructor(status, body) {
     super(body.message || `HTTP ${status}`);
     this.status = status;
-    this.reason = body.reason || "";
+    this.reason = body.reason || errorInfoReason(body);
     this.body = body;
   }
 }
