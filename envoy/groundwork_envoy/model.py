@@ -39,6 +39,10 @@ class EdgePorts(_Strict):
     # The public gRPC service the edge sends server reflection to (each public
     # service answers it for the whole public API).
     reflection: str = "catalog"
+    # The host names the edge answers (any port; the profile adds its own
+    # addresses and names). Any other Host or :authority is a 421, before any
+    # filter that stores something per request (the micro-cache, rate limits).
+    hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"])
 
 
 class RateLimitPolicy(_Strict):

@@ -67,6 +67,7 @@ class Profile(Protocol):
     def name(self) -> str: ...
 
     def edge_address(self) -> str: ...
+    def edge_hosts(self, mesh: Mesh) -> list[str]: ...
     def listen_address(self, service: str, instance: int) -> str: ...
     def admin_address(self, address: str) -> str: ...
     def app_target(self, mesh: Mesh, service: str, instance: int) -> str: ...
@@ -109,6 +110,9 @@ class LocalProfile:
 
     def edge_address(self) -> str:
         return f"127.{self.net}.0.1"
+
+    def edge_hosts(self, mesh: Mesh) -> list[str]:
+        return list(dict.fromkeys([*mesh.edge.hosts, self.edge_address()]))
 
     def listen_address(self, service: str, instance: int) -> str:
         return f"127.{self.net}.{10 + list(self.mesh.services).index(service)}.{instance + 1}"
@@ -216,6 +220,18 @@ class KubernetesProfile:
     def app_target(self, mesh: Mesh, service: str, instance: int) -> str:
         # The pod's loopback: only containers of the same pod (its sidecar) reach it.
         return f"127.0.0.1:{mesh.ports.app}"
+
+    def edge_hosts(self, mesh: Mesh) -> list[str]:
+        """The edge Service's names (in-cluster clients, the load test), and what
+        mesh.yaml adds (localhost: a NodePort mapped by kind, a port-forward)."""
+        service = f"edge.{self.namespace}"
+        return [
+            *mesh.edge.hosts,
+            "edge",
+            service,
+            f"{service}.svc",
+            f"{service}.svc.{self.cluster_domain}",
+        ]
 
     def admin_address(self, address: str) -> str:
         # The admin API can drain and stop Envoy: never on the pod IP.

@@ -464,3 +464,24 @@ def test_an_internal_service_is_refused_to_the_edge_by_its_sidecar(tmp_path: Pat
     )
     headers = json.dumps(identity)
     assert "x-groundwork-admission-claims" in headers
+
+
+def test_the_edge_answers_its_own_hosts_and_caches_one_key_per_resource(tmp_path: Path) -> None:
+    hcm = _edge_hcm(tmp_path)
+    config = hcm["route_config"]
+    assert config["ignore_port_in_host_matching"] is True
+    api, misdirected = config["virtual_hosts"]
+    assert "*" not in api["domains"] and {"localhost", "127.0.0.1"} <= set(api["domains"])
+    assert misdirected["domains"] == ["*"]
+    assert [r["direct_response"]["status"] for r in misdirected["routes"]] == [421]
+    assert misdirected["typed_per_filter_config"]["envoy.filters.http.cache"]["disabled"] is True
+    cached = next(r for r in api["routes"] if r.get("route", {}).get("cluster") == "public_reads")
+    path_rule = next(h for h in cached["match"]["headers"] if h["name"] == ":path")
+    pattern = re.compile(path_rule["string_match"]["safe_regex"]["regex"])
+    event = "/v1/events/0b6f3d2e-5c1a-4e8b-9f00-1234567890ab"
+    assert pattern.fullmatch(event) and pattern.fullmatch(event + "/availability")
+    for invented in (event + "?x=1", "/v1/events/%30b6f3d2e-5c1a-4e8b-9f00-1234567890ab"):
+        assert not pattern.fullmatch(invented), invented
+    lua = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.lua")
+    source = lua["typed_config"]["default_source_code"]["inline_string"]
+    assert 'headers:replace(":authority", "localhost")' in source
