@@ -21,6 +21,8 @@ class Ports(_Strict):
     admin: int = Field(ge=1, le=65535)
     health: int = Field(ge=1, le=65535)  # sidecar: plaintext health for probes
     metrics: int = Field(ge=1, le=65535)  # the app's Prometheus /metrics
+    # The sidecar's own Prometheus metrics (its admin API's /stats/prometheus alone).
+    envoy_metrics: int = Field(default=15090, ge=1, le=65535)
 
 
 class ClientRateLimit(_Strict):
@@ -32,6 +34,8 @@ class EdgePorts(_Strict):
     http: int = Field(ge=1, le=65535)
     https: int = Field(ge=1, le=65535)
     admin: int = Field(ge=1, le=65535)
+    # The edge's Prometheus metrics (its admin API's /stats/prometheus alone).
+    metrics: int = Field(default=9902, ge=1, le=65535)
     client_rate_limit: ClientRateLimit
     # A connection with no request in flight, and a TLS handshake, may take this long.
     idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)

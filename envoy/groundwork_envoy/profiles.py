@@ -69,7 +69,7 @@ class Profile(Protocol):
     def edge_address(self) -> str: ...
     def edge_hosts(self, mesh: Mesh) -> list[str]: ...
     def listen_address(self, service: str, instance: int) -> str: ...
-    def admin_address(self, address: str) -> str: ...
+    def admin_target(self, envoy: str, address: str, port: int) -> str: ...
     def app_target(self, mesh: Mesh, service: str, instance: int) -> str: ...
     def upstream(self, mesh: Mesh, service: str) -> Upstream: ...
     def authorities(self, service: str) -> list[str]: ...
@@ -122,8 +122,10 @@ class LocalProfile:
         loopback TCP would let any local process skip the sidecar."""
         return f"unix:{self.state_dir / 'run' / 'apps' / f'{service}-{instance}.sock'}"
 
-    def admin_address(self, address: str) -> str:
-        return address  # each local Envoy's admin sits on its own instance address
+    def admin_target(self, envoy: str, address: str, port: int) -> str:
+        """A Unix socket (mode 0600, in a 0700 directory): on loopback TCP any
+        local user could read the stats, fail the health checks or stop Envoy."""
+        return f"unix:{self.state_dir / 'run' / 'admin' / f'{envoy}.sock'}"
 
     def upstream(self, mesh: Mesh, service: str) -> Upstream:
         return Upstream(
@@ -233,9 +235,9 @@ class KubernetesProfile:
             f"{service}.svc.{self.cluster_domain}",
         ]
 
-    def admin_address(self, address: str) -> str:
+    def admin_target(self, envoy: str, address: str, port: int) -> str:
         # The admin API can drain and stop Envoy: never on the pod IP.
-        return "127.0.0.1"
+        return f"127.0.0.1:{port}"
 
     def _fqdn(self, service: str) -> str:
         return f"{service}-mesh.{self.namespace}.svc.{self.cluster_domain}"

@@ -22,7 +22,7 @@ from groundwork_cli.kube import kube
 from groundwork_cli.lab.cli import lab
 from groundwork_cli.load import check_cmd, load
 from groundwork_cli.policy import policy
-from groundwork_cli.runtime import mesh, supervisor
+from groundwork_cli.runtime import envoy_admin, mesh, supervisor
 from groundwork_cli.runtime.plan import Plan
 from groundwork_cli.session import Session, pass_session
 
@@ -67,15 +67,26 @@ def up(session: Session, keep_on_failure: bool) -> None:
     _endpoints(plan, session.settings.traces)
 
 
+def _redacted(url: str) -> str:
+    """A URL with its password shown as *** (it is in the state directory, 0600)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
 def _endpoints(plan: Plan, traces: bool) -> None:
     pki = plan.layout.pki
     rows = [
         ("web front end", f"http://{plan.edge_http()}/"),
         ("REST + gRPC (h1, h2c)", f"http://{plan.edge_http()}"),
         ("REST + gRPC (TLS, h1/h2)", f"https://{plan.edge_https()}   CA: {pki / 'ca.crt'}"),
-        ("edge admin", f"http://{plan.edge_admin()}"),
+        ("edge admin (this user)", envoy_admin.curl(plan.edge_admin(), "/stats")),
+        ("edge metrics", f"http://{plan.edge_metrics()}/stats/prometheus"),
         ("Postgres", plan.stores.postgres.host + ":5432" if plan.stores.postgres else "external"),
-        ("Redis", plan.redis_url()),
+        ("Redis", _redacted(plan.redis_url())),
         ("state and logs", str(plan.layout.root)),
     ]
     if plan.profile.otlp_endpoint:

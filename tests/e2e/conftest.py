@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
+from groundwork_cli.runtime import envoy_admin
 from groundwork_cli.runtime.plan import Plan, build, service_database_url
 from groundwork_cli.runtime.secrets import ADMIN_EMAIL
 from groundwork_cli.runtime.settings import RuntimeSettings
@@ -34,7 +34,7 @@ PASSWORD = edge_flows.PASSWORD
 
 def envoy_stat(admin: str, name: str) -> int:
     """One counter or gauge of the Envoy whose admin listens at `admin` (0 if absent)."""
-    text = httpx.get(f"http://{admin}/stats", params={"filter": f"^{name}$"}).text
+    text = envoy_admin.get(admin, "/stats", filter=f"^{name}$").text
     return int(text.split(":")[1]) if text.strip() else 0
 
 

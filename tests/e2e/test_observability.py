@@ -168,12 +168,11 @@ def test_services_and_envoy_expose_prometheus_metrics(mesh: Mesh) -> None:
     hit_ratio = 'groundwork_cache_hit_ratio{cache="catalog"}'
     assert any(hit_ratio in metrics_of("catalog", i) for i in (0, 1))
     assert "groundwork_websocket_connections" in metrics("realtime")
-    edge = httpx.get(f"http://{mesh.plan.edge_admin()}/stats/prometheus").text
+    # Envoy's metrics are public on a port of their own (/stats/prometheus alone).
+    edge = httpx.get(f"http://{mesh.plan.edge_metrics()}/stats/prometheus").text
     assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="booking"}' in edge
-    sidecar = httpx.get(
-        f"http://{profile.admin_address(profile.listen_address('booking', 0))}:{ports.admin}"
-        "/stats/prometheus"
-    ).text
+    booking_sidecar = profile.listen_address("booking", 0)
+    sidecar = httpx.get(f"http://{booking_sidecar}:{ports.envoy_metrics}/stats/prometheus").text
     assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="outbound_payments"}' in sidecar
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from groundwork_cli.runtime import policies, supervisor
+from groundwork_cli.runtime import envoy_admin, policies, supervisor
 from tests.e2e.conftest import Mesh, envoy_stat
 
 EVENTS = "/v1/events?page_size=1"
@@ -66,7 +66,7 @@ def _reload_counter(file_name: str) -> str:
 
 
 def _reloads(admin: str, file_name: str) -> int:
-    reply = httpx.get(f"http://{admin}/stats", params={"filter": _reload_counter(file_name)})
+    reply = envoy_admin.get(admin, "/stats", filter=_reload_counter(file_name))
     return sum(int(line.rsplit(":", 1)[1]) for line in reply.text.splitlines() if line.strip())
 
 

@@ -88,7 +88,19 @@ def test_local_profile_gives_each_instance_its_own_loopback_address(tmp_path: Pa
     assert app["endpoint"]["address"]["pipe"]["path"] == str(
         tmp_path / "run" / "apps" / "catalog-1.sock"
     )
-    assert sidecar["admin"]["address"]["socket_address"]["address"] == "127.5.12.2"
+    # The admin API on a 0600 Unix socket (no other local user reaches it); the
+    # Prometheus metrics on a port of their own, passed to /stats/prometheus alone.
+    admin = {"path": str(tmp_path / "run" / "admin" / "sidecar-catalog-1.sock"), "mode": 0o600}
+    assert sidecar["admin"]["address"]["pipe"] == admin
+    assert edge["admin"]["address"]["pipe"]["mode"] == 0o600
+    stats = listener(sidecar, "prometheus_stats")
+    assert bind(stats) == ("127.5.12.2", 15090)
+    routes = stats["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+    [exposed, rest] = routes["virtual_hosts"][0]["routes"]
+    assert exposed["match"]["path"] == "/stats/prometheus"
+    assert rest["direct_response"]["status"] == 404
+    target = cluster(sidecar, "envoy_admin")["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert target[0]["endpoint"]["address"]["pipe"]["path"] == admin["path"]
 
 
 def test_kubernetes_profile_uses_service_dns_and_pod_loopback() -> None:

@@ -142,17 +142,39 @@ class EmbeddedPostgres:
 
 @dataclass(frozen=True)
 class EmbeddedRedis:
+    """Valkey on its own loopback address, with a password: any local user can
+    reach a loopback port, and one who reached the waiting room's keys could admit
+    anyone. The password is made at first use (0600, beside the data); the
+    server reads it from a config file of the same mode, never from its command
+    line, which every local user can read in /proc."""
+
     data_dir: Path
     host: str
     port: int = 6379
 
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir.parent / "redis.password"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir.parent / "redis.conf"
+
+    def password(self) -> str:
+        if not self.password_file.exists():
+            self.password_file.parent.mkdir(parents=True, exist_ok=True)
+            _write_private(self.password_file, secrets.token_urlsafe(24))
+        return self.password_file.read_text().strip()
+
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"redis://:{self.password()}@{self.host}:{self.port}/0"
 
     def command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.config_file, f"requirepass {self.password()}\n")
         return [
             str(redis_bin()),
+            str(self.config_file),
             "--bind",
             self.host,
             "--port",
@@ -168,3 +190,11 @@ class EmbeddedRedis:
             "--protected-mode",
             "yes",
         ]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, from its first byte."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)

@@ -47,16 +47,18 @@ def prepare(plan: Plan) -> None:
     ensure_mesh_certs(pki, {name: plan.profile.spiffe_id(name) for name in identities})
     policies.deliver(plan)  # with the TrafficPolicies applied before, if any
     # Apps listen on Unix sockets here, and so do their sidecars' outbound
-    # listeners; only this user may enter the directory.
-    apps = layout.run / "apps"
-    apps.mkdir(mode=0o700, exist_ok=True)
-    apps.chmod(0o700)
+    # listeners, and the Envoys' admin APIs (0600): only this user may enter.
+    for private in (layout.run / "apps", layout.run / "admin"):
+        private.mkdir(mode=0o700, exist_ok=True)
+        private.chmod(0o700)
+    sockets = [*plan.admin_addresses().values()]
     for process in plan.services:
-        for target in (process.listen, process.env.get("GROUNDWORK_MESH_OUTBOUND", "")):
-            if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
-                raise MeshError(
-                    f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
-                )
+        sockets += [process.listen, process.env.get("GROUNDWORK_MESH_OUTBOUND", "")]
+    for target in sockets:
+        if target.startswith("unix:") and len(target) - 5 > supervisor.MAX_SOCKET_PATH:
+            raise MeshError(
+                f"socket path too long: {target[5:]} (set a shorter GROUNDWORK_STATE_DIR)"
+            )
     if plan.jaeger:
         settings = jaeger.config(plan.jaeger.host, forward=plan.jaeger.forward)
         layout.jaeger_config.write_text(yaml.safe_dump(settings, sort_keys=False))

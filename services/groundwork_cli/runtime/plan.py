@@ -156,14 +156,21 @@ class Plan:
         return f"{self.profile.edge_address()}:{self.mesh.edge.https}"
 
     def edge_admin(self) -> str:
-        return f"{self.profile.edge_address()}:{self.mesh.edge.admin}"
+        """The edge's admin API (a Unix socket: groundwork_cli.runtime.envoy_admin)."""
+        edge = self.profile.edge_address()
+        return self.profile.admin_target(EDGE.name, edge, self.mesh.edge.admin)
+
+    def edge_metrics(self) -> str:
+        return f"{self.profile.edge_address()}:{self.mesh.edge.metrics}"
 
     def admin_addresses(self) -> dict[str, str]:
-        """Envoy process name -> admin address."""
+        """Envoy process name -> admin API (a Unix socket, see envoy_admin)."""
         result = {self.edge.name: self.edge_admin()}
         for sidecar in self.sidecars:
             address = self.profile.listen_address(sidecar.service, sidecar.instance)
-            result[sidecar.name] = f"{address}:{self.mesh.ports.admin}"
+            result[sidecar.name] = self.profile.admin_target(
+                sidecar.name, address, self.mesh.ports.admin
+            )
         return result
 
 
@@ -358,9 +365,12 @@ def _services(
             _envoy(
                 node.name,
                 layout.envoy / f"{node.name}.yaml",
-                f"{address}:{mesh.ports.admin}",
+                profile.admin_target(node.name, address, mesh.ports.admin),
                 ["local_app"],
-                [(address, p) for p in (mesh.ports.inbound, mesh.ports.admin, mesh.ports.health)],
+                [
+                    (address, p)
+                    for p in (mesh.ports.inbound, mesh.ports.envoy_metrics, mesh.ports.health)
+                ],
                 kind="sidecar",
                 workers=settings.sidecar_workers,
                 node=node,
@@ -374,9 +384,9 @@ def _edge(layout: Layout, mesh: Mesh, profile: LocalProfile) -> Process:
     return _envoy(
         EDGE.name,
         layout.envoy / f"{EDGE.name}.yaml",
-        f"{edge_ip}:{mesh.edge.admin}",
+        profile.admin_target(EDGE.name, edge_ip, mesh.edge.admin),
         mesh.callees("edge"),
-        [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.admin)],
+        [(edge_ip, p) for p in (mesh.edge.http, mesh.edge.https, mesh.edge.metrics)],
         kind="edge",
         node=EDGE,
     )

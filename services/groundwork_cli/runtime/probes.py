@@ -15,6 +15,8 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
+from groundwork_cli.runtime import envoy_admin
+
 Probe = Callable[[], Awaitable[None]]
 
 
@@ -128,8 +130,8 @@ def _host_healthy(host: dict[str, Any]) -> bool:
 
 
 async def envoy_clusters(admin: str) -> list[ClusterHealth]:
-    async with httpx.AsyncClient(timeout=2) as client:
-        reply = await client.get(f"http://{admin}/clusters", params={"format": "json"})
+    async with envoy_admin.async_client(admin) as client:
+        reply = await client.get("/clusters", params={"format": "json"})
         reply.raise_for_status()
     result = []
     for cluster in reply.json().get("cluster_statuses", []):
@@ -144,8 +146,8 @@ def envoy_ready(admin: str, clusters: list[str]) -> Probe:
     """Envoy is live and every host of the named clusters passes its health checks."""
 
     async def probe() -> None:
-        async with httpx.AsyncClient(timeout=2) as client:
-            reply = await client.get(f"http://{admin}/ready")
+        async with envoy_admin.async_client(admin) as client:
+            reply = await client.get("/ready")
             if reply.status_code != 200:
                 raise NotReady(f"{admin}/ready: {reply.status_code}")
         health = {c.name: c for c in await envoy_clusters(admin)}
