@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from groundwork_shared.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
-from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
+from groundwork_shared.ids import canonical_or_violation
 
 MAX_SEATS = 10
 
@@ -59,9 +59,7 @@ class HoldRequest:
 
 def hold_request(event_id: str, seat_ids: list[str]) -> HoldRequest:
     problems = Violations()
-    event = canonical_uuid(event_id) or uuid.UUID(int=0)
-    if event.int == 0:
-        problems.add("event_id", CANONICAL_UUID)
+    event = canonical_or_violation(problems, "event_id", event_id)
     if not 1 <= len(seat_ids) <= MAX_SEATS:
         problems.add("seat_ids", f"1 to {MAX_SEATS} seats")
     elif len(set(seat_ids)) != len(seat_ids):

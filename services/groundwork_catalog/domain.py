@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from groundwork_shared.errors import InvalidArgument, Violations
-from groundwork_shared.ids import CANONICAL_UUID, canonical_uuid
+from groundwork_shared.ids import canonical_or_violation
 from groundwork_shared.messages import parse_uuid
 
 DEFAULT_PAGE_SIZE = 20
@@ -147,9 +147,7 @@ def new_event(
     now: datetime,
 ) -> NewEvent:
     problems = Violations()
-    venue = canonical_uuid(venue_id) or uuid.UUID(int=0)
-    if venue.int == 0:
-        problems.add("venue_id", CANONICAL_UUID)
+    venue = canonical_or_violation(problems, "venue_id", venue_id)
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
         problems.add("name", f"1 to {MAX_NAME} characters")

@@ -25,6 +25,7 @@ from groundwork_cli.policy import policy
 from groundwork_cli.runtime import envoy_admin, mesh, supervisor
 from groundwork_cli.runtime.plan import Plan
 from groundwork_cli.session import Session, pass_session
+from groundwork_shared.database import redact
 
 
 def _say(message: str) -> None:
@@ -67,16 +68,6 @@ def up(session: Session, keep_on_failure: bool) -> None:
     _endpoints(plan, session.settings.traces)
 
 
-def _redacted(url: str) -> str:
-    """A URL with its password shown as *** (it is in the state directory, 0600)."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user}:***@{host}"
-
-
 def _endpoints(plan: Plan, traces: bool) -> None:
     pki = plan.layout.pki
     rows = [
@@ -86,7 +77,7 @@ def _endpoints(plan: Plan, traces: bool) -> None:
         ("edge admin (this user)", envoy_admin.curl(plan.edge_admin(), "/stats")),
         ("edge metrics", f"http://{plan.edge_metrics()}/stats/prometheus"),
         ("Postgres", plan.stores.postgres.host + ":5432" if plan.stores.postgres else "external"),
-        ("Redis", _redacted(plan.redis_url())),
+        ("Redis", redact(plan.redis_url())),
         ("state and logs", str(plan.layout.root)),
     ]
     if plan.profile.otlp_endpoint:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from groundwork_shared.errors import Violations
+
 CANONICAL_UUID = "must be a UUID in canonical form (36 characters, lowercase hex, 8-4-4-4-12)"
 
 
@@ -21,3 +23,13 @@ def canonical_uuid(value: str) -> uuid.UUID | None:
     except ValueError:
         return None
     return parsed if str(parsed) == value else None
+
+
+def canonical_or_violation(problems: Violations, field: str, value: str) -> uuid.UUID:
+    """The UUID `value` spells, or the nil UUID with the violation added to
+    `problems` (for rules that report every problem of a request at once)."""
+    parsed = canonical_uuid(value)
+    if parsed is None:
+        problems.add(field, CANONICAL_UUID)
+        return uuid.UUID(int=0)
+    return parsed

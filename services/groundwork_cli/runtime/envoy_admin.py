@@ -37,11 +37,6 @@ def get(admin: str, path: str, **params: str) -> httpx.Response:
         return http.get(path, params=params)
 
 
-def post(admin: str, path: str, **params: str) -> httpx.Response:
-    with client(admin) as http:
-        return http.post(path, params=params)
-
-
 def curl(admin: str, path: str) -> str:
     """The shell command that reads `path` of this admin API (for `groundwork up`)."""
     if admin.startswith(SCHEME):

@@ -5,6 +5,7 @@ On Kubernetes the chart generates them once into Secrets."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,15 @@ from cryptography.fernet import Fernet
 ADMIN_EMAIL = "admin@groundwork.local"
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, from its first byte (a
+    write then chmod leaves it readable in between)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)  # a file that existed keeps its mode through O_CREAT
+
+
 @dataclass(frozen=True)
 class Secrets:
     directory: Path
@@ -23,8 +33,7 @@ class Secrets:
         path = self.directory / name
         if not path.exists():
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.write_text(make())
-            path.chmod(0o600)
+            write_private(path, make())
         return path.read_text().strip()
 
     def identity_kek(self) -> str:
