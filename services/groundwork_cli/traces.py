@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -126,8 +126,14 @@ class SpanStore:
         self._db.close()
 
 
+class SpanSink(Protocol):
+    """Where a receiver puts what it is sent: a SpanStore, or a test's wrapper."""
+
+    def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> object: ...
+
+
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, store: SpanStore) -> None:
+    def __init__(self, store: SpanSink) -> None:
         self._store = store
 
     async def Export(
@@ -137,7 +143,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
-async def receiver(listen: str, store: SpanStore) -> grpc.aio.Server:
+async def receiver(listen: str, store: SpanSink) -> grpc.aio.Server:
     """A started OTLP/gRPC receiver on `listen` writing into `store`."""
     server = grpc.aio.server()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]

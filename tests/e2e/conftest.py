@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from groundwork_cli.runtime import envoy_admin
 from groundwork_cli.runtime.plan import Plan, build, service_database_url
@@ -132,21 +133,45 @@ def make_mesh(state_dir: Path, net: int, **settings: str) -> Mesh:
     return Mesh(build(RuntimeSettings.model_validate(chosen)), env)
 
 
+class _Gated:
+    """A span store whose writes wait while the gate is shut: the receiver's one
+    loop blocks in it, as a collector that has stopped keeping up."""
+
+    def __init__(self, store: SpanStore) -> None:
+        self.store = store
+        self.open = threading.Event()
+        self.open.set()
+
+    def add(self, request: ExportTraceServiceRequest) -> None:
+        self.open.wait()
+        self.store.add(request)
+
+
 class Receiver:
     """An OTLP/gRPC receiver run by the test itself, on its own thread and loop."""
 
     def __init__(self, listen: str, db: Path) -> None:
         self.listen = listen
         self.store = SpanStore(db)
+        self._gate = _Gated(self.store)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def __enter__(self) -> Receiver:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            receiver(self.listen, self.store), self._loop
+            receiver(self.listen, self._gate), self._loop
         ).result(10)
         return self
+
+    @contextmanager
+    def stalled(self) -> Iterator[None]:
+        """For the block, the receiver takes exports and answers none."""
+        self._gate.open.clear()
+        try:
+            yield
+        finally:
+            self._gate.open.set()
 
     def __exit__(self, *exc: object) -> None:
         asyncio.run_coroutine_threadsafe(self._server.stop(1), self._loop).result(10)

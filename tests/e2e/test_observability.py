@@ -11,8 +11,9 @@ import httpx
 
 from groundwork_cli.runtime import supervisor
 from groundwork_cli.traces import Span, waterfall
+from tests import edge_flows
 from tests.conftest import eventually
-from tests.e2e.conftest import Mesh, Receiver
+from tests.e2e.conftest import Mesh, Receiver, envoy_stat
 
 PRODUCER, CONSUMER = 4, 5  # OTLP span kinds
 
@@ -184,3 +185,50 @@ def test_the_waterfall_of_a_purchase(mesh: Mesh, traces: Receiver) -> None:
     assert printed.splitlines()[0].startswith(f"trace {trace_id}")
     for line in PURCHASE:
         assert line in printed, printed
+
+
+def test_a_collector_that_stops_answering_costs_spans_not_the_edges_memory(
+    mesh: Mesh, traces: Receiver
+) -> None:
+    """Every traced request makes spans the edge must export somewhere: a
+    collector that falls behind may lose them, and must not make the edge hold
+    them. One export per span used to leave 1,024 exports open at the edge
+    (17 MiB) after 5,000 reads; now at most 8 batches are open and the rest are
+    dropped (cluster.otlp.upstream_rq_active_overflow)."""
+    admin = mesh.plan.edge_admin()
+    event_id = edge_flows.new_event(mesh.http, mesh.admin_token())
+    # Spread over source addresses: the per-client bucket lets every read through.
+    clients = [
+        httpx.Client(
+            base_url=mesh.http, timeout=10, transport=httpx.HTTPTransport(local_address=source)
+        )
+        for source in (f"127.67.0.{i}" for i in range(1, 11))
+    ]
+    try:
+        for client in clients:
+            assert client.get(f"/v1/events/{event_id}").status_code == 200
+        before = envoy_stat(admin, "server.memory_allocated")
+        with traces.stalled():
+            for i in range(5_000):
+                assert clients[i % len(clients)].get(f"/v1/events/{event_id}").status_code == 200
+            held = envoy_stat(admin, "cluster.otlp.upstream_rq_active")
+            grown = envoy_stat(admin, "server.memory_allocated") - before
+    finally:
+        for client in clients:
+            client.close()
+    dropped = envoy_stat(admin, "cluster.otlp.upstream_rq_active_overflow")
+    print(
+        f"\nstalled collector: edge heap {grown / 1024:+.0f} KiB, {held} exports open, "
+        f"{dropped} exports dropped so far"
+    )
+    assert held <= 8
+    assert dropped > 0
+    assert grown < 4 * 1024 * 1024, grown
+    # And once it answers again, a new request's trace arrives.
+    reply = httpx.get(f"{mesh.http}/v1/events")
+    trace_id = reply.headers["x-groundwork-trace-id"]
+
+    def exported() -> None:
+        assert any(s.service == "edge" for s in traces.store.spans(trace_id)), trace_id
+
+    eventually(exported, timeout=30)
