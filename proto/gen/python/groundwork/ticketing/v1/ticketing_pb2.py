@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from groundwork.api.v1 import access_pb2 as groundwork_dot_api_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'groundwork/ticketing/v1/ticketing.proto\x12\x17groundwork.ticketing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"\x15\n\x13GetMyTicketsRequest\"\x16\n\x14GetTicketKeysRequest\"\x8e\x01\n\x06Ticket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x0f\n\x07seat_id\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x14GetMyTicketsResponse\x12\x30\n\x07tickets\x18\x01 \x03(\x0b\x32\x1f.groundwork.ticketing.v1.Ticket2\x8d\x02\n\x10TicketingService\x12\x84\x01\n\x0cGetMyTickets\x12,.groundwork.ticketing.v1.GetMyTicketsRequest\x1a-.groundwork.ticketing.v1.GetMyTicketsResponse\"\x17\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/tickets\x12r\n\rGetTicketKeys\x12-.groundwork.ticketing.v1.GetTicketKeysRequest\x1a\x14.google.api.HttpBody\"\x1c\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/tickets/keysb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'groundwork/ticketing/v1/ticketing.proto\x12\x17groundwork.ticketing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egroundwork/api/v1/access.proto\"\x15\n\x13GetMyTicketsRequest\"\x16\n\x14GetTicketKeysRequest\"\x8e\x01\n\x06Ticket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x0f\n\x07seat_id\x18\x04 \x01(\t\x12\r\n\x05token\x18\x05 \x01(\t\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x14GetMyTicketsResponse\x12\x30\n\x07tickets\x18\x01 \x03(\x0b\x32\x1f.groundwork.ticketing.v1.Ticket2\xc1\x02\n\x10TicketingService\x12\x9b\x01\n\x0cGetMyTickets\x12,.groundwork.ticketing.v1.GetMyTicketsRequest\x1a-.groundwork.ticketing.v1.GetMyTicketsResponse\".\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02$\x12\x0b/v1/ticketsZ\x15\x42\x13\n\x04HEAD\x12\x0b/v1/tickets\x12\x8e\x01\n\rGetTicketKeys\x12-.groundwork.ticketing.v1.GetTicketKeysRequest\x1a\x14.google.api.HttpBody\"8\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02.\x12\x10/v1/tickets/keysZ\x1a\x42\x18\n\x04HEAD\x12\x10/v1/tickets/keysb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,9 +36,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'groundwork.ticketing.v1.tic
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TICKETINGSERVICE'].methods_by_name['GetMyTickets']._loaded_options = None
-  _globals['_TICKETINGSERVICE'].methods_by_name['GetMyTickets']._serialized_options = b'\210\265\030\002\202\323\344\223\002\r\022\013/v1/tickets'
+  _globals['_TICKETINGSERVICE'].methods_by_name['GetMyTickets']._serialized_options = b'\210\265\030\002\202\323\344\223\002$\022\013/v1/ticketsZ\025B\023\n\004HEAD\022\013/v1/tickets'
   _globals['_TICKETINGSERVICE'].methods_by_name['GetTicketKeys']._loaded_options = None
-  _globals['_TICKETINGSERVICE'].methods_by_name['GetTicketKeys']._serialized_options = b'\210\265\030\001\202\323\344\223\002\022\022\020/v1/tickets/keys'
+  _globals['_TICKETINGSERVICE'].methods_by_name['GetTicketKeys']._serialized_options = b'\210\265\030\001\202\323\344\223\002.\022\020/v1/tickets/keysZ\032B\030\n\004HEAD\022\020/v1/tickets/keys'
   _globals['_GETMYTICKETSREQUEST']._serialized_start=190
   _globals['_GETMYTICKETSREQUEST']._serialized_end=211
   _globals['_GETTICKETKEYSREQUEST']._serialized_start=213
@@ -48,5 +48,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMYTICKETSRESPONSE']._serialized_start=382
   _globals['_GETMYTICKETSRESPONSE']._serialized_end=454
   _globals['_TICKETINGSERVICE']._serialized_start=457
-  _globals['_TICKETINGSERVICE']._serialized_end=726
+  _globals['_TICKETINGSERVICE']._serialized_end=778
 # @@protoc_insertion_point(module_scope)
