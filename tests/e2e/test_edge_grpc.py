@@ -3,8 +3,10 @@ outbound listener, routed by :authority."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import stat
+import struct
 from pathlib import Path
 
 import grpc
@@ -13,8 +15,9 @@ import pytest
 
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
+from groundwork.identity.v1 import identity_pb2, identity_pb2_grpc
 from groundwork_cli.runtime.pki import Pki, ensure_server_cert
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, envoy_stat
 
 
 def test_grpc_list_events_through_the_edge(mesh: Mesh) -> None:
@@ -190,3 +193,78 @@ def test_services_are_reachable_only_through_their_sidecars(mesh: Mesh) -> None:
             with socket.socket() as sock:
                 sock.settimeout(1)
                 assert sock.connect_ex((address, port)) != 0
+
+
+LIST_EVENTS = "/groundwork.catalog.v1.CatalogService/ListEvents"
+# The content types a gRPC, a gRPC-Web and a gRPC-Web-text client send.
+KINDS = ["application/grpc", "application/grpc-web+proto", "application/grpc-web-text"]
+SIGN_UP = "/groundwork.identity.v1.IdentityService/SignUp"
+
+
+def _frame(message: bytes, declared: int | None = None) -> bytes:
+    return b"\x00" + struct.pack(">I", len(message) if declared is None else declared) + message
+
+
+def _call(mesh: Mesh, path: str, kind: str, body: bytes) -> httpx.Response:
+    # HTTP/1.1 carries gRPC-Web; native gRPC needs HTTP/2 (h2c with prior knowledge).
+    native = kind == "application/grpc"
+    with httpx.Client(http1=not native, http2=native, timeout=20) as client:
+        content = base64.b64encode(body) if kind.endswith("-text") else body
+        headers = {"content-type": kind, "te": "trailers"}
+        return client.post(mesh.http + path, content=content, headers=headers)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",  # no message at all
+        b"\x00\x00",  # a broken prefix
+        _frame(b"\x08", declared=10),  # a message shorter than it says
+        _frame(b"") + _frame(b""),  # two messages for a unary call
+    ],
+    ids=["empty", "short-prefix", "truncated", "two-messages"],
+)
+def test_a_call_without_exactly_one_message_is_refused_at_the_edge(
+    mesh: Mesh, kind: str, body: bytes
+) -> None:
+    """A Python gRPC server waits for a message that never comes: such a call used
+    to end in 9 s of per-try timeouts and a 504. Now the edge answers it,
+    INVALID_ARGUMENT, and no service sees it."""
+    admin = mesh.plan.edge_admin()
+    before = envoy_stat(admin, "cluster.catalog.upstream_rq_total")
+    reply = _call(mesh, LIST_EVENTS, kind, body)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["grpc-status"] == "3", reply.headers
+    assert "exactly one whole message" in reply.headers["grpc-message"]
+    assert envoy_stat(admin, "cluster.catalog.upstream_rq_total") == before
+    # The same call with its one message is answered by catalog.
+    answered = _call(mesh, LIST_EVENTS, kind, _frame(b""))
+    assert answered.status_code == 200 and "grpc-status" not in answered.headers, answered.headers
+
+
+def test_a_message_over_the_size_limit_is_resource_exhausted(mesh: Mesh) -> None:
+    """gRPC's own code for it, over gRPC and gRPC-Web alike (Envoy's 413 read as
+    UNKNOWN before); REST keeps its 413."""
+    password = "x" * (2 * 1024 * 1024)
+    with grpc.insecure_channel(mesh.plan.edge_http()) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.SignUp(
+                identity_pb2.SignUpRequest(email="big@example.com", password=password), timeout=20
+            )
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert "1 MiB" in str(refused.value.details())
+    message = identity_pb2.SignUpRequest(email="big@example.com", password=password)
+    for kind in ("application/grpc-web+proto", "application/grpc-web-text"):
+        reply = _call(
+            mesh,
+            "/groundwork.identity.v1.IdentityService/SignUp",
+            kind,
+            _frame(message.SerializeToString()),
+        )
+        assert reply.headers.get("grpc-status") == "8", (kind, reply.status_code, reply.headers)
+    rest = httpx.post(
+        f"{mesh.http}/v1/auth/signup", json={"email": "big@example.com", "password": password}
+    )
+    assert rest.status_code == 413 and rest.headers["content-type"] == "application/json"
