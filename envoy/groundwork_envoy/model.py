@@ -37,6 +37,11 @@ class EdgePorts(_Strict):
     # The edge's Prometheus metrics (its admin API's /stats/prometheus alone).
     metrics: int = Field(default=9902, ge=1, le=65535)
     client_rate_limit: ClientRateLimit
+    # Open WebSockets per client address, across every edge instance (the
+    # ratelimit service counts them); one lives at most this long, then the
+    # client reconnects (a stream whose edge died stops counting then too).
+    websockets_per_client: int = Field(default=20, ge=1, le=10000)
+    websocket_max_seconds: int = Field(default=3600, ge=60, le=86400)
     # A connection with no request in flight, and a TLS handshake, may take this long.
     idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
     handshake_timeout_seconds: int = Field(default=10, ge=1, le=60)

@@ -18,6 +18,7 @@ its per-client limits raised (the load comes from one address)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -223,22 +224,37 @@ def _rss(plan: Plan, names: list[str]) -> int:
     return total
 
 
-async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> dict[str, Any]:
-    """Open `count` sockets (200 handshakes at a time), each read by its own task
-    as a browser would (so the server's pings get their pongs), hold them all,
-    measure, close."""
+def _client_addresses(count: int, per_client: int) -> list[str]:
+    """Loopback source addresses for `count` sockets, `per_client` at most on
+    each: the edge caps open WebSockets per client address, as it would for
+    that many people."""
+    needed = -(-count // per_client)
+    return [f"127.70.{i // 250}.{i % 250 + 1}" for i in range(needed)]
+
+
+async def _hold_websockets(
+    url: str, count: int, per_client: int, settle: Callable[[], None]
+) -> dict[str, Any]:
+    """Open `count` sockets (200 handshakes at a time) from as many client
+    addresses as the edge's cap needs, each read by its own task as a browser
+    would (so the server's pings get their pongs), hold them all, measure, close."""
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     readers: list[asyncio.Task[None]] = []
     refused: dict[str, int] = {}
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=0))
+        for address in _client_addresses(count, per_client)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for session in sessions:
+            await stack.enter_async_context(session)
         gate = asyncio.Semaphore(200)
 
         async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
             async for _ in ws:  # answers pings; frames are not needed here
                 pass
 
-        async def one() -> None:
+        async def one(session: aiohttp.ClientSession) -> None:
             async with gate:
                 try:
                     ws = await session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
@@ -252,7 +268,7 @@ async def _hold_websockets(url: str, count: int, settle: Callable[[], None]) -> 
             sockets.append(ws)
             readers.append(asyncio.create_task(read(ws)))
 
-        await asyncio.gather(*(one() for _ in range(count)))
+        await asyncio.gather(*(one(sessions[i % len(sessions)]) for i in range(count)))
         await asyncio.to_thread(settle)
         open_now = sum(1 for ws in sockets if not ws.closed)
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -277,7 +293,8 @@ def websockets(plan: Plan, http: str, event_id: str, count: int) -> dict[str, An
         during.update({"edge": _rss(plan, ["edge"]), "realtime": _rss(plan, realtime)})
 
     url = http.replace("http", "ws", 1) + f"/v1/live/events/{event_id}/queue"
-    counts = asyncio.run(_hold_websockets(url, count, measure))
+    per_client = plan.mesh.edge.websockets_per_client
+    counts = asyncio.run(_hold_websockets(url, count, per_client, measure))
     connected = max(counts["connected"], 1)
     return {
         **counts,

@@ -6,7 +6,7 @@ from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from groundwork_ratelimit import SERVICE_NAME
 from groundwork_ratelimit.domain import limits_from
-from groundwork_ratelimit.repository import Counter
+from groundwork_ratelimit.repository import Counter, OpenStreams
 from groundwork_ratelimit.service import RateLimitService
 from groundwork_ratelimit.settings import RateLimitSettings
 from groundwork_shared.redis import connect
@@ -20,6 +20,7 @@ async def main() -> None:
     service = RateLimitService(
         Counter(redis),
         limits_from(settings.ratelimit_user_per_minute, settings.ratelimit_auth_per_minute),
+        OpenStreams(redis),
     )
 
     await serve(

@@ -1,4 +1,6 @@
-"""Fixed-window counters in Redis: one atomic script per descriptor per request
+"""Fixed-window counters and open-stream sets in Redis.
+
+Rates: one atomic script per descriptor per request
 (INCRBY, and the expiry when the window is new), so concurrent edges and
 instances never both get the last token. One command and one reply to parse:
 this runs on every authenticated request, and a MULTI/EXEC pipeline (four
@@ -11,7 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
-from groundwork_ratelimit.domain import Decision, Limit, window_key
+from groundwork_ratelimit.domain import Decision, Limit, Stream, window_key
 
 _HIT = """
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -29,3 +31,36 @@ class Counter:
         key, reset_in = window_key(domain, identity, limit, time.time())
         count = await self._hit(keys=[key], args=[hits, limit.window + 1])
         return Decision(limit, int(count), reset_in)
+
+
+# Open streams: a sorted set per client, one member per stream scored by when it
+# opened. An open past the cap is taken back at once; a stream whose close never
+# came (its edge died) stops counting after its lifetime.
+_OPEN = """
+local now, lifetime = tonumber(ARGV[2]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lifetime)
+if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 0 then return -1 end
+local count = redis.call('ZCARD', KEYS[1])
+if count > tonumber(ARGV[3]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('EXPIRE', KEYS[1], lifetime)
+return count
+"""
+
+
+class OpenStreams:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._open = redis.register_script(_OPEN)
+
+    async def apply(self, domain: str, stream: Stream) -> int:
+        """How many streams the client has open with this one (0 on a close);
+        above `stream.most` this one was not opened. A stream id seen before
+        is counted as over the cap: the edge makes a new one per request."""
+        key = f"rl:{domain}:streams:{stream.client}"
+        if not stream.opening:
+            await self._redis.zrem(key, stream.stream)
+            return 0
+        count = await self._open(
+            keys=[key], args=[stream.stream, time.time(), stream.most, stream.lifetime]
+        )
+        return stream.most + 1 if int(count) < 0 else int(count)

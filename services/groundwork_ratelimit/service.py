@@ -9,8 +9,8 @@ from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 from redis.exceptions import RedisError
 
-from groundwork_ratelimit.domain import Decision, Limit, match
-from groundwork_ratelimit.repository import Counter
+from groundwork_ratelimit.domain import STREAM_KEY, Decision, Limit, Stream, match, stream_from
+from groundwork_ratelimit.repository import Counter, OpenStreams
 from groundwork_shared.caller import Context
 from groundwork_shared.errors import Unavailable
 
@@ -31,10 +31,20 @@ def _status(decision: Decision) -> rls_pb2.RateLimitResponse.DescriptorStatus:
     )
 
 
+def _stream_status(stream: Stream, count: int) -> rls_pb2.RateLimitResponse.DescriptorStatus:
+    over = stream.opening and count > stream.most
+    return rls_pb2.RateLimitResponse.DescriptorStatus(
+        code=Code.OVER_LIMIT if over else Code.OK,
+        current_limit=rls_pb2.RateLimitResponse.RateLimit(name=stream.name),
+        limit_remaining=max(0, stream.most - count),
+    )
+
+
 class RateLimitService(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[misc]
-    def __init__(self, counter: Counter, limits: dict[str, Limit]) -> None:
+    def __init__(self, counter: Counter, limits: dict[str, Limit], streams: OpenStreams) -> None:
         self._counter = counter
         self._limits = limits
+        self._streams = streams
 
     async def ShouldRateLimit(
         self, request: rls_pb2.RateLimitRequest, context: Context
@@ -43,7 +53,17 @@ class RateLimitService(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[m
         retry_after = 0
         try:
             for descriptor in request.descriptors:
-                found = match([(e.key, e.value) for e in descriptor.entries], self._limits)
+                entries = [(e.key, e.value) for e in descriptor.entries]
+                if any(key == STREAM_KEY for key, _ in entries):
+                    # Never a rate (its remote_address is not a public write's).
+                    stream = stream_from(entries)
+                    if stream is None:
+                        statuses.append(rls_pb2.RateLimitResponse.DescriptorStatus(code=Code.OK))
+                        continue
+                    count = await self._streams.apply(request.domain, stream)
+                    statuses.append(_stream_status(stream, count))
+                    continue
+                found = match(entries, self._limits)
                 if found is None:
                     statuses.append(rls_pb2.RateLimitResponse.DescriptorStatus(code=Code.OK))
                     continue

@@ -157,3 +157,47 @@ def test_a_reconnecting_client_gets_what_it_missed(mesh: Mesh) -> None:
             assert ready["ready"]["replayed"] == 2
 
     asyncio.run(reconnect())
+
+
+def test_one_client_address_holds_at_most_its_cap_of_websockets(mesh: Mesh) -> None:
+    """The edge's per-client cap (edge.websockets_per_client): the ones past it are
+    refused with 429, whatever request id the client sends; another address has
+    its own; a closed WebSocket gives its place back."""
+    cap = mesh.plan.mesh.edge.websockets_per_client
+    url = f"{mesh.http.replace('http://', 'ws://')}/v1/live/events/{_event(mesh, 3)}/seats"
+
+    def session(address: str) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=0)
+        )
+
+    async def crowd() -> None:
+        async with session("127.68.0.1") as one, session("127.68.0.2") as other:
+            opened, refused = [], []
+            for _ in range(cap + 5):
+                try:
+                    opened.append(await one.ws_connect(url, headers={"x-request-id": "same"}))
+                except aiohttp.WSServerHandshakeError as error:
+                    refused.append(error.status)
+            assert (len(opened), refused) == (cap, [429] * 5)
+            async with other.ws_connect(url) as elsewhere:
+                assert not elsewhere.closed
+            # Closing one frees its place once the edge has told the counter
+            # (after the stream ends): retried until then, and a refusal takes
+            # no place of its own.
+            await opened.pop().close()
+            for _ in range(100):
+                try:
+                    opened.append(await one.ws_connect(url))
+                    break
+                except aiohttp.WSServerHandshakeError as error:
+                    assert error.status == 429
+                    await asyncio.sleep(0.05)
+            assert len(opened) == cap
+            with pytest.raises(aiohttp.WSServerHandshakeError) as full:
+                await one.ws_connect(url)
+            assert full.value.status == 429
+            for ws in opened:
+                await ws.close()
+
+    asyncio.run(crowd())

@@ -13,7 +13,7 @@ from envoy.service.ratelimit.v3 import rls_pb2
 from redis.asyncio import Redis
 
 from groundwork_ratelimit.domain import Limit
-from groundwork_ratelimit.repository import Counter
+from groundwork_ratelimit.repository import Counter, OpenStreams
 from groundwork_ratelimit.service import RateLimitService
 from groundwork_shared.errors import Unavailable
 
@@ -34,7 +34,9 @@ def _request(user: str) -> rls_pb2.RateLimitRequest:
 @pytest.fixture
 async def service(redis_server: str) -> RateLimitService:
     redis = Redis.from_url(redis_server)
-    return RateLimitService(Counter(redis), {"user": Limit("per_user", 20, "MINUTE")})
+    return RateLimitService(
+        Counter(redis), {"user": Limit("per_user", 20, "MINUTE")}, OpenStreams(redis)
+    )
 
 
 async def test_exactly_the_limit_passes_under_concurrency(service: RateLimitService) -> None:
@@ -66,7 +68,9 @@ async def test_unknown_descriptors_are_not_limited(service: RateLimitService) ->
 
 async def test_redis_down_is_an_error_for_the_edge_to_judge() -> None:
     dead = Redis.from_url("redis://127.78.2.99:6379/0", socket_connect_timeout=0.5)
-    service = RateLimitService(Counter(dead), {"user": Limit("per_user", 20, "MINUTE")})
+    service = RateLimitService(
+        Counter(dead), {"user": Limit("per_user", 20, "MINUTE")}, OpenStreams(dead)
+    )
     with pytest.raises(Unavailable):
         await service.ShouldRateLimit(_request("u"), _Context())  # type: ignore[arg-type]
 
@@ -87,3 +91,51 @@ async def test_a_window_expires_with_its_window(redis_server: str) -> None:
     second = await counter.hit("edge", identity, limit, hits=3)
     assert second.count == 4
     assert 0 < await redis.ttl(keys[0]) <= 30
+
+
+def _stream(kind: str, client: str, stream: str, most: int = 3) -> rls_pb2.RateLimitRequest:
+    entries = [("websocket", kind), ("remote_address", client), ("stream", stream)]
+    if kind == "open":
+        entries += [("most", str(most)), ("lifetime", "3600")]
+    descriptor = ratelimit_pb2.RateLimitDescriptor(
+        entries=[ratelimit_pb2.RateLimitDescriptor.Entry(key=k, value=v) for k, v in entries]
+    )
+    return rls_pb2.RateLimitRequest(domain="edge", descriptors=[descriptor])
+
+
+async def test_open_streams_are_capped_per_client_and_a_close_frees_one(
+    service: RateLimitService,
+) -> None:
+    client = f"127.0.0.{uuid.uuid4().int % 200 + 2}-{uuid.uuid4().hex[:6]}"
+    ids = [f"s{i}" for i in range(10)]
+    replies = await asyncio.gather(
+        *(service.ShouldRateLimit(_stream("open", client, i), _Context()) for i in ids)  # type: ignore[arg-type]
+    )
+    opened = [i for i, r in zip(ids, replies, strict=True) if r.overall_code == Code.OK]
+    assert len(opened) == 3, [r.overall_code for r in replies]
+    # The same stream id again is never a free slot; another client has its own.
+    again = await service.ShouldRateLimit(_stream("open", client, opened[0]), _Context())  # type: ignore[arg-type]
+    assert again.overall_code == Code.OVER_LIMIT
+    other = await service.ShouldRateLimit(_stream("open", client + "x", "s0"), _Context())  # type: ignore[arg-type]
+    assert other.overall_code == Code.OK
+    # A close frees one slot, and only one; closing twice frees nothing more.
+    for _ in range(2):
+        await service.ShouldRateLimit(_stream("close", client, opened[0]), _Context())  # type: ignore[arg-type]
+    codes = [
+        (await service.ShouldRateLimit(_stream("open", client, f"n{i}"), _Context())).overall_code  # type: ignore[arg-type]
+        for i in range(2)
+    ]
+    assert codes == [Code.OK, Code.OVER_LIMIT]
+
+
+async def test_a_stream_descriptor_is_never_counted_as_a_rate(redis_server: str) -> None:
+    """Its remote_address entry is not a public write's, which the service limits
+    by that key (here to one a minute)."""
+    redis = Redis.from_url(redis_server)
+    service = RateLimitService(
+        Counter(redis), {"remote_address": Limit("writes", 1, "MINUTE")}, OpenStreams(redis)
+    )
+    client = f"10.0.0.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
+    for stream in ("a", "b", ""):  # the last has no stream id: not counted, not refused
+        reply = await service.ShouldRateLimit(_stream("open", client, stream), _Context())  # type: ignore[arg-type]
+        assert reply.overall_code == Code.OK, stream
