@@ -30,10 +30,10 @@ async def main() -> None:
     service = BookingService(
         pool,
         catalog,
+        waiting_room,
         timedelta(seconds=settings.hold_ttl_seconds),
         payments,
         timedelta(seconds=settings.order_payment_seconds),
-        waiting_room,
     )
     relay = Relay(pool, redis)
 

@@ -103,10 +103,10 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
         self,
         pool: asyncpg.Pool,
         seats: SeatSource,
+        admissions: Admissions,
         hold_ttl: timedelta,
         payments: PaymentProvider | None = None,
         pay_within: timedelta = timedelta(minutes=15),
-        admissions: Admissions | None = None,
     ) -> None:
         self._admissions = admissions
         self._pay_within = pay_within
@@ -142,8 +142,6 @@ class BookingService(booking_pb2_grpc.BookingServiceServicer):
     async def _check_admission(self, event_id: uuid.UUID, user_id: str, context: Context) -> None:
         """The waiting room's rule, on the request as parsed here: the edge verified
         the admission token, the room says whether the session is live."""
-        if self._admissions is None:
-            return
         claims = admission_claims(context)
         token = domain.AdmissionToken(*claims) if claims else None
         room = await self._admissions.session(event_id, user_id)

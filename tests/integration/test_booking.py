@@ -19,12 +19,18 @@ from groundwork.booking.v1 import booking_pb2 as pb
 from groundwork.booking.v1 import events_pb2
 from groundwork.events.v1.envelope_pb2 import Envelope
 from groundwork_booking import MIGRATIONS
-from groundwork_booking.domain import HoldNotActive, SeatPrice, SeatsUnavailable
+from groundwork_booking.domain import (
+    AdmissionRequired,
+    HoldNotActive,
+    SeatPrice,
+    SeatsUnavailable,
+)
 from groundwork_booking.service import BookingService
 from groundwork_booking.workers import sweep_once
 from groundwork_shared.errors import InvalidArgument, NotFound
 from groundwork_shared.migrations import migrate
 from tests.callers import verified
+from tests.integration.rooms import RoomAdmissions
 
 EVENT = uuid.uuid4()
 SEATS = [SeatPrice(f"FLOOR-R01-{n:03d}", 5000 + n, "EUR") for n in range(1, 41)]
@@ -50,8 +56,15 @@ async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
     await created.close()
 
 
-def service(pool: asyncpg.Pool, ttl: timedelta = timedelta(minutes=5)) -> BookingService:
-    return BookingService(pool, _Seats(), ttl)
+@pytest.fixture
+def admissions(redis_server: str) -> RoomAdmissions:
+    return RoomAdmissions(redis_server)
+
+
+def service(
+    pool: asyncpg.Pool, admissions: RoomAdmissions, ttl: timedelta = timedelta(minutes=5)
+) -> BookingService:
+    return BookingService(pool, _Seats(), admissions, ttl)
 
 
 def hold(seats: list[str], key: str | None = None) -> pb.HoldSeatsRequest:
@@ -60,8 +73,10 @@ def hold(seats: list[str], key: str | None = None) -> pb.HoldSeatsRequest:
     )
 
 
-async def test_one_seat_one_winner_among_a_hundred_buyers(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_one_seat_one_winner_among_a_hundred_buyers(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     await booking.HoldSeats(hold(["FLOOR-R01-040"]), who("warm-up"))  # loads inventory
     seat = "FLOOR-R01-001"
 
@@ -80,8 +95,10 @@ async def test_one_seat_one_winner_among_a_hundred_buyers(pool: asyncpg.Pool) ->
     assert holders == 1
 
 
-async def test_overlapping_multi_seat_holds_never_share_a_seat(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_overlapping_multi_seat_holds_never_share_a_seat(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     seats = [s.seat_id for s in SEATS[:12]]
 
     async def attempt(n: int) -> None:
@@ -106,8 +123,10 @@ async def _past(pool: asyncpg.Pool, table: str, column: str, key: str, value: st
     assert moved == "UPDATE 1"
 
 
-async def test_holds_are_idempotent_released_and_expire(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_holds_are_idempotent_released_and_expire(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     request = hold(["FLOOR-R01-010", "FLOOR-R01-011"], key="same-key-123")
     first = await booking.HoldSeats(request, who("ann"))
     assert await booking.HoldSeats(request, who("ann")) == first  # a retry, not a new hold
@@ -127,8 +146,10 @@ async def test_holds_are_idempotent_released_and_expire(pool: asyncpg.Pool) -> N
         )
 
 
-async def test_orders_from_active_holds_of_their_owner(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_orders_from_active_holds_of_their_owner(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     held = await booking.HoldSeats(hold(["FLOOR-R01-020", "FLOOR-R01-021"]), who("dee"))
     with pytest.raises(HoldNotActive):  # not dee's? the same answer as any inactive hold
         await booking.CreateOrder(
@@ -150,8 +171,10 @@ async def test_orders_from_active_holds_of_their_owner(pool: asyncpg.Pool) -> No
     assert [o.order_id for o in mine.orders] == [order.order_id]
 
 
-async def test_unpaid_orders_are_cancelled_and_free_their_seats(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_unpaid_orders_are_cancelled_and_free_their_seats(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     held = await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("hal"))
     order = await booking.CreateOrder(
         pb.CreateOrderRequest(hold_id=held.hold_id, idempotency_key="order-hal-1"), who("hal")
@@ -176,8 +199,8 @@ async def test_unpaid_orders_are_cancelled_and_free_their_seats(pool: asyncpg.Po
     await booking.HoldSeats(hold(["FLOOR-R01-033"]), who("ivy"))  # the seat is free again
 
 
-async def test_bad_input_and_unknown_events(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_bad_input_and_unknown_events(pool: asyncpg.Pool, admissions: RoomAdmissions) -> None:
+    booking = service(pool, admissions)
     for seats in ([], ["A"] * 2, [f"S{n}" for n in range(11)]):
         with pytest.raises(InvalidArgument):
             await booking.HoldSeats(hold(seats), who("x"))
@@ -192,8 +215,10 @@ async def test_bad_input_and_unknown_events(pool: asyncpg.Pool) -> None:
         await booking.HoldSeats(hold(["NO-SUCH-001"]), who("x"))
 
 
-async def test_every_change_is_announced_in_order(pool: asyncpg.Pool) -> None:
-    booking = service(pool)
+async def test_every_change_is_announced_in_order(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    booking = service(pool, admissions)
     held = await booking.HoldSeats(hold(["FLOOR-R01-030"]), who("fay"))
     await booking.ReleaseHold(
         pb.ReleaseHoldRequest(hold_id=held.hold_id, idempotency_key="rel-fay-1"), who("fay")
@@ -204,3 +229,18 @@ async def test_every_change_is_announced_in_order(pool: asyncpg.Pool) -> None:
     types = [Envelope.FromString(r["envelope"]).type for r in rows]
     assert types == ["booking.seats_held", "booking.seats_released"]  # failed hold: nothing
     assert {r["stream"] for r in rows} == {"booking"}
+
+
+async def test_a_hold_on_an_event_with_a_room_needs_its_admission(
+    pool: asyncpg.Pool, admissions: RoomAdmissions
+) -> None:
+    """The rule on the message booking parsed, against the room in Redis: with a
+    room open on the event, a caller with no admission holds nothing."""
+    booking = service(pool, admissions)
+    queued = uuid.uuid4()  # its own event: the other tests' has no room
+    await admissions.open_room(queued)
+    request = pb.HoldSeatsRequest(
+        event_id=str(queued), seat_ids=["FLOOR-R01-040"], idempotency_key="skip-1"
+    )
+    with pytest.raises(AdmissionRequired):
+        await booking.HoldSeats(request, who("queue-skipper"))

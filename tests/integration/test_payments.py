@@ -25,6 +25,7 @@ from groundwork_payments.service import PaymentsService
 from groundwork_shared.database import database_url, ensure_database
 from groundwork_shared.errors import AlreadyExists, Unavailable
 from groundwork_shared.migrations import migrate
+from tests.integration.rooms import RoomAdmissions
 from tests.integration.test_booking import EVENT, _Seats, hold, who
 
 
@@ -113,7 +114,7 @@ class _InProcess:
 
 
 async def test_pay_order_sells_the_seats_once(
-    payments_db: asyncpg.Pool, postgres_server: str
+    payments_db: asyncpg.Pool, postgres_server: str, redis_server: str
 ) -> None:
     name = f"b_{uuid.uuid4().hex[:10]}"
     await ensure_database(postgres_server, name)
@@ -122,7 +123,11 @@ async def test_pay_order_sells_the_seats_once(
     pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
     assert pool is not None
     booking = BookingService(
-        pool, _Seats(), timedelta(minutes=5), _InProcess(payments(payments_db))
+        pool,
+        _Seats(),
+        RoomAdmissions(redis_server),
+        timedelta(minutes=5),
+        _InProcess(payments(payments_db)),
     )
     held = await booking.HoldSeats(hold(["FLOOR-R01-005"]), who("gus"))
     order = await booking.CreateOrder(
