@@ -97,7 +97,9 @@ def grpc_purchase(target: str, token: str, event_id: str, seat: str) -> booking_
 def available_seat(http: str, event_id: str, nth: int = 0) -> str:
     """The `nth` seat still available, counted from the end of the map (where the
     seeded flows do not buy)."""
-    seats = httpx.get(f"{http}/v1/events/{event_id}/seats").json()["seats"]
+    reply = httpx.get(f"{http}/v1/events/{event_id}/seats")
+    assert reply.status_code == 200, (reply.status_code, reply.text[:200])
+    seats = reply.json()["seats"]
     free = [s["seat_id"] for s in reversed(seats) if s["status"] == "SEAT_STATUS_AVAILABLE"]
     return str(free[nth])
 

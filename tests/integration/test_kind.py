@@ -215,7 +215,8 @@ def _chart_life(cluster: Kind, values: dict[str, Any]) -> None:
     )
     trace_id, order_id = booked
     assert order_id
-    seat = edge_flows.available_seat(http, second)
+    # The other edge replica may not have found catalog yet either (a 503).
+    seat = eventually(lambda: edge_flows.available_seat(http, second), timeout=60)
     # Each edge replica fetches the signing keys (JWKS) from identity when it first
     # needs them; just after install that fetch may still fail (401, nothing made).
     paid = eventually(
