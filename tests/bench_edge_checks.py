@@ -9,7 +9,6 @@ alternating, and each Envoy's CPU time over its round is divided by the calls.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,55 +35,6 @@ def _frame_check() -> dict[str, Any]:
     return dict(next(f for f in hcm["http_filters"] if f["name"] == "groundwork.grpc_one_message"))
 
 
-def _config(name: str, filters: list[dict[str, Any]]) -> str:
-    port = PORTS[name]
-    chain = [
-        *filters,
-        {
-            "name": "envoy.filters.http.router",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-            },
-        },
-    ]
-    answer = {"status": 200, "body": {"inline_string": ""}}
-    route = {
-        "match": {"prefix": "/"},
-        "direct_response": answer,
-        "response_headers_to_add": [{"header": {"key": "grpc-status", "value": "0"}}],
-    }
-    hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network."
-        "http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": name,
-        "codec_type": "AUTO",
-        "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
-        "http_filters": chain,
-    }
-    config = {
-        "admin": {"address": {"socket_address": {"address": ADDRESS, "port_value": port + 1}}},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": name,
-                    "address": {"socket_address": {"address": ADDRESS, "port_value": port}},
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": hcm,
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ]
-        },
-    }
-    return json.dumps(config)  # YAML is a superset of JSON
-
-
 def _round(name: str, pid: int) -> tuple[float, float]:
     """(CPU µs per call in that Envoy, calls per second)."""
     process = psutil.Process(pid)
@@ -105,8 +55,10 @@ def _round(name: str, pid: int) -> tuple[float, float]:
 
 def main() -> None:
     configs = {
-        "bare": (_config("bare", []), f"{ADDRESS}:{PORTS['bare'] + 1}"),
-        "checked": (_config("checked", [_frame_check()]), f"{ADDRESS}:{PORTS['checked'] + 1}"),
+        **bench_envoys.direct_config(ADDRESS, PORTS["bare"], "", name="bare"),
+        **bench_envoys.direct_config(
+            ADDRESS, PORTS["checked"], "", [_frame_check()], name="checked"
+        ),
     }
     with bench_envoys.running(configs) as started:
         for name in configs:  # warm-up

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from groundwork_cli.runtime import probes
 from groundwork_cli.runtime.plan import envoy_bin
@@ -22,10 +23,15 @@ from groundwork_cli.runtime.plan import envoy_bin
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
 _TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3"
 _ROUTER = """
-          http_filters:
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"""
+
+
+def _http_filters(filters: list[dict[str, Any]]) -> str:
+    """`filters` (each as JSON, which YAML reads), then the router."""
+    lines = "".join(f"\n          - {json.dumps(f)}" for f in filters)
+    return "\n          http_filters:" + lines + _ROUTER
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,17 @@ def _socket(target: str) -> str:
     return f"{{socket_address: {{address: {host}, port_value: {port}}}}}"
 
 
-def _listener(name: str, address: str, port: int, admin: int, route: str, tls: str = "") -> str:
-    """An admin endpoint and one listener: HCM, `route` for every path, router."""
+def _listener(
+    name: str,
+    address: str,
+    port: int,
+    admin: int,
+    route: str,
+    tls: str = "",
+    filters: list[dict[str, Any]] | None = None,
+) -> str:
+    """An admin endpoint and one listener: HCM, `route` for every path, `filters`
+    and the router."""
     return f"""
 {_admin(address, admin)}
 static_resources:
@@ -78,15 +93,17 @@ static_resources:
               domains: ["*"]
               routes:
               - match: {{prefix: /}}
-                {route}
-{_ROUTER}{tls}
+                {route}{_http_filters(filters or [])}{tls}
 """
 
 
-def direct_response(address: str, port: int, admin: int, body: str) -> str:
-    """An Envoy that answers every request with `body` itself: the ceiling."""
+def direct_response(
+    address: str, port: int, admin: int, body: str, filters: list[dict[str, Any]] | None = None
+) -> str:
+    """An Envoy that answers every request with `body` itself: the ceiling, or
+    with `filters` before its answer, what they cost."""
     answer = f"direct_response: {{status: 200, body: {{inline_string: {json.dumps(body)}}}}}"
-    return _listener("direct", address, port, admin, answer)
+    return _listener("direct", address, port, admin, answer, filters=filters)
 
 
 def _transport_socket(context: str, setting: str, tls: Tls, indent: int) -> str:
@@ -173,8 +190,15 @@ def tcp_proxy_config(name: str, address: str, port: int, upstream: str) -> Confi
     return {name: (tcp_proxy(address, port, port + 1, upstream), f"{address}:{port + 1}")}
 
 
-def direct_config(address: str, port: int, body: str) -> Configs:
-    return {"direct": (direct_response(address, port, port + 1, body), f"{address}:{port + 1}")}
+def direct_config(
+    address: str,
+    port: int,
+    body: str,
+    filters: list[dict[str, Any]] | None = None,
+    name: str = "direct",
+) -> Configs:
+    config = direct_response(address, port, port + 1, body, filters)
+    return {name: (config, f"{address}:{port + 1}")}
 
 
 def proxy_config(

@@ -5,6 +5,7 @@ repository.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}
 
@@ -72,9 +73,7 @@ class Stream:
     most: int  # open streams allowed per client (when opening)
     lifetime: int  # seconds after which an open stream is no longer counted
 
-    @property
-    def name(self) -> str:
-        return "websockets_per_client"
+    name: ClassVar[str] = "websockets_per_client"
 
 
 def stream_from(entries: list[tuple[str, str]]) -> Stream | None:

@@ -39,7 +39,8 @@ class Counter:
 _OPEN = """
 local now, lifetime = tonumber(ARGV[2]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lifetime)
-if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 0 then return -1 end
+-- A stream id seen before is no free slot (the edge makes one per request).
+if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 0 then return tonumber(ARGV[3]) + 1 end
 local count = redis.call('ZCARD', KEYS[1])
 if count > tonumber(ARGV[3]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('EXPIRE', KEYS[1], lifetime)
@@ -54,8 +55,7 @@ class OpenStreams:
 
     async def apply(self, domain: str, stream: Stream) -> int:
         """How many streams the client has open with this one (0 on a close);
-        above `stream.most` this one was not opened. A stream id seen before
-        is counted as over the cap: the edge makes a new one per request."""
+        above `stream.most` this one was not opened."""
         key = f"rl:{domain}:streams:{stream.client}"
         if not stream.opening:
             await self._redis.zrem(key, stream.stream)
@@ -63,4 +63,4 @@ class OpenStreams:
         count = await self._open(
             keys=[key], args=[stream.stream, time.time(), stream.most, stream.lifetime]
         )
-        return stream.most + 1 if int(count) < 0 else int(count)
+        return int(count)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -61,6 +62,12 @@ class Mesh:
 
     def login(self, email: str, password: str) -> dict[str, Any]:
         return edge_flows.login(self.http, email, password)
+
+    def client_from(self, source: str) -> httpx.Client:
+        """An HTTP client of the edge speaking from loopback address `source`: a
+        client of its own to the edge's per-address limits."""
+        transport = httpx.HTTPTransport(local_address=source)
+        return httpx.Client(base_url=self.http, timeout=10, transport=transport)
 
     def admin_token(self) -> str:
         return str(self.login(ADMIN_EMAIL, self.admin_password())["access_token"])

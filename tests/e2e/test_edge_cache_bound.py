@@ -22,15 +22,6 @@ KEYS = 10_000
 SOURCES = [f"127.66.0.{i}" for i in range(1, 21)]
 
 
-def _clients(mesh: Mesh) -> list[httpx.Client]:
-    return [
-        httpx.Client(
-            base_url=mesh.http, timeout=10, transport=httpx.HTTPTransport(local_address=source)
-        )
-        for source in SOURCES
-    ]
-
-
 def test_a_host_the_edge_does_not_serve_is_misdirected(mesh: Mesh) -> None:
     event_id = edge_flows.new_event(mesh.http, mesh.admin_token())
     for host in ("evil.example", "Evil.Example:8080", "groundwork.local.evil", "127.0.0.2"):
@@ -46,7 +37,7 @@ def test_ten_thousand_invented_keys_leave_the_edge_within_its_bound(mesh: Mesh) 
     admin = mesh.plan.edge_admin()
     event_id = edge_flows.new_event(mesh.http, mesh.admin_token())
     path = f"/v1/events/{event_id}"
-    clients = _clients(mesh)
+    clients = [mesh.client_from(source) for source in SOURCES]
     # The same number of requests for one key first: what the connections, the
     # buffers and the per-client buckets need is then in place, and the next
     # 10,000 differ from these only in their keys.

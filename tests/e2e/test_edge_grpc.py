@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import socket
 import stat
-import struct
 from pathlib import Path
 
 import grpc
@@ -16,6 +15,7 @@ import pytest
 from groundwork.catalog.v1 import catalog_pb2 as pb
 from groundwork.catalog.v1 import catalog_pb2_grpc
 from groundwork.identity.v1 import identity_pb2, identity_pb2_grpc
+from groundwork_cli.h2load import grpc_frame
 from groundwork_cli.runtime.pki import Pki, ensure_server_cert
 from tests.e2e.conftest import Mesh, envoy_stat
 
@@ -201,10 +201,6 @@ KINDS = ["application/grpc", "application/grpc-web+proto", "application/grpc-web
 SIGN_UP = "/groundwork.identity.v1.IdentityService/SignUp"
 
 
-def _frame(message: bytes, declared: int | None = None) -> bytes:
-    return b"\x00" + struct.pack(">I", len(message) if declared is None else declared) + message
-
-
 def _call(mesh: Mesh, path: str, kind: str, body: bytes) -> httpx.Response:
     # HTTP/1.1 carries gRPC-Web; native gRPC needs HTTP/2 (h2c with prior knowledge).
     native = kind == "application/grpc"
@@ -220,8 +216,8 @@ def _call(mesh: Mesh, path: str, kind: str, body: bytes) -> httpx.Response:
     [
         b"",  # no message at all
         b"\x00\x00",  # a broken prefix
-        _frame(b"\x08", declared=10),  # a message shorter than it says
-        _frame(b"") + _frame(b""),  # two messages for a unary call
+        grpc_frame(b"\x08" * 10)[:6],  # a message shorter than it says
+        grpc_frame(b"") + grpc_frame(b""),  # two messages for a unary call
     ],
     ids=["empty", "short-prefix", "truncated", "two-messages"],
 )
@@ -239,7 +235,7 @@ def test_a_call_without_exactly_one_message_is_refused_at_the_edge(
     assert "exactly one whole message" in reply.headers["grpc-message"]
     assert envoy_stat(admin, "cluster.catalog.upstream_rq_total") == before
     # The same call with its one message is answered by catalog.
-    answered = _call(mesh, LIST_EVENTS, kind, _frame(b""))
+    answered = _call(mesh, LIST_EVENTS, kind, grpc_frame(b""))
     assert answered.status_code == 200 and "grpc-status" not in answered.headers, answered.headers
 
 
@@ -247,24 +243,16 @@ def test_a_message_over_the_size_limit_is_resource_exhausted(mesh: Mesh) -> None
     """gRPC's own code for it, over gRPC and gRPC-Web alike (Envoy's 413 read as
     UNKNOWN before); REST keeps its 413."""
     password = "x" * (2 * 1024 * 1024)
+    message = identity_pb2.SignUpRequest(email="big@example.com", password=password)
     with grpc.insecure_channel(mesh.plan.edge_http()) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         with pytest.raises(grpc.RpcError) as refused:
-            stub.SignUp(
-                identity_pb2.SignUpRequest(email="big@example.com", password=password), timeout=20
-            )
+            stub.SignUp(message, timeout=20)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
     assert "1 MiB" in str(refused.value.details())
-    message = identity_pb2.SignUpRequest(email="big@example.com", password=password)
-    for kind in ("application/grpc-web+proto", "application/grpc-web-text"):
-        reply = _call(
-            mesh,
-            "/groundwork.identity.v1.IdentityService/SignUp",
-            kind,
-            _frame(message.SerializeToString()),
-        )
+    for kind in KINDS[1:]:  # gRPC-Web, binary and text
+        reply = _call(mesh, SIGN_UP, kind, grpc_frame(message.SerializeToString()))
         assert reply.headers.get("grpc-status") == "8", (kind, reply.status_code, reply.headers)
-    rest = httpx.post(
-        f"{mesh.http}/v1/auth/signup", json={"email": "big@example.com", "password": password}
-    )
+    body = {"email": "big@example.com", "password": password}
+    rest = httpx.post(f"{mesh.http}/v1/auth/signup", json=body)
     assert rest.status_code == 413 and rest.headers["content-type"] == "application/json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import ssl
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -133,9 +134,18 @@ def test_unknown_routes_are_404_json(mesh: Mesh, method: str, path: str) -> None
     assert reply.json()["reason"] == "route_not_found"
 
 
-def _every_get(mesh: Mesh) -> tuple[dict[str, str], list[str]]:
+@dataclass(frozen=True)
+class Reads:
     """Every GET in the API document, its ids filled in with things that exist
-    (an event with a room the caller joined, an order of the caller's), and the caller's headers."""
+    (an event with a room the caller joined, an order of the caller's)."""
+
+    headers: dict[str, str]  # the caller's (an admin, so every read answers 200)
+    paths: dict[str, str]  # the concrete path -> its template in the document
+    public: set[str]  # the templates whose GET needs no token
+
+
+@pytest.fixture(scope="module")
+def reads(mesh: Mesh) -> Reads:
     admin = {"authorization": f"Bearer {mesh.admin_token()}"}
     event_id = edge_flows.new_event(mesh.http, mesh.admin_token())
     edge_flows.create_room(mesh.http, mesh.admin_token(), event_id)
@@ -145,22 +155,25 @@ def _every_get(mesh: Mesh) -> tuple[dict[str, str], list[str]]:
         order = edge_flows.order(api, free, edge_flows.available_seat(mesh.http, free))
     layout = httpx.get(f"{mesh.http}/v1/events/{event_id}/layout").json()["layout_version"]
     values = {"event_id": event_id, "order_id": order["order_id"], "layout_version": layout}
-    document = httpx.get(f"{mesh.http}/openapi.json").json()
-    paths = [
-        re.sub(r"\{([^}]+)\}", lambda m: str(values[m[1]]), path)
-        for path, item in document["paths"].items()
+    gets = {
+        template: item["get"]
+        for template, item in httpx.get(f"{mesh.http}/openapi.json").json()["paths"].items()
         if "get" in item
-    ]
-    return admin, paths
+    }
+    return Reads(
+        admin,
+        {re.sub(r"\{([^}]+)\}", lambda m: str(values[m[1]]), t): t for t in gets},
+        {t for t, operation in gets.items() if operation.get("security") == []},
+    )
 
 
-def test_head_answers_every_get_with_the_same_status_and_no_body(mesh: Mesh) -> None:
+def test_head_answers_every_get_with_the_same_status_and_no_body(mesh: Mesh, reads: Reads) -> None:
     """RFC 9110 §9.3.2: HEAD is GET without the content. Every read, public or not."""
-    headers, paths = _every_get(mesh)
+    headers = reads.headers | {"accept-encoding": "identity"}
     statuses = {}
-    for path in paths:
-        got = httpx.get(mesh.http + path, headers=headers | {"accept-encoding": "identity"})
-        head = httpx.head(mesh.http + path, headers=headers | {"accept-encoding": "identity"})
+    for path in reads.paths:
+        got = httpx.get(mesh.http + path, headers=headers)
+        head = httpx.head(mesh.http + path, headers=headers)
         assert head.status_code == got.status_code, (path, got.status_code, head.status_code)
         assert head.content == b"", path
         assert head.headers.get("content-type") == got.headers.get("content-type"), path
@@ -168,24 +181,16 @@ def test_head_answers_every_get_with_the_same_status_and_no_body(mesh: Mesh) -> 
     assert set(statuses.values()) == {200}, statuses
 
 
-def test_a_callers_own_answers_are_private_and_never_stored(mesh: Mesh) -> None:
-    headers, paths = _every_get(mesh)
-    document = httpx.get(f"{mesh.http}/openapi.json").json()
-    public = {
-        p for p, item in document["paths"].items() if item.get("get", {}).get("security") == []
-    }
-    assert public and len(public) < len(document["paths"])
+def test_a_callers_own_answers_are_private_and_never_stored(mesh: Mesh, reads: Reads) -> None:
+    assert reads.public and len(reads.public) < len(reads.paths)
     login = httpx.post(
         f"{mesh.http}/v1/auth/login",
         json={"email": ADMIN_EMAIL, "password": mesh.admin_password()},
     )
     assert login.headers["cache-control"] == "private, no-store"
-    for path in paths:
-        reply = httpx.get(mesh.http + path, headers=headers)
-        template = next(
-            t for t in document["paths"] if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path)
-        )
-        if template in public:
+    for path, template in reads.paths.items():
+        reply = httpx.get(mesh.http + path, headers=reads.headers)
+        if template in reads.public:
             assert "no-store" not in reply.headers.get("cache-control", ""), path
         else:
             assert reply.headers["cache-control"] == "private, no-store", path

@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from groundwork.booking.v1 import booking_pb2
+from groundwork_cli.h2load import grpc_frame
 from groundwork_shared.ids import canonical_uuid
 from tests import edge_flows
 from tests.e2e.conftest import Mesh
@@ -299,7 +300,7 @@ def test_admission_over_grpc_web_decides_on_the_message_booking_parses(
         @given(fields=hold_message(sale), text=st.booleans())
         def case(fields: list[Field], text: bool) -> None:
             data = with_key(fields)
-            frame = b"\x00" + struct.pack(">I", len(data)) + data
+            frame = grpc_frame(data)
             kind = "application/grpc-web-text" if text else "application/grpc-web+proto"
             reply = client.post(
                 HOLD,

@@ -10,7 +10,9 @@ import uuid
 import aiohttp
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from tests.conftest import settles
 from tests.e2e.conftest import Mesh
 from tests.live import frame, until_ready
 
@@ -182,18 +184,17 @@ def test_one_client_address_holds_at_most_its_cap_of_websockets(mesh: Mesh) -> N
             assert (len(opened), refused) == (cap, [429] * 5)
             async with other.ws_connect(url) as elsewhere:
                 assert not elsewhere.closed
-            # Closing one frees its place once the edge has told the counter
-            # (after the stream ends): retried until then, and a refusal takes
-            # no place of its own.
+            # Closing one frees its place once the edge has told the counter,
+            # after the stream ends: wait for the counter, then it opens.
             await opened.pop().close()
-            for _ in range(100):
-                try:
-                    opened.append(await one.ws_connect(url))
-                    break
-                except aiohttp.WSServerHandshakeError as error:
-                    assert error.status == 429
-                    await asyncio.sleep(0.05)
-            assert len(opened) == cap
+            counter = Redis.from_url(mesh.plan.redis_url())
+
+            async def freed() -> None:
+                assert await counter.zcard("rl:edge:streams:127.68.0.1") == cap - 1
+
+            await settles(freed, timeout=10, interval=0.05)
+            await counter.aclose()
+            opened.append(await one.ws_connect(url))
             with pytest.raises(aiohttp.WSServerHandshakeError) as full:
                 await one.ws_connect(url)
             assert full.value.status == 429

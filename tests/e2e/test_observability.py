@@ -198,12 +198,7 @@ def test_a_collector_that_stops_answering_costs_spans_not_the_edges_memory(
     admin = mesh.plan.edge_admin()
     event_id = edge_flows.new_event(mesh.http, mesh.admin_token())
     # Spread over source addresses: the per-client bucket lets every read through.
-    clients = [
-        httpx.Client(
-            base_url=mesh.http, timeout=10, transport=httpx.HTTPTransport(local_address=source)
-        )
-        for source in (f"127.67.0.{i}" for i in range(1, 11))
-    ]
+    clients = [mesh.client_from(f"127.67.0.{i}") for i in range(1, 11)]
     try:
         for client in clients:
             assert client.get(f"/v1/events/{event_id}").status_code == 200

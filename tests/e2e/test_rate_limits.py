@@ -29,13 +29,6 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield mesh
 
 
-def _client(mesh: Mesh, source: str) -> httpx.Client:
-    """Each test speaks from its own loopback address: its own per-client bucket."""
-    return httpx.Client(
-        base_url=mesh.http, timeout=10, transport=httpx.HTTPTransport(local_address=source)
-    )
-
-
 def _token(mesh: Mesh, client: httpx.Client, email: str) -> str:
     client.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
     reply = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
@@ -68,20 +61,20 @@ def test_per_client_token_bucket(limited: Mesh) -> None:
     assert limited_reply.headers["content-type"] == "application/json"
     assert "x-ratelimit-limit" in limited_reply.headers
     # The bucket refills: the same client is served again (retry-after: 1).
-    with _client(limited, "127.0.0.2") as same:
+    with limited.client_from("127.0.0.2") as same:
         eventually(
             lambda: same.get("/v1/events", params={"page_size": 1}).status_code == 200,
             timeout=5,
             interval=0.25,
         )
     # Another address is unaffected.
-    with _client(limited, "127.0.0.9") as other:
+    with limited.client_from("127.0.0.9") as other:
         assert other.get("/v1/events", params={"page_size": 1}).status_code == 200
 
 
 def test_global_limit_per_user(limited: Mesh) -> None:
     """Counted across connections (and client addresses): the count lives in Redis."""
-    with _client(limited, "127.0.0.3") as one, _client(limited, "127.0.0.6") as two:
+    with limited.client_from("127.0.0.3") as one, limited.client_from("127.0.0.6") as two:
         token = _token(limited, one, "limited-user@example.com")
         headers = {"authorization": f"Bearer {token}"}
         _in_one_window()
@@ -100,7 +93,7 @@ def test_global_limit_per_user(limited: Mesh) -> None:
 
 
 def test_global_limit_on_login_attempts_per_client(limited: Mesh) -> None:
-    with _client(limited, "127.0.0.4") as client:
+    with limited.client_from("127.0.0.4") as client:
         _in_one_window()
         codes = [
             client.post(
@@ -113,7 +106,7 @@ def test_global_limit_on_login_attempts_per_client(limited: Mesh) -> None:
 
 def test_fails_open_when_redis_is_down(limited: Mesh) -> None:
     rpc = supervisor.client(limited.plan.layout)
-    with _client(limited, "127.0.0.5") as client:
+    with limited.client_from("127.0.0.5") as client:
         token = _token(limited, client, "open-user@example.com")
         rpc.stopProcess("redis", True)
         try:

@@ -9,6 +9,15 @@ from groundwork_cli import bench_envoys
 from groundwork_cli.runtime.pki import Pki, ensure_server_cert
 from tests.envoy_check import validate
 
+_HEADER_MUTATION = {
+    "name": "envoy.filters.http.header_mutation",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http."
+        "header_mutation.v3.HeaderMutation",
+        "mutations": {"request_mutations": [{"remove": "x-bench"}]},
+    },
+}
+
 
 def test_every_bench_envoy_config_passes_envoy_validate(tmp_path: Path) -> None:
     pki = Pki(tmp_path / "pki")
@@ -18,6 +27,8 @@ def test_every_bench_envoy_config_passes_envoy_validate(tmp_path: Path) -> None:
     )
     configs = {
         **bench_envoys.direct_config("127.78.2.40", 18100, '{"name": "a \\"quoted\\" name"}'),
+        # A filter before the answer, as a benchmark of that filter puts it.
+        **bench_envoys.direct_config("127.78.2.40", 18108, "", [_HEADER_MUTATION], name="filtered"),
         "proxy": (bench_envoys.proxy("127.78.2.40", 18102, 18103, "unix:/run/app.sock"), ""),
         "server": (
             bench_envoys.proxy("127.78.2.40", 18106, 18107, "unix:/run/a.sock", downstream_tls=tls),
